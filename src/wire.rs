@@ -1,0 +1,240 @@
+//! The wire: what travels between a client and Partner Center (or the sandbox).
+//!
+//! Header names, paths, and the JSON shapes of errors and tokens. This is the only module the engine and the
+//! sandbox share: the sandbox is a peer of the engine, not a mirror of it, so nothing here knows about CSV rows,
+//! merging, pacing or state.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Identifies one call; a retry of the same call after a transient failure carries the same value.
+pub const HEADER_REQUEST_ID: &str = "MS-RequestId";
+/// Identifies a call for troubleshooting; fresh per call.
+pub const HEADER_CORRELATION_ID: &str = "MS-CorrelationId";
+pub const HEADER_CONTRACT_VERSION: &str = "MS-Contract-Version";
+pub const HEADER_APPLICATION: &str = "MS-PartnerCenter-Application";
+pub const HEADER_LOCALE: &str = "X-Locale";
+
+/// The `resource` form field of both token grants.
+pub const TOKEN_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
+
+/// The error code Partner Center sends (with a 400) when an `If-Match` etag is stale.
+pub const CODE_ETAG_STALE: i64 = 2055;
+
+/// The path of a customer's billing profile.
+pub fn customer_billing_profile_path(customer_id: &str) -> String {
+    format!("/v1/customers/{customer_id}/profiles/billing")
+}
+
+/// The path of the token endpoint of `tenant`, below the authority.
+pub fn token_path(tenant: &str) -> String {
+    format!("/{tenant}/oauth2/token")
+}
+
+/// The path of a country's address rules.
+pub fn country_rules_path(iso2: &str) -> String {
+    format!("/v1/countryvalidationrules/{iso2}")
+}
+
+/// The path of the address validation service.
+pub const ADDRESS_VALIDATION_PATH: &str = "/v1/validations/address";
+
+/// The partner's own profiles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PartnerProfileKind {
+    Billing,
+    LegalBusiness,
+    Organization,
+    Support,
+}
+
+impl PartnerProfileKind {
+    pub const ALL: [PartnerProfileKind; 4] = [
+        PartnerProfileKind::Billing,
+        PartnerProfileKind::LegalBusiness,
+        PartnerProfileKind::Organization,
+        PartnerProfileKind::Support,
+    ];
+
+    /// The name users type: `billing`, `legalbusiness`, `organization`, `support`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartnerProfileKind::Billing => "billing",
+            PartnerProfileKind::LegalBusiness => "legalbusiness",
+            PartnerProfileKind::Organization => "organization",
+            PartnerProfileKind::Support => "support",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PartnerProfileKind> {
+        Self::ALL.into_iter().find(|kind| kind.name().eq_ignore_ascii_case(name))
+    }
+
+    /// Where the profile is read.
+    pub fn get_path(self) -> &'static str {
+        match self {
+            PartnerProfileKind::Billing => "/v1/profiles/billing",
+            PartnerProfileKind::LegalBusiness => "/v1/profiles/legalbusiness",
+            PartnerProfileKind::Organization => "/v1/profiles/organization",
+            PartnerProfileKind::Support => "/v1/profiles/support",
+        }
+    }
+
+    /// Where the profile is written (the docs name `/supportprofile` for the support profile's PUT).
+    pub fn put_path(self) -> &'static str {
+        match self {
+            PartnerProfileKind::Support => "/v1/profiles/supportprofile",
+            other => other.get_path(),
+        }
+    }
+
+    /// The `attributes.objectType` of the profile.
+    pub fn object_type(self) -> &'static str {
+        match self {
+            PartnerProfileKind::Billing => "BillingProfile",
+            PartnerProfileKind::LegalBusiness => "LegalBusinessProfile",
+            PartnerProfileKind::Organization => "OrganizationProfile",
+            PartnerProfileKind::Support => "PartnerSupportProfile",
+        }
+    }
+}
+
+/// An error code as Partner Center sends it: documented as a string, seen as a number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorCode {
+    Number(i64),
+    Text(String),
+}
+
+impl ErrorCode {
+    /// The code as a number, whichever way it was sent.
+    pub fn as_number(&self) -> Option<i64> {
+        match self {
+            ErrorCode::Number(number) => Some(*number),
+            ErrorCode::Text(text) => text.trim().parse().ok(),
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorCode::Number(number) => write!(f, "{number}"),
+            ErrorCode::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+/// The body of an error response: `{code, description, data, source}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub code: Option<ErrorCode>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub data: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub source: Option<String>,
+}
+
+/// The body of a 429: `{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThrottleBody {
+    pub status_code: u16,
+    pub message: String,
+}
+
+/// A number of seconds sent either as a JSON number or as a string (token endpoints do both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seconds(pub u64);
+
+impl Serialize for Seconds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum NumberOrText {
+            Number(u64),
+            Text(String),
+        }
+        match NumberOrText::deserialize(deserializer)? {
+            NumberOrText::Number(number) => Ok(Seconds(number)),
+            NumberOrText::Text(text) => text
+                .trim()
+                .parse()
+                .map(Seconds)
+                .map_err(|_| serde::de::Error::custom(format!("not a number of seconds: {text:?}"))),
+        }
+    }
+}
+
+/// The answer of the token endpoint. Holds a secret: `Debug` shows none of it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(default)]
+    pub token_type: Option<String>,
+    pub expires_in: Seconds,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+impl fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"<redacted>")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_code_is_read_as_number_or_string() {
+        let body: ErrorBody = serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
+        assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(2055));
+        let body: ErrorBody = serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#).unwrap();
+        assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(27002));
+    }
+
+    #[test]
+    fn expires_in_is_read_as_number_or_string() {
+        let token: TokenResponse = serde_json::from_str(r#"{"access_token": "a", "expires_in": "3599"}"#).unwrap();
+        assert_eq!(token.expires_in, Seconds(3599));
+        let token: TokenResponse = serde_json::from_str(r#"{"access_token": "a", "expires_in": 60}"#).unwrap();
+        assert_eq!(token.expires_in, Seconds(60));
+    }
+
+    #[test]
+    fn token_debug_is_redacted() {
+        let token = TokenResponse {
+            access_token: "secret-access".into(),
+            token_type: Some("Bearer".into()),
+            expires_in: Seconds(1),
+            refresh_token: Some("secret-refresh".into()),
+        };
+        let shown = format!("{token:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+
+    #[test]
+    fn partner_kinds_round_trip_their_names() {
+        for kind in PartnerProfileKind::ALL {
+            assert_eq!(PartnerProfileKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/supportprofile");
+    }
+}
