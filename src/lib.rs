@@ -1,3 +1,18 @@
 //! pcbulk: apply a CSV of changes to Partner Center customer billing profiles, safely and resumably.
+//!
+//! The map of the crate, in the order a row travels:
+//!
+//! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
+//! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
+//! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
+//! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
+//! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
+//!   module the engine shares with the sandbox.
+//! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
+pub mod cli;
+pub mod fields;
+pub mod input;
+pub mod report;
+pub mod validate;
 pub mod wire;

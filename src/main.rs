@@ -1,1 +1,23 @@
-fn main() {}
+//! The `pcbulk` binary: parse the command line, set up logging, run, and map the outcome to an exit code.
+
+use clap::Parser;
+use pcbulk::cli::{self, Cli, Exit, LogFormat};
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    match cli::run(cli) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(Exit::Failed.code())
+        }
+    }
+}

@@ -204,7 +204,8 @@ mod tests {
 
     #[test]
     fn error_code_is_read_as_number_or_string() {
-        let body: ErrorBody = serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(2055));
         let body: ErrorBody = serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#).unwrap();
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(27002));

@@ -1,0 +1,502 @@
+//! The CSV reader: bytes in, typed change rows out.
+//!
+//! Streaming: one reused record buffer, so memory does not grow with the number of rows, except for the set of
+//! customer ids seen (needed to find duplicates in one pass), which grows with the number of distinct ids.
+//! Pure in the sense that matters: it reads from any `io::Read` and knows nothing of HTTP, SQLite or tokio.
+//! It never refuses a row silently: every row comes out, valid or with the problems that make it invalid.
+
+use crate::fields::{self, CLEAR, CUSTOMER_BILLING, CUSTOMER_ID_COLUMNS, Field};
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+
+/// How the CSV is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InputConfig {
+    pub delimiter: u8,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig { delimiter: b',' }
+    }
+}
+
+/// A customer tenant id: a GUID, compared and written in lower case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CustomerId(u128);
+
+impl CustomerId {
+    /// Parses the 36-character form `8-4-4-4-12` of hex digits, in any case.
+    pub fn parse(text: &str) -> Option<CustomerId> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 36 {
+            return None;
+        }
+        let mut value: u128 = 0;
+        for (index, &byte) in bytes.iter().enumerate() {
+            if matches!(index, 8 | 13 | 18 | 23) {
+                if byte != b'-' {
+                    return None;
+                }
+                continue;
+            }
+            let digit = (byte as char).to_digit(16)?;
+            value = (value << 4) | u128::from(digit);
+        }
+        Some(CustomerId(value))
+    }
+
+    /// The two halves, for compact hashing.
+    fn halves(self) -> (u64, u64) {
+        // Truncation is the point: the high and the low 64 bits.
+        ((self.0 >> 64) as u64, self.0 as u64)
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = format!("{:032x}", self.0);
+        write!(f, "{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    }
+}
+
+/// What a cell asks of its field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// Replace the value with this one (already normalised by the field's rule).
+    Set(String),
+    /// Empty the field: `""`, or left as it is when absent or `null`.
+    Clear,
+}
+
+/// One field a row changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub field: &'static Field,
+    pub edit: Edit,
+}
+
+/// A valid row: the customer and the changes the row asks for, in column order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRow {
+    /// The input line the record starts on (the header is line 1).
+    pub line: u64,
+    pub customer_id: CustomerId,
+    pub changes: Vec<Change>,
+}
+
+/// A problem with a row (or a warning about it), located by line, column and value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub column: Option<String>,
+    pub value: Option<String>,
+    pub message: String,
+}
+
+/// The longest value a message quotes before cutting it short.
+const QUOTED_MAX: usize = 60;
+
+/// A value made safe to quote in a message: control characters escaped, long values cut.
+pub fn quote(value: &str) -> String {
+    let mut quoted = String::new();
+    for (count, c) in value.chars().enumerate() {
+        if count == QUOTED_MAX {
+            quoted.push('…');
+            break;
+        }
+        match c {
+            '"' => quoted.push_str("\\\""),
+            c if c.is_control() => quoted.extend(c.escape_default()),
+            c => quoted.push(c),
+        }
+    }
+    quoted
+}
+
+impl Problem {
+    /// The problem without its line, for a report that has a line column:
+    /// `column C: value "V": what is wrong`.
+    pub fn detail(&self) -> String {
+        let mut text = String::new();
+        if let Some(column) = &self.column {
+            text.push_str("column ");
+            text.push_str(column);
+            text.push_str(": ");
+        }
+        if let Some(value) = &self.value {
+            text.push_str("value \"");
+            text.push_str(&quote(value));
+            text.push_str("\": ");
+        }
+        text.push_str(&self.message);
+        text
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.column {
+            Some(_) => write!(f, "line {}, {}", self.line, self.detail()),
+            None => write!(f, "line {}: {}", self.line, self.detail()),
+        }
+    }
+}
+
+/// Whether a row can be applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Valid(ChangeRow),
+    Invalid(Vec<Problem>),
+}
+
+/// One data record of the file, valid or not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub line: u64,
+    /// The customer id cell as written (trimmed), for the report.
+    pub customer_cell: String,
+    pub verdict: Verdict,
+    /// Things worth a look that do not make the row invalid.
+    pub warnings: Vec<Problem>,
+}
+
+/// Why the file as a whole cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {path}: {source}")]
+    Open { path: String, source: io::Error },
+    #[error("the file is empty: it needs a header row")]
+    Empty,
+    #[error("the header is not usable:\n{}", .0.join("\n"))]
+    Header(Vec<String>),
+    #[error("line {line}: cannot read the file: {message}")]
+    Read { line: u64, message: String },
+}
+
+/// What one column of the file holds.
+#[derive(Clone, Copy, Debug)]
+enum Column {
+    Customer,
+    Field(&'static Field),
+    /// A column whose header cell is empty (Excel leaves these at the end of a row): its cells must be empty.
+    Unnamed,
+}
+
+/// The header, resolved.
+#[derive(Debug)]
+struct Layout {
+    columns: Vec<Column>,
+    customer: usize,
+}
+
+fn trim_bom(cell: &[u8]) -> &[u8] {
+    cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell)
+}
+
+fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
+    let mut problems = Vec::new();
+    let mut columns = Vec::with_capacity(header.len());
+    let mut customer: Option<usize> = None;
+    let mut seen: HashMap<&'static str, usize> = HashMap::new();
+    for (index, raw) in header.iter().enumerate() {
+        let raw = if index == 0 { trim_bom(raw) } else { raw };
+        let name = String::from_utf8_lossy(raw);
+        let name = name.trim();
+        let position = index + 1;
+        if name.is_empty() {
+            columns.push(Column::Unnamed);
+        } else if CUSTOMER_ID_COLUMNS.iter().any(|alias| alias.eq_ignore_ascii_case(name)) {
+            if let Some(first) = customer {
+                problems.push(format!(
+                    "column {position} ({name}) names the customer again: column {} already does",
+                    first + 1
+                ));
+            }
+            customer.get_or_insert(index);
+            columns.push(Column::Customer);
+        } else if let Some(field) = fields::lookup(CUSTOMER_BILLING, name) {
+            if let Some(first) = seen.insert(field.name, position) {
+                problems.push(format!("column {position} ({name}) repeats column {first}: each field may appear once"));
+            }
+            columns.push(Column::Field(field));
+        } else {
+            let hint = match fields::suggest(CUSTOMER_BILLING, name) {
+                Some(near) => format!(": did you mean {near}?"),
+                None => String::new(),
+            };
+            problems.push(format!("column {position}: unknown column \"{}\"{hint}", quote(name)));
+            columns.push(Column::Unnamed);
+        }
+    }
+    if customer.is_none() {
+        problems.push(format!("no column names the customer: add a {} column", CUSTOMER_ID_COLUMNS.join(" / ")));
+    }
+    if seen.is_empty() && problems.is_empty() {
+        problems.push("no column names a field to change".to_string());
+    }
+    match customer {
+        Some(customer) if problems.is_empty() => Ok(Layout { columns, customer }),
+        _ => Err(FileError::Header(problems)),
+    }
+}
+
+/// A source that notes where its line breaks are, so a record's first line can be told exactly.
+///
+/// The csv crate's own line numbers drift on CRLF files and blank lines; its byte offsets are right, but point at
+/// the first byte the previous record left unread, which may be the `\n` of a CRLF or a blank line. So this keeps
+/// the runs of `\r`/`\n` bytes that the parser has not yet passed (a few buffers' worth at most).
+struct LineCounter<R> {
+    inner: R,
+    offset: u64,
+    /// Runs of line-break bytes not yet passed: (first byte, one past the last byte, number of `\n` in it).
+    runs: std::collections::VecDeque<(u64, u64, u64)>,
+    /// `\n` bytes in the runs already passed.
+    passed: u64,
+}
+
+impl<R: io::Read> io::Read for LineCounter<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        let mut index = 0;
+        while let Some(found) = memchr::memchr2(b'\r', b'\n', &buffer[index..count]) {
+            let start = index + found;
+            let mut end = start;
+            let mut newlines = 0;
+            while end < count && matches!(buffer[end], b'\r' | b'\n') {
+                newlines += u64::from(buffer[end] == b'\n');
+                end += 1;
+            }
+            let (first, last) = (self.offset + start as u64, self.offset + end as u64);
+            match self.runs.back_mut() {
+                Some(run) if run.1 == first => {
+                    run.1 = last;
+                    run.2 += newlines;
+                }
+                _ => self.runs.push_back((first, last, newlines)),
+            }
+            index = end;
+        }
+        self.offset += count as u64;
+        Ok(count)
+    }
+}
+
+impl<R> LineCounter<R> {
+    /// The line of a record the parser says begins at `byte`: past any line breaks it left unread.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while let Some(&(first, last, newlines)) = self.runs.front() {
+            if first > byte {
+                break;
+            }
+            // A run that starts at or before the record is behind it, all of it: a record never starts with a
+            // line break, so a run holding `byte` ends where the record really starts.
+            self.passed += newlines;
+            self.runs.pop_front();
+            if last > byte {
+                break;
+            }
+        }
+        1 + self.passed
+    }
+}
+
+/// Reads records one at a time from a CSV source.
+pub struct Reader<R> {
+    csv: csv::Reader<LineCounter<R>>,
+    layout: Layout,
+    buffer: csv::ByteRecord,
+    /// Customer id → the line it first appeared on.
+    seen: HashMap<(u64, u64), u64>,
+}
+
+impl<R: io::Read> Reader<R> {
+    /// Reads the header and resolves every column; a bad header is an error for the whole file.
+    pub fn new(source: R, config: InputConfig) -> Result<Reader<R>, FileError> {
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(config.delimiter)
+            .from_reader(LineCounter { inner: source, offset: 0, runs: Default::default(), passed: 0 });
+        let mut header = csv::ByteRecord::new();
+        let found = csv.read_byte_record(&mut header).map_err(|error| read_error(&error, 1))?;
+        if !found {
+            return Err(FileError::Empty);
+        }
+        let layout = resolve_header(&header)?;
+        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: HashMap::new() })
+    }
+
+    /// The next data record, `None` at the end of the file.
+    pub fn next_record(&mut self) -> Option<Result<Record, FileError>> {
+        loop {
+            match self.csv.read_byte_record(&mut self.buffer) {
+                Ok(false) => return None,
+                Err(error) => {
+                    let line = self.csv.position().line();
+                    return Some(Err(read_error(&error, line)));
+                }
+                Ok(true) => {}
+            }
+            let byte = self.buffer.position().map_or(0, |position| position.byte());
+            let line = self.csv.get_mut().line_at(byte);
+            // A record of nothing but empty cells is a blank line as a spreadsheet saves it: not a row.
+            if self.buffer.iter().all(|cell| cell.trim_ascii().is_empty()) {
+                continue;
+            }
+            return Some(Ok(self.judge(line)));
+        }
+    }
+
+    fn judge(&mut self, line: u64) -> Record {
+        let customer_cell =
+            self.buffer.get(self.layout.customer).map(|cell| String::from_utf8_lossy(cell).trim().to_string());
+        let customer_cell = customer_cell.unwrap_or_default();
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let expected = self.layout.columns.len();
+        if self.buffer.len() != expected {
+            problems.push(Problem {
+                line,
+                column: None,
+                value: None,
+                message: format!("{} cells where the header has {expected}", self.buffer.len()),
+            });
+            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings };
+        }
+        let customer_id = self.check_customer(line, &mut problems);
+        let changes = self.check_cells(line, &mut problems);
+        if changes.is_empty() && problems.is_empty() {
+            problems.push(Problem {
+                line,
+                column: None,
+                value: None,
+                message: "every field cell is empty: the row changes nothing".to_string(),
+            });
+        }
+        warn_region(line, &changes, &mut warnings);
+        let verdict = match customer_id {
+            Some(customer_id) if problems.is_empty() => Verdict::Valid(ChangeRow { line, customer_id, changes }),
+            _ => Verdict::Invalid(problems),
+        };
+        Record { line, customer_cell, verdict, warnings }
+    }
+
+    fn check_customer(&mut self, line: u64, problems: &mut Vec<Problem>) -> Option<CustomerId> {
+        let column = Some("customer_id".to_string());
+        let raw = self.buffer.get(self.layout.customer).unwrap_or_default();
+        let Ok(text) = std::str::from_utf8(raw) else {
+            let value = Some(String::from_utf8_lossy(raw).into_owned());
+            problems.push(Problem { line, column, value, message: "not valid UTF-8".to_string() });
+            return None;
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            problems.push(Problem { line, column, value: None, message: "the customer id is empty".to_string() });
+            return None;
+        }
+        let Some(id) = CustomerId::parse(text) else {
+            let message = "not a GUID: a customer id looks like 0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".to_string();
+            problems.push(Problem { line, column, value: Some(text.to_string()), message });
+            return None;
+        };
+        match self.seen.get(&id.halves()) {
+            Some(&first) => {
+                let message = format!("the same customer as line {first}: the earlier line wins, this one is skipped");
+                problems.push(Problem { line, column, value: Some(text.to_string()), message });
+                None
+            }
+            None => {
+                self.seen.insert(id.halves(), line);
+                Some(id)
+            }
+        }
+    }
+
+    fn check_cells(&self, line: u64, problems: &mut Vec<Problem>) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (column, raw) in self.layout.columns.iter().zip(self.buffer.iter()) {
+            let field = match column {
+                Column::Customer => continue,
+                Column::Field(field) => Some(*field),
+                Column::Unnamed => None,
+            };
+            let name = field.map_or("(no name)", |field| field.name);
+            let located = |value: Option<String>, message: String| Problem {
+                line,
+                column: Some(name.to_string()),
+                value,
+                message,
+            };
+            let Ok(text) = std::str::from_utf8(raw) else {
+                problems.push(located(Some(String::from_utf8_lossy(raw).into_owned()), "not valid UTF-8".into()));
+                continue;
+            };
+            let text = text.trim();
+            if text.is_empty() {
+                continue;
+            }
+            let Some(field) = field else {
+                problems.push(located(Some(text.to_string()), "a value under a column with no name".into()));
+                continue;
+            };
+            let edit = if text.eq_ignore_ascii_case(CLEAR) {
+                field.check_clear().map(|()| Edit::Clear)
+            } else {
+                field.check(text).map(Edit::Set)
+            };
+            match edit {
+                Ok(edit) => changes.push(Change { field, edit }),
+                Err(broken) => problems.push(located(Some(text.to_string()), broken.0)),
+            }
+        }
+        changes
+    }
+}
+
+impl<R: io::Read> Iterator for Reader<R> {
+    type Item = Result<Record, FileError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record()
+    }
+}
+
+fn read_error(error: &csv::Error, line: u64) -> FileError {
+    let line = error.position().map_or(line, |position| position.line());
+    FileError::Read { line, message: error.to_string() }
+}
+
+/// Partner Center refuses `defaultAddress.region` on a US address (27002); offline, the row's own country is all
+/// that is known, so warn when the row names both.
+fn warn_region(line: u64, changes: &[Change], warnings: &mut Vec<Problem>) {
+    let set_value = |name: &str| {
+        changes.iter().find_map(|change| match (&change.edit, change.field.name == name) {
+            (Edit::Set(value), true) => Some(value.clone()),
+            _ => None,
+        })
+    };
+    if let (Some(region), Some(country)) = (set_value("defaultAddress.region"), set_value("defaultAddress.country"))
+        && fields::region_refused_in(&country)
+    {
+        warnings.push(Problem {
+            line,
+            column: Some("defaultAddress.region".to_string()),
+            value: Some(region),
+            message: format!(
+                "Partner Center refuses a region on a {country} address (error 27002): leave the cell empty"
+            ),
+        });
+    }
+}
+
+/// Opens a CSV file for reading.
+pub fn open(path: &std::path::Path, config: InputConfig) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
+    let file =
+        std::fs::File::open(path).map_err(|source| FileError::Open { path: path.display().to_string(), source })?;
+    Reader::new(io::BufReader::with_capacity(64 * 1024, file), config)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! `pcbulk validate`: the offline check of a CSV. Reads every record, prints each problem where it was found,
+//! and optionally writes a report with `valid` or `invalid` per row. No network, ever.
+
+use crate::input::{self, FileError, InputConfig, Problem, Verdict};
+use crate::report::{Preflight, ReportFile, ReportRow};
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// What to validate, resolved from the command line.
+#[derive(Clone, Debug)]
+pub struct ValidateConfig {
+    pub csv: PathBuf,
+    pub report: Option<PathBuf>,
+    pub input: InputConfig,
+}
+
+/// The counts of a validation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ValidateSummary {
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub warnings: u64,
+}
+
+impl ValidateSummary {
+    pub fn clean(&self) -> bool {
+        self.invalid == 0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("cannot write the report {path}: {source}")]
+    Report { path: String, source: io::Error },
+    #[error("cannot print: {0}")]
+    Output(io::Error),
+}
+
+/// Checks every record of the file, printing each problem and warning to `out` as it is found.
+pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSummary, ValidateError> {
+    let reader = input::open(&config.csv, config.input)?;
+    let report_error = |path: &PathBuf| {
+        let path = path.display().to_string();
+        move |source| ValidateError::Report { path, source }
+    };
+    let mut report = match &config.report {
+        Some(path) => Some(ReportFile::create(path, Preflight::NotRan).map_err(report_error(path))?),
+        None => None,
+    };
+    let mut summary = ValidateSummary::default();
+    for record in reader {
+        let record = record?;
+        summary.rows += 1;
+        summary.warnings += record.warnings.len() as u64;
+        for warning in &record.warnings {
+            writeln!(out, "warning: {warning}").map_err(ValidateError::Output)?;
+        }
+        let (status, problems) = match &record.verdict {
+            Verdict::Valid(_) => {
+                summary.valid += 1;
+                ("valid", &[][..])
+            }
+            Verdict::Invalid(problems) => {
+                summary.invalid += 1;
+                ("invalid", &problems[..])
+            }
+        };
+        for problem in problems {
+            writeln!(out, "{problem}").map_err(ValidateError::Output)?;
+        }
+        if let (Some(report), Some(path)) = (report.as_mut(), config.report.as_ref()) {
+            let row = ReportRow {
+                line: record.line,
+                customer_id: record.customer_cell,
+                status: status.to_string(),
+                error: join(problems),
+                warnings: join(&record.warnings),
+                ..ReportRow::default()
+            };
+            report.write(&row).map_err(report_error(path))?;
+        }
+    }
+    if let (Some(report), Some(path)) = (report, config.report.as_ref()) {
+        report.commit().map_err(report_error(path))?;
+    }
+    Ok(summary)
+}
+
+/// Problems as one report cell: their details, without the line (the report has a line column).
+fn join(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::detail).collect::<Vec<_>>().join("; ")
+}
