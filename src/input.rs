@@ -144,6 +144,18 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Bytes that are not valid UTF-8, shown with each bad byte as `\xNN`.
+fn escape_invalid(bytes: &[u8]) -> String {
+    let mut text = String::new();
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
+}
+
 /// Whether a row can be applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -387,7 +399,7 @@ impl<R: io::Read> Reader<R> {
         let column = Some("customer_id".to_string());
         let raw = self.buffer.get(self.layout.customer).unwrap_or_default();
         let Ok(text) = std::str::from_utf8(raw) else {
-            let value = Some(String::from_utf8_lossy(raw).into_owned());
+            let value = Some(escape_invalid(raw));
             problems.push(Problem { line, column, value, message: "not valid UTF-8".to_string() });
             return None;
         };
@@ -430,7 +442,7 @@ impl<R: io::Read> Reader<R> {
                 message,
             };
             let Ok(text) = std::str::from_utf8(raw) else {
-                problems.push(located(Some(String::from_utf8_lossy(raw).into_owned()), "not valid UTF-8".into()));
+                problems.push(located(Some(escape_invalid(raw)), "not valid UTF-8".into()));
                 continue;
             };
             let text = text.trim();

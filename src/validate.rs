@@ -58,14 +58,15 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         for warning in &record.warnings {
             writeln!(out, "warning: {warning}").map_err(ValidateError::Output)?;
         }
-        let (status, problems) = match &record.verdict {
-            Verdict::Valid(_) => {
+        let (status, problems, changed_fields) = match &record.verdict {
+            Verdict::Valid(row) => {
                 summary.valid += 1;
-                ("valid", &[][..])
+                let names: Vec<&str> = row.changes.iter().map(|change| change.field.name).collect();
+                ("valid", &[][..], names.join(" "))
             }
             Verdict::Invalid(problems) => {
                 summary.invalid += 1;
-                ("invalid", &problems[..])
+                ("invalid", &problems[..], String::new())
             }
         };
         for problem in problems {
@@ -76,6 +77,7 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
                 line: record.line,
                 customer_id: record.customer_cell,
                 status: status.to_string(),
+                changed_fields,
                 error: join(problems),
                 warnings: join(&record.warnings),
                 ..ReportRow::default()

@@ -1,0 +1,74 @@
+//! Shared helpers of the integration tests: a work directory, files in it, and the real binary.
+#![allow(dead_code)] // Each test binary uses a different subset of these helpers.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary directory that lives as long as the test.
+pub struct WorkDir {
+    dir: tempfile::TempDir,
+}
+
+impl WorkDir {
+    pub fn new() -> WorkDir {
+        WorkDir { dir: tempfile::tempdir().expect("a temporary directory") }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, contents).expect("writable work dir");
+        path
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).expect("a readable file")
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The path of a bundled sample.
+pub fn sample(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+}
+
+/// Runs the real `pcbulk` binary with these arguments.
+pub fn pcbulk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pcbulk"))
+        .args(args)
+        .env_remove("PCBULK_TOKEN")
+        .env_remove("PCBULK_REFRESH_TOKEN")
+        .env_remove("PCBULK_CLIENT_SECRET")
+        .env_remove("PCBULK_BASE_URL")
+        .output()
+        .expect("the pcbulk binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Reads a report into (line, status, error) triples.
+pub fn report_rows(text: &str) -> Vec<(u64, String, String)> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().expect("a header").clone();
+    let column = |name: &str| headers.iter().position(|header| header == name).expect("a report column");
+    let (line, status, error) = (column("line"), column("status"), column("error"));
+    reader
+        .records()
+        .map(|record| {
+            let record = record.expect("a report record");
+            (record[line].parse().expect("a line number"), record[status].to_string(), record[error].to_string())
+        })
+        .collect()
+}
