@@ -1,0 +1,151 @@
+//! The merge: a profile as read plus a row's changes gives the profile to write, or "no change".
+//!
+//! Pure: no I/O, no clock. It works on `serde_json::Value` exactly as read (key order kept), touches only the paths
+//! the changes name, and sends every other key back untouched, at any depth, including keys pcbulk does not know.
+//! Keys are found without regard to case (the service is case-insensitive on input) and keep the spelling read.
+
+use crate::input::{Change, Edit};
+use serde_json::{Map, Value};
+
+/// One field the merge changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldChange {
+    /// The column name, like `defaultAddress.city`.
+    pub field: &'static str,
+    /// The value read (`Null` when the key was absent).
+    pub before: Value,
+    /// The value written.
+    pub after: Value,
+}
+
+/// What the merge gives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Merged {
+    /// Every field already holds what the row asks: nothing to write.
+    Unchanged,
+    /// The profile to write, and the fields that differ from what was read.
+    Changed { profile: Value, changes: Vec<FieldChange> },
+}
+
+/// Why a profile cannot take the changes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    #[error("the profile read is not a JSON object")]
+    NotAnObject,
+    #[error("the profile's {0} is not a JSON object, so {1} cannot be set in it")]
+    ParentNotAnObject(String, &'static str),
+}
+
+/// Finds a key without regard to case, preferring the exact spelling.
+fn find_key(object: &Map<String, Value>, key: &str) -> Option<String> {
+    if object.contains_key(key) {
+        return Some(key.to_string());
+    }
+    object.keys().find(|existing| existing.eq_ignore_ascii_case(key)).cloned()
+}
+
+/// What a change asks the value at its path to become, given what is there now; `None` when it already holds.
+fn wanted(edit: &Edit, current: Option<&Value>) -> Option<Value> {
+    match (edit, current) {
+        (Edit::Set(value), Some(Value::String(existing))) if existing == value => None,
+        (Edit::Set(value), _) => Some(Value::String(value.clone())),
+        // Absent, null or already empty: cleared already.
+        (Edit::Clear, None | Some(Value::Null)) => None,
+        (Edit::Clear, Some(Value::String(existing))) if existing.is_empty() => None,
+        (Edit::Clear, Some(_)) => Some(Value::String(String::new())),
+    }
+}
+
+/// Applies one change to `profile` in place; returns the field change when the value differed.
+fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, MergeError> {
+    let Some((leaf, parents)) = change.field.path.split_last() else {
+        return Ok(None);
+    };
+    let mut object = profile.as_object_mut().ok_or(MergeError::NotAnObject)?;
+    let mut walked = String::new();
+    for parent in parents {
+        if !walked.is_empty() {
+            walked.push('.');
+        }
+        walked.push_str(parent);
+        let key = find_key(object, parent).unwrap_or_else(|| parent.to_string());
+        let slot = object.entry(key).or_insert(Value::Null);
+        if slot.is_null() {
+            // Setting a field of an absent (or null) parent adds the parent; clearing leaves it as it is.
+            if matches!(change.edit, Edit::Clear) {
+                return Ok(None);
+            }
+            *slot = Value::Object(Map::new());
+        }
+        object =
+            slot.as_object_mut().ok_or_else(|| MergeError::ParentNotAnObject(walked.clone(), change.field.name))?;
+    }
+    let key = find_key(object, leaf);
+    let current = key.as_ref().and_then(|key| object.get(key));
+    let Some(after) = wanted(&change.edit, current) else {
+        return Ok(None);
+    };
+    let before = current.cloned().unwrap_or(Value::Null);
+    object.insert(key.unwrap_or_else(|| leaf.to_string()), after.clone());
+    Ok(Some(FieldChange { field: change.field.name, before, after }))
+}
+
+/// Merges a row's changes into a profile as read.
+pub fn merge(profile: &Value, changes: &[Change]) -> Result<Merged, MergeError> {
+    if !profile.is_object() {
+        return Err(MergeError::NotAnObject);
+    }
+    // Cheap first pass: most re-reads after a crash, and every unchanged row, end here without a clone.
+    if changes.iter().all(|change| holds(profile, change)) {
+        return Ok(Merged::Unchanged);
+    }
+    let mut merged = profile.clone();
+    let mut field_changes = Vec::new();
+    for change in changes {
+        if let Some(field_change) = apply(&mut merged, change)? {
+            field_changes.push(field_change);
+        }
+    }
+    if field_changes.is_empty() {
+        return Ok(Merged::Unchanged);
+    }
+    Ok(Merged::Changed { profile: merged, changes: field_changes })
+}
+
+/// Whether the profile already holds what the change asks.
+pub fn holds(profile: &Value, change: &Change) -> bool {
+    let mut current = Some(profile);
+    for key in change.field.path {
+        current = match current {
+            Some(Value::Object(object)) => find_key(object, key).and_then(|key| object.get(&key)),
+            // A null or absent parent holds nothing: a clear holds, a set does not.
+            _ => None,
+        };
+    }
+    wanted(&change.edit, current).is_none()
+}
+
+/// The value at a field's path in a profile (`Null` when absent), keys found without regard to case.
+pub fn value_at(profile: &Value, path: &[&str]) -> Value {
+    let mut current = profile;
+    for key in path {
+        let found = match current {
+            Value::Object(object) => find_key(object, key).and_then(|key| object.get(&key)),
+            _ => None,
+        };
+        match found {
+            Some(value) => current = value,
+            None => return Value::Null,
+        }
+    }
+    current.clone()
+}
+
+/// The etag of a profile as read: `attributes.etag`.
+pub fn etag(profile: &Value) -> Option<&str> {
+    let attributes = profile.as_object()?.iter().find(|(key, _)| key.eq_ignore_ascii_case("attributes"))?.1;
+    attributes.as_object()?.iter().find(|(key, _)| key.eq_ignore_ascii_case("etag"))?.1.as_str()
+}
+
+#[cfg(test)]
+mod tests;
