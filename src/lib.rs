@@ -5,6 +5,7 @@
 //! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
 //! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
+//! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
 //! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
 //! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
@@ -16,5 +17,6 @@ pub mod fields;
 pub mod input;
 pub mod merge;
 pub mod report;
+pub mod state;
 pub mod validate;
 pub mod wire;

@@ -146,14 +146,23 @@ impl ReportFile {
 
 /// Creates (or truncates) a file only its owner can read.
 pub fn create_private(path: &Path) -> io::Result<fs::File> {
+    private_options().truncate(true).open(path)
+}
+
+/// Opens a file, creating it (mode 0600) when absent, keeping what it holds.
+pub fn create_or_open_private(path: &Path) -> io::Result<fs::File> {
+    private_options().read(true).truncate(false).open(path)
+}
+
+fn private_options() -> fs::OpenOptions {
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(path)
+    options
 }
 
 #[cfg(test)]

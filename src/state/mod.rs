@@ -1,0 +1,433 @@
+//! The state file: one SQLite database that records every job and every row's outcome, so a job resumes after a
+//! crash, a kill or a reboot without redoing or double-applying anything, and the report can be written again.
+//!
+//! The only module that touches SQLite. While a job runs, one thread owns the connection ([`recorder`]) and commits
+//! in batches; before that (planning) and after it (status, report) the connection is used directly by the one
+//! caller that holds the [`StateFile`]. It never stores a token or a secret: nothing that reaches it holds one.
+
+pub mod recorder;
+mod schema;
+
+use crate::input::CustomerId;
+use crate::merge::FieldChange;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use recorder::Recorder;
+
+/// The kinds of job a state file holds, each at most once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    Apply,
+    DryRun,
+    Rollback,
+}
+
+impl JobKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::Apply => "apply",
+            JobKind::DryRun => "dry-run",
+            JobKind::Rollback => "rollback",
+        }
+    }
+}
+
+/// The status of a row, as the report spells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RowStatus {
+    Pending,
+    Updated,
+    Unchanged,
+    WouldUpdate,
+    Failed,
+    Invalid,
+    Conflict,
+    Restored,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 8] = [
+        RowStatus::Updated,
+        RowStatus::Unchanged,
+        RowStatus::WouldUpdate,
+        RowStatus::Restored,
+        RowStatus::Failed,
+        RowStatus::Invalid,
+        RowStatus::Conflict,
+        RowStatus::Pending,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RowStatus::Pending => "pending",
+            RowStatus::Updated => "updated",
+            RowStatus::Unchanged => "unchanged",
+            RowStatus::WouldUpdate => "would_update",
+            RowStatus::Failed => "failed",
+            RowStatus::Invalid => "invalid",
+            RowStatus::Conflict => "conflict",
+            RowStatus::Restored => "restored",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<RowStatus> {
+        RowStatus::ALL.into_iter().find(|status| status.name() == name)
+    }
+
+    /// Whether a row with this status makes the exit code 2.
+    pub fn is_problem(self) -> bool {
+        matches!(self, RowStatus::Failed | RowStatus::Invalid | RowStatus::Conflict)
+    }
+}
+
+impl fmt::Display for RowStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("state file {path}: {message}")]
+    Unusable { path: String, message: String },
+    #[error("state file {path} is in use by another pcbulk process")]
+    Locked { path: String },
+    #[error("state file: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("state file: the recorder stopped: {0}")]
+    RecorderGone(String),
+}
+
+/// A job as the state file holds it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: JobKind,
+    pub csv_path: String,
+    pub csv_hash: String,
+    pub base_url: String,
+    pub created_at: String,
+    pub last_moved_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub requests: u64,
+    pub throttled: u64,
+    pub settled_rate: Option<f64>,
+}
+
+/// A row as first recorded when the job is planned.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlannedRow {
+    pub line: u64,
+    pub customer_id: String,
+    pub status: RowStatus,
+    pub error: String,
+    pub warnings: String,
+}
+
+/// What became of a row, as recorded.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RowOutcome {
+    pub line: u64,
+    pub status: Option<RowStatus>,
+    pub changes: Vec<FieldChange>,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
+/// A row as stored, for the report and for rollback.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StoredRow {
+    pub line: u64,
+    pub customer_id: String,
+    pub status: String,
+    pub changed_fields: String,
+    pub before: String,
+    pub after: String,
+    pub http_status: Option<u16>,
+    pub error_code: String,
+    pub error: String,
+    pub attempts: Option<u32>,
+    pub request_id: String,
+    pub correlation_id: String,
+    pub warnings: String,
+}
+
+/// The changes of a row as a JSON object `{field: value}` of one side (`before` or `after`).
+pub fn changes_json(changes: &[FieldChange], side: impl Fn(&FieldChange) -> &Value) -> String {
+    let object: Map<String, Value> =
+        changes.iter().map(|change| (change.field.to_string(), side(change).clone())).collect();
+    Value::Object(object).to_string()
+}
+
+/// Now, as RFC 3339 UTC to the second.
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
+}
+
+/// The state file, opened by the one caller that uses it now.
+pub struct StateFile {
+    connection: Connection,
+    path: PathBuf,
+    /// Held for as long as the file is open for a job: a second job on the same file is refused.
+    _lock: Option<std::fs::File>,
+}
+
+impl StateFile {
+    /// Opens (or creates, mode 0600) a state file for a job, refusing one that another process is using and one
+    /// that is not a pcbulk state file (never overwriting it).
+    pub fn open_for_job(path: &Path) -> Result<StateFile, StateError> {
+        let display = path.display().to_string();
+        let lock = crate::report::create_or_open_private(path)
+            .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path: display }),
+            Err(std::fs::TryLockError::Error(error)) => {
+                return Err(StateError::Unusable { path: display, message: error.to_string() });
+            }
+        }
+        let mut state = Self::open_connection(path)?;
+        state._lock = Some(lock);
+        Ok(state)
+    }
+
+    /// Opens an existing state file to read it (`status`, `report`).
+    pub fn open_existing(path: &Path) -> Result<StateFile, StateError> {
+        if !path.exists() {
+            let message = "no such file: has a job run for this CSV? (give --state FILE if it lives elsewhere)";
+            return Err(StateError::Unusable { path: path.display().to_string(), message: message.to_string() });
+        }
+        Self::open_connection(path)
+    }
+
+    /// An in-memory state, for tests.
+    pub fn open_in_memory() -> Result<StateFile, StateError> {
+        let connection = Connection::open_in_memory()?;
+        schema::prepare(&connection).map_err(|message| StateError::Unusable { path: ":memory:".into(), message })?;
+        Ok(StateFile { connection, path: PathBuf::from(":memory:"), _lock: None })
+    }
+
+    fn open_connection(path: &Path) -> Result<StateFile, StateError> {
+        let unusable = |message: String| StateError::Unusable { path: path.display().to_string(), message };
+        let connection = Connection::open(path).map_err(|error| unusable(error.to_string()))?;
+        schema::prepare(&connection).map_err(unusable)?;
+        Ok(StateFile { connection, path: path.to_path_buf(), _lock: None })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The job of this kind, if the file holds one.
+    pub fn find_job(&self, kind: JobKind) -> Result<Option<Job>, StateError> {
+        let job = self
+            .connection
+            .query_row(
+                "SELECT id, csv_path, csv_hash, base_url, created_at, last_moved_at, finished_at, requests, throttled,
+                        settled_rate
+                 FROM jobs WHERE kind = ?1",
+                params![kind.name()],
+                |row| {
+                    Ok(Job {
+                        id: row.get(0)?,
+                        kind,
+                        csv_path: row.get(1)?,
+                        csv_hash: row.get(2)?,
+                        base_url: row.get(3)?,
+                        created_at: row.get(4)?,
+                        last_moved_at: row.get(5)?,
+                        finished_at: row.get(6)?,
+                        requests: row.get(7)?,
+                        throttled: row.get(8)?,
+                        settled_rate: row.get(9)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(job)
+    }
+
+    /// Removes a job and its rows.
+    pub fn delete_job(&mut self, id: i64) -> Result<(), StateError> {
+        let transaction = self.connection.transaction()?;
+        transaction.execute("DELETE FROM rows WHERE job_id = ?1", params![id])?;
+        transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Records a new job and every row of its plan, in one transaction.
+    pub fn create_job(
+        &mut self,
+        kind: JobKind,
+        csv_path: &str,
+        csv_hash: &str,
+        base_url: &str,
+        rows: impl Iterator<Item = Result<PlannedRow, crate::input::FileError>>,
+    ) -> Result<Result<Job, crate::input::FileError>, StateError> {
+        let created_at = now();
+        let transaction = self.connection.transaction()?;
+        transaction.execute(
+            "INSERT INTO jobs (kind, csv_path, csv_hash, base_url, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kind.name(), csv_path, csv_hash, base_url, created_at],
+        )?;
+        let id = transaction.last_insert_rowid();
+        {
+            let mut insert = transaction.prepare(
+                "INSERT INTO rows (job_id, line, customer_id, status, error, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for row in rows {
+                let row = match row {
+                    Ok(row) => row,
+                    // Dropping the transaction rolls the half-made job back.
+                    Err(error) => return Ok(Err(error)),
+                };
+                insert.execute(params![id, row.line, row.customer_id, row.status.name(), row.error, row.warnings])?;
+            }
+        }
+        transaction.commit()?;
+        let job = self.find_job(kind)?.ok_or_else(|| StateError::RecorderGone("the job just made is gone".into()))?;
+        Ok(Ok(job))
+    }
+
+    /// The lines of the job that are settled and must be neither read nor written again.
+    pub fn settled_lines(&self, job: i64, retry_failed: bool) -> Result<LineSet, StateError> {
+        let mut statement = self.connection.prepare_cached(
+            "SELECT line FROM rows WHERE job_id = ?1 AND status NOT IN ('pending', ?2) AND NOT (status = 'failed' AND ?3)",
+        )?;
+        let skip_failed_too = if retry_failed { "failed" } else { "pending" };
+        let mut lines = LineSet::default();
+        let mut rows = statement.query(params![job, skip_failed_too, retry_failed])?;
+        while let Some(row) = rows.next()? {
+            lines.insert(row.get(0)?);
+        }
+        Ok(lines)
+    }
+
+    /// The rows whose PUT was sent in an earlier run without its answer being recorded, with the changes it made.
+    pub fn unsettled_puts(&self, job: i64) -> Result<BTreeMap<u64, (String, String)>, StateError> {
+        let mut statement = self.connection.prepare(
+            "SELECT line, before, after FROM rows WHERE job_id = ?1 AND put_sent = 1 AND status IN ('pending', 'failed')",
+        )?;
+        let rows = statement.query_map(params![job], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
+        rows.collect::<Result<_, _>>().map_err(StateError::from)
+    }
+
+    /// How many rows of the job have each status.
+    pub fn counts(&self, job: i64) -> Result<BTreeMap<RowStatus, u64>, StateError> {
+        let mut statement =
+            self.connection.prepare("SELECT status, COUNT(*) FROM rows WHERE job_id = ?1 GROUP BY status")?;
+        let mut counts = BTreeMap::new();
+        let mut rows = statement.query(params![job])?;
+        while let Some(row) = rows.next()? {
+            let name: String = row.get(0)?;
+            if let Some(status) = RowStatus::from_name(&name) {
+                counts.insert(status, row.get(1)?);
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Calls `each` with every row of the job, in input order.
+    pub fn each_row(&self, job: i64, mut each: impl FnMut(StoredRow) -> std::io::Result<()>) -> Result<(), StateError> {
+        let mut statement = self.connection.prepare(
+            "SELECT line, customer_id, status, changed_fields, before, after, http_status, error_code, error, attempts,
+                    request_id, correlation_id, warnings
+             FROM rows WHERE job_id = ?1 ORDER BY line",
+        )?;
+        let mut rows = statement.query(params![job])?;
+        while let Some(row) = rows.next()? {
+            let text = |index: usize| row.get::<_, Option<String>>(index).map(Option::unwrap_or_default);
+            let stored = StoredRow {
+                line: row.get(0)?,
+                customer_id: text(1)?,
+                status: text(2)?,
+                changed_fields: text(3)?,
+                before: text(4)?,
+                after: text(5)?,
+                http_status: row.get(6)?,
+                error_code: text(7)?,
+                error: text(8)?,
+                attempts: row.get(9)?,
+                request_id: text(10)?,
+                correlation_id: text(11)?,
+                warnings: text(12)?,
+            };
+            each(stored).map_err(|error| StateError::RecorderGone(format!("cannot write: {error}")))?;
+        }
+        Ok(())
+    }
+
+    /// Records the job's request figures and when it finished.
+    pub fn finish_job(&self, job: i64, figures: &JobFigures, finished: bool) -> Result<(), StateError> {
+        self.connection.execute(
+            "UPDATE jobs SET requests = requests + ?2, throttled = throttled + ?3, settled_rate = ?4,
+                             last_moved_at = ?5, finished_at = ?6 WHERE id = ?1",
+            params![job, figures.requests, figures.throttled, figures.settled_rate, now(), finished.then(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Marks the job as started again (a resume).
+    pub fn touch_job(&self, job: i64) -> Result<(), StateError> {
+        self.connection
+            .execute("UPDATE jobs SET last_moved_at = ?2, finished_at = NULL WHERE id = ?1", params![job, now()])?;
+        Ok(())
+    }
+}
+
+/// Request figures of one run of a job.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct JobFigures {
+    pub requests: u64,
+    pub throttled: u64,
+    pub settled_rate: Option<f64>,
+}
+
+/// A set of line numbers, one bit per line: a million settled rows cost 125 KB.
+#[derive(Clone, Debug, Default)]
+pub struct LineSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl LineSet {
+    pub fn insert(&mut self, line: u64) {
+        let (word, bit) = ((line / 64) as usize, line % 64);
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        if self.words[word] & (1 << bit) == 0 {
+            self.len += 1;
+        }
+        self.words[word] |= 1 << bit;
+    }
+
+    pub fn contains(&self, line: u64) -> bool {
+        self.words.get((line / 64) as usize).is_some_and(|word| word & (1 << (line % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// The customer id as stored.
+pub fn customer_text(id: CustomerId) -> String {
+    id.to_string()
+}
+
+#[cfg(test)]
+mod tests;

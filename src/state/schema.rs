@@ -1,0 +1,69 @@
+//! The state file's schema, and the checks that refuse a file that is not ours.
+
+use rusqlite::Connection;
+
+/// Bumped on any change to the tables below; an older pcbulk refuses a newer file.
+pub const VERSION: i64 = 1;
+
+const TABLES: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL UNIQUE,
+    csv_path      TEXT NOT NULL,
+    csv_hash      TEXT NOT NULL,
+    base_url      TEXT NOT NULL,
+    created_at    TEXT NOT NULL,
+    last_moved_at TEXT,
+    finished_at   TEXT,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    throttled     INTEGER NOT NULL DEFAULT 0,
+    settled_rate  REAL
+);
+CREATE TABLE IF NOT EXISTS rows (
+    job_id         INTEGER NOT NULL,
+    line           INTEGER NOT NULL,
+    customer_id    TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    put_sent       INTEGER NOT NULL DEFAULT 0,
+    changed_fields TEXT,
+    before         TEXT,
+    after          TEXT,
+    http_status    INTEGER,
+    error_code     TEXT,
+    error          TEXT,
+    attempts       INTEGER,
+    request_id     TEXT,
+    correlation_id TEXT,
+    warnings       TEXT,
+    updated_at     TEXT,
+    PRIMARY KEY (job_id, line)
+) WITHOUT ROWID;
+";
+
+/// Sets the connection up and makes or checks the tables. A file with tables that are not ours, or that is not
+/// SQLite at all, is refused and left as it is.
+pub fn prepare(connection: &Connection) -> Result<(), String> {
+    let refused = |detail: String| format!("not a pcbulk state file ({detail}); it is left as it is");
+    let tables: i64 = connection
+        .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
+        .map_err(|error| refused(error.to_string()))?;
+    if tables > 0 {
+        let version: String = connection
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |row| row.get(0))
+            .map_err(|error| refused(error.to_string()))?;
+        if version != VERSION.to_string() {
+            return Err(format!("made by another version of pcbulk (schema {version}; this one reads {VERSION})"));
+        }
+    }
+    connection
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+        .map_err(|error| error.to_string())?;
+    if tables == 0 {
+        connection.execute_batch(TABLES).map_err(|error| error.to_string())?;
+        connection
+            .execute("INSERT INTO meta (key, value) VALUES ('schema', ?1)", [VERSION.to_string()])
+            .map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
