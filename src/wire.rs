@@ -67,7 +67,9 @@ impl PartnerProfileKind {
     }
 
     pub fn from_name(name: &str) -> Option<PartnerProfileKind> {
-        Self::ALL.into_iter().find(|kind| kind.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name().eq_ignore_ascii_case(name))
     }
 
     /// Where the profile is read.
@@ -167,11 +169,9 @@ impl<'de> Deserialize<'de> for Seconds {
         }
         match NumberOrText::deserialize(deserializer)? {
             NumberOrText::Number(number) => Ok(Seconds(number)),
-            NumberOrText::Text(text) => text
-                .trim()
-                .parse()
-                .map(Seconds)
-                .map_err(|_| serde::de::Error::custom(format!("not a number of seconds: {text:?}"))),
+            NumberOrText::Text(text) => text.trim().parse().map(Seconds).map_err(|_| {
+                serde::de::Error::custom(format!("not a number of seconds: {text:?}"))
+            }),
         }
     }
 }
@@ -193,7 +193,10 @@ impl fmt::Debug for TokenResponse {
             .field("access_token", &"<redacted>")
             .field("token_type", &self.token_type)
             .field("expires_in", &self.expires_in)
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -204,17 +207,29 @@ mod tests {
 
     #[test]
     fn error_code_is_read_as_number_or_string() {
-        let body: ErrorBody = serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
-        assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(2055));
-        let body: ErrorBody = serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#).unwrap();
-        assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(27002));
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#)
+                .unwrap();
+        assert_eq!(
+            body.code.as_ref().and_then(ErrorCode::as_number),
+            Some(2055)
+        );
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#)
+                .unwrap();
+        assert_eq!(
+            body.code.as_ref().and_then(ErrorCode::as_number),
+            Some(27002)
+        );
     }
 
     #[test]
     fn expires_in_is_read_as_number_or_string() {
-        let token: TokenResponse = serde_json::from_str(r#"{"access_token": "a", "expires_in": "3599"}"#).unwrap();
+        let token: TokenResponse =
+            serde_json::from_str(r#"{"access_token": "a", "expires_in": "3599"}"#).unwrap();
         assert_eq!(token.expires_in, Seconds(3599));
-        let token: TokenResponse = serde_json::from_str(r#"{"access_token": "a", "expires_in": 60}"#).unwrap();
+        let token: TokenResponse =
+            serde_json::from_str(r#"{"access_token": "a", "expires_in": 60}"#).unwrap();
         assert_eq!(token.expires_in, Seconds(60));
     }
 
@@ -235,6 +250,9 @@ mod tests {
         for kind in PartnerProfileKind::ALL {
             assert_eq!(PartnerProfileKind::from_name(kind.name()), Some(kind));
         }
-        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/supportprofile");
+        assert_eq!(
+            PartnerProfileKind::Support.put_path(),
+            "/v1/profiles/supportprofile"
+        );
     }
 }
