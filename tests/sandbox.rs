@@ -1007,3 +1007,43 @@ async fn shutdown_stops_serving() {
         .await;
     assert!(after.is_err(), "nothing listens after shutdown");
 }
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_repeated_put_ids_counted() {
+    let (sandbox, api) = start_with(1, Faults::default()).await;
+    let id = first_customer(&sandbox);
+    let read = api.get_customer(&id).await;
+    let path = api.url(&wire::customer_billing_profile_path(&id));
+    let put = |request_id: &str| {
+        let request = api
+            .http
+            .put(&path)
+            .bearer_auth(&api.token)
+            .header(wire::HEADER_REQUEST_ID, request_id)
+            .header(wire::HEADER_CORRELATION_ID, "c-1")
+            .header("If-Match", "stale")
+            .json(&read.body);
+        api.send(request)
+    };
+    let first = put("r-1").await.expect("answered");
+    assert_eq!(
+        first
+            .headers
+            .get("ms-requestid")
+            .and_then(|v| v.to_str().ok()),
+        Some("r-1")
+    );
+    assert_eq!(
+        first
+            .headers
+            .get("ms-correlationid")
+            .and_then(|v| v.to_str().ok()),
+        Some("c-1")
+    );
+    put("r-1").await.expect("answered");
+    put("r-2").await.expect("answered");
+    let counters = sandbox.counters();
+    assert_eq!(counters.put_request_id_repeats, 1);
+    assert_eq!(counters.missing_request_id, 1, "the GET carried none");
+    assert_eq!(counters.put_attempts.get(&id), Some(&3));
+}

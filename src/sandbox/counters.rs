@@ -5,7 +5,7 @@
 //! (`FIELD_LIST_CAP`) so a long run cannot grow them without bound; their counts are exact.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 /// How many dropped or altered fields are listed; past that, only counted.
@@ -60,6 +60,10 @@ pub struct Counters {
     pub unmodeled_altered_count: u64,
     /// Applied PUTs that overwrote someone else's edit (`extensions.editsBySomeoneElse` differs from the stored one).
     pub lost_edits: u64,
+    /// `/v1` requests that carried no `MS-RequestId` header.
+    pub missing_request_id: u64,
+    /// PUTs that carried the same `MS-RequestId` as the previous PUT of the same profile (retries of one call).
+    pub put_request_id_repeats: u64,
 }
 
 impl Counters {
@@ -99,6 +103,8 @@ pub(crate) struct PutEffects {
 #[derive(Default)]
 pub(crate) struct CounterStore {
     counters: Mutex<Counters>,
+    /// The `MS-RequestId` of the last PUT of each profile (one entry per profile, not per request).
+    last_put_request_ids: Mutex<HashMap<String, String>>,
 }
 
 impl CounterStore {
@@ -138,6 +144,35 @@ impl CounterStore {
                 _ => {}
             }
         });
+    }
+
+    pub(crate) fn record_missing_request_id(&self) {
+        self.update(|counters| counters.missing_request_id += 1);
+    }
+
+    /// Notes the `MS-RequestId` of a PUT of `key`, counting it when it repeats the previous PUT's.
+    pub(crate) fn record_put_request_id(&self, key: &str, request_id: &str) {
+        let repeated = {
+            // One insert per call: a poisoned map is still a valid map.
+            let mut last = self
+                .last_put_request_ids
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match last.get_mut(key) {
+                Some(previous) if previous == request_id => true,
+                Some(previous) => {
+                    request_id.clone_into(previous);
+                    false
+                }
+                None => {
+                    last.insert(key.to_string(), request_id.to_string());
+                    false
+                }
+            }
+        };
+        if repeated {
+            self.update(|counters| counters.put_request_id_repeats += 1);
+        }
     }
 
     pub(crate) fn record_stale_2055(&self) {
@@ -243,6 +278,16 @@ mod tests {
         assert_eq!(counters.fields_dropped.len(), FIELD_LIST_CAP);
         assert_eq!(counters.fields_dropped_count, (FIELD_LIST_CAP + 5) as u64);
         assert_eq!(counters.total_puts_succeeded(), 1);
+    }
+
+    #[test]
+    fn a_repeated_request_id_is_counted_per_profile() {
+        let store = CounterStore::default();
+        store.record_put_request_id("a", "r1");
+        store.record_put_request_id("b", "r1");
+        store.record_put_request_id("a", "r1");
+        store.record_put_request_id("a", "r2");
+        assert_eq!(store.snapshot().put_request_id_repeats, 1);
     }
 
     #[test]

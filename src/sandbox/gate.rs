@@ -7,6 +7,7 @@
 use super::Shared;
 use super::auth::Access;
 use super::respond::{DropConnection, throttled};
+use crate::wire::{HEADER_CORRELATION_ID, HEADER_REQUEST_ID};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -28,7 +29,8 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
     }
 }
 
-/// Counts a request once answered; a response marked to be dropped counts as `"<METHOD> dropped"`.
+/// Counts a request once answered (a response marked to be dropped counts as `"<METHOD> dropped"`), and echoes its
+/// `MS-RequestId` and `MS-CorrelationId` on the response, as the service does.
 pub(crate) async fn count(
     State(shared): State<Arc<Shared>>,
     request: Request,
@@ -36,7 +38,20 @@ pub(crate) async fn count(
 ) -> Response {
     let method = request.method().clone();
     let route = route_kind(request.uri().path());
-    let response = next.run(request).await;
+    let request_id = request.headers().get(HEADER_REQUEST_ID).cloned();
+    let correlation_id = request.headers().get(HEADER_CORRELATION_ID).cloned();
+    if request_id.is_none() && route != "token" {
+        shared.counters.record_missing_request_id();
+    }
+    let mut response = next.run(request).await;
+    for (name, value) in [
+        (HEADER_REQUEST_ID, request_id),
+        (HEADER_CORRELATION_ID, correlation_id),
+    ] {
+        if let Some(value) = value {
+            response.headers_mut().insert(name, value);
+        }
+    }
     let status = match response.extensions().get::<DropConnection>() {
         Some(_) => None,
         None => Some(response.status().as_u16()),

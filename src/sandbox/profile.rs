@@ -76,15 +76,30 @@ pub(crate) fn normalise_keys(body: Value, reference: Option<&Value>) -> Value {
             let reference = reference.and_then(Value::as_object);
             let mut normalised = Map::with_capacity(fields.len());
             for (key, value) in fields {
-                let known = reference
-                    .and_then(|reference| reference.keys().find(|k| k.eq_ignore_ascii_case(&key)));
-                let key = known.cloned().unwrap_or_else(|| camel_case(&key));
+                let key = canonical_key(reference, key);
                 let child_reference = reference.and_then(|reference| reference.get(&key));
                 normalised.insert(key, normalise_keys(value, child_reference));
             }
             Value::Object(normalised)
         }
         other => other,
+    }
+}
+
+/// The reference's spelling of `key` (an exact match first: the common case costs one lookup), else camelCase.
+fn canonical_key(reference: Option<&Map<String, Value>>, key: String) -> String {
+    let Some(reference) = reference else {
+        return camel_case(&key);
+    };
+    if reference.contains_key(&key) {
+        return key;
+    }
+    match reference
+        .keys()
+        .find(|known| known.eq_ignore_ascii_case(&key))
+    {
+        Some(known) => known.clone(),
+        None => camel_case(&key),
     }
 }
 

@@ -91,6 +91,7 @@ async fn put_customer(
     if shared.store.has_customer(&id) {
         shared.counters.record_put_attempt(&id);
     }
+    note_request_id(&shared, &id, &headers);
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let result = shared.store.put_customer(&id, if_match(&headers), body);
     answer_put(&shared, &id, result)
@@ -113,9 +114,19 @@ async fn put_partner(
 ) -> Response {
     let key = format!("partner:{}", kind.name());
     shared.counters.record_put_attempt(&key);
+    note_request_id(&shared, &key, &headers);
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let result = shared.store.put_partner(kind, if_match(&headers), body);
     answer_put(&shared, &key, result)
+}
+
+fn note_request_id(shared: &Shared, key: &str, headers: &HeaderMap) {
+    if let Some(request_id) = headers
+        .get(wire::HEADER_REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+    {
+        shared.counters.record_put_request_id(key, request_id);
+    }
 }
 
 fn if_match(headers: &HeaderMap) -> Option<&str> {
