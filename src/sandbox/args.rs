@@ -98,12 +98,18 @@ impl SandboxArgs {
 
 /// Starts the sandbox, prints how to use it, and serves until `shutdown` resolves.
 pub async fn run(args: SandboxArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_printing_to(args, shutdown, std::io::stdout()).await
+}
+
+async fn run_printing_to(
+    args: SandboxArgs,
+    shutdown: impl Future<Output = ()>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
     let config = args.resolve()?;
     let sandbox = Sandbox::start(config).await?;
-    let mut out = std::io::stdout().lock();
     writeln!(out, "{}", usage(&sandbox))?;
     out.flush()?;
-    drop(out);
     shutdown.await;
     sandbox.shutdown().await;
     Ok(())
@@ -174,6 +180,33 @@ mod tests {
         assert_eq!(config.faults.rate_limit, Some(5.0));
         assert_eq!(config.faults.stale_etag, StaleEtag::Mixed);
         assert!(config.codes_as_strings);
+    }
+
+    #[tokio::test]
+    async fn run_prints_lines_to_paste_and_stops_on_shutdown() {
+        let command = Command::try_parse_from(["sandbox", "--customers", "2"]);
+        let args = command
+            .map(|command| command.args)
+            .map_err(|error| error.to_string());
+        let mut printed = Vec::new();
+        let ran = match args {
+            Ok(args) => run_printing_to(args, std::future::ready(()), &mut printed)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        };
+        assert_eq!(ran, Ok(()));
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(
+            printed.contains("export PCBULK_TOKEN=sbx-access."),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("--base-url http://127.0.0.1:"),
+            "{printed}"
+        );
+        assert!(printed.contains("--client-id sandbox-client"), "{printed}");
+        assert!(printed.contains("/_sandbox/counters"), "{printed}");
     }
 
     #[test]

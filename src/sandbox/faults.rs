@@ -120,6 +120,9 @@ impl FaultState {
 
     /// Lets a request through the token bucket, or says after how many seconds to retry.
     pub(crate) fn admit(&self) -> Result<(), u64> {
+        if self.read(|faults| faults.rate_limit.is_none()) {
+            return Ok(());
+        }
         match lock(&self.bucket).as_mut() {
             Some(bucket) => bucket.take(Instant::now()),
             None => Ok(()),
@@ -191,6 +194,22 @@ mod tests {
         let rolled = rolls(&first);
         assert_eq!(rolled, rolls(&second));
         assert!(rolled.iter().any(Option::is_some) && rolled.iter().any(Option::is_none));
+    }
+
+    #[test]
+    fn a_mixed_stale_answer_gives_both() {
+        let state = FaultState::new(
+            Faults {
+                stale_etag: StaleEtag::Mixed,
+                ..Faults::default()
+            },
+            5,
+        );
+        let answers: Vec<StaleAnswer> = (0..40).map(|_| state.stale_answer()).collect();
+        assert!(
+            answers.contains(&StaleAnswer::PreconditionFailed)
+                && answers.contains(&StaleAnswer::Code2055)
+        );
     }
 
     #[test]
