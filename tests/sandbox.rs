@@ -108,6 +108,41 @@ impl Api {
             .expect("the token endpoint answers")
     }
 
+    async fn client_credentials(&self, secret: &str) -> Answer {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "sandbox-client"),
+            ("client_secret", secret),
+            ("resource", wire::TOKEN_RESOURCE),
+        ];
+        self.token(&form).await
+    }
+
+    async fn refresh(&self, refresh_token: &str) -> Answer {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", "sandbox-client"),
+            ("resource", wire::TOKEN_RESOURCE),
+        ];
+        self.token(&form).await
+    }
+
+    /// The same client with another token.
+    fn with_token(&self, token: &str) -> Api {
+        Api {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: token.to_string(),
+        }
+    }
+
+    async fn side_post(&self, path: &str, body: Value) -> Answer {
+        self.send(self.http.post(self.url(path)).json(&body))
+            .await
+            .expect("the side endpoint answers")
+    }
+
     async fn side_counters(&self) -> Counters {
         let answer = self
             .send(self.http.get(self.url("/_sandbox/counters")))
@@ -263,18 +298,10 @@ async fn tokens_expire_after_their_lifetime() {
 }
 
 #[tokio::test]
-async fn both_grants_issue_tokens_and_revocation_ends_them() {
+async fn both_grants_issue_tokens_and_a_wrong_secret_is_refused() {
     let (sandbox, api) = start_with(1, Faults::default()).await;
     let id = first_customer(&sandbox);
-    let resource = wire::TOKEN_RESOURCE;
-    let app = api
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client"),
-            ("client_secret", "sandbox-secret"),
-            ("resource", resource),
-        ])
-        .await;
+    let app = api.client_credentials("sandbox-secret").await;
     assert_eq!(app.status, StatusCode::OK);
     assert!(
         app.body["expires_in"].is_string(),
@@ -284,84 +311,87 @@ async fn both_grants_issue_tokens_and_revocation_ends_them() {
     assert_eq!(app.expires_in.0, 3600);
     assert!(app.refresh_token.is_none());
 
-    let refresh_form = |token: &'static str| {
-        [
-            ("grant_type", "refresh_token"),
-            ("refresh_token", token),
-            ("client_id", "sandbox-client"),
-            ("resource", resource),
-        ]
-    };
-    let user = api.token(&refresh_form("sandbox-refresh-token")).await;
+    let user = api.refresh("sandbox-refresh-token").await;
     assert_eq!(user.status, StatusCode::OK);
     let user: TokenResponse = serde_json::from_value(user.body).expect("a token response");
     let new_refresh = user.refresh_token.clone().expect("a new refresh token");
     assert_ne!(new_refresh, "sandbox-refresh-token");
-    let newest = api
-        .token(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &new_refresh),
-            ("client_id", "sandbox-client"),
-            ("resource", resource),
-        ])
-        .await;
-    assert_eq!(newest.status, StatusCode::OK);
-
-    let wrong = api
-        .token(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "sandbox-client"),
-            ("client_secret", "nope"),
-        ])
-        .await;
-    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
-    assert_eq!(wrong.body["error"], "invalid_grant");
-    assert!(wrong.body["error_description"].is_string());
-
-    let with_token = |token: &str| Api {
-        http: api.http.clone(),
-        base: api.base.clone(),
-        token: token.to_string(),
-    };
+    assert_eq!(api.refresh(&new_refresh).await.status, StatusCode::OK);
     assert_eq!(
-        with_token(&app.access_token).get_customer(&id).await.status,
+        api.refresh("sandbox-refresh-token").await.status,
+        StatusCode::OK,
+        "the old one stays valid"
+    );
+    assert_eq!(
+        api.with_token(&app.access_token)
+            .get_customer(&id)
+            .await
+            .status,
         StatusCode::OK
     );
     assert_eq!(
-        with_token(&user.access_token)
+        api.with_token(&user.access_token)
             .get_customer(&id)
             .await
             .status,
         StatusCode::OK
     );
 
+    let wrong = api.client_credentials("nope").await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong.body["error"], "invalid_grant");
+    assert!(wrong.body["error_description"].is_string());
+    let unknown = api.refresh("never-issued").await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"].clone()),
+        (StatusCode::BAD_REQUEST, json!("invalid_grant"))
+    );
+
+    let counters = sandbox.counters();
+    assert_eq!(counters.tokens_issued.get("client_credentials"), Some(&1));
+    assert_eq!(counters.tokens_issued.get("refresh_token"), Some(&3));
+    assert_eq!(counters.token_refusals, 2);
+}
+
+#[tokio::test]
+async fn revocation_ends_every_access_and_refresh_token() {
+    let (sandbox, api) = start_with(1, Faults::default()).await;
+    let id = first_customer(&sandbox);
+    let user: TokenResponse =
+        serde_json::from_value(api.refresh("sandbox-refresh-token").await.body)
+            .expect("a token response");
+    let new_refresh = user.refresh_token.clone().expect("a new refresh token");
     let revoke = api
         .send(api.http.post(api.url("/_sandbox/revoke")))
         .await
         .expect("answered");
     assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     assert_eq!(
-        with_token(&app.access_token).get_customer(&id).await.status,
-        StatusCode::UNAUTHORIZED
+        api.get_customer(&id).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the minted token too"
     );
     assert_eq!(
-        with_token(&user.access_token)
+        api.with_token(&user.access_token)
             .get_customer(&id)
             .await
             .status,
         StatusCode::UNAUTHORIZED
     );
-    let revoked = api.token(&refresh_form("sandbox-refresh-token")).await;
+    for refresh_token in ["sandbox-refresh-token", new_refresh.as_str()] {
+        let refused = api.refresh(refresh_token).await;
+        assert_eq!(
+            (refused.status, refused.body["error"].clone()),
+            (StatusCode::BAD_REQUEST, json!("invalid_grant"))
+        );
+    }
     assert_eq!(
-        (revoked.status, revoked.body["error"].clone()),
-        (StatusCode::BAD_REQUEST, json!("invalid_grant"))
+        api.client_credentials("sandbox-secret").await.status,
+        StatusCode::OK,
+        "the app secret still works"
     );
-
     let counters = sandbox.counters();
-    assert_eq!(counters.tokens_issued.get("client_credentials"), Some(&1));
-    assert_eq!(counters.tokens_issued.get("refresh_token"), Some(&2));
-    assert_eq!(counters.token_refusals, 2);
-    assert_eq!(counters.unauthorized, 2);
+    assert_eq!((counters.unauthorized, counters.token_refusals), (2, 2));
 }
 
 #[tokio::test]
@@ -369,7 +399,7 @@ async fn the_token_bucket_answers_429_with_retry_after_in_the_real_shape() {
     let (sandbox, api) = start_with(
         1,
         Faults {
-            rate_limit: Some(2.0),
+            rate_limit: Some(0.5),
             ..Faults::default()
         },
     )
@@ -377,32 +407,33 @@ async fn the_token_bucket_answers_429_with_retry_after_in_the_real_shape() {
     let id = first_customer(&sandbox);
     let mut statuses = Vec::new();
     let mut throttled = None;
-    for _ in 0..4 {
+    // A burst of one, then a token every 2 s: the next two requests (well within a second) are refused.
+    for _ in 0..3 {
         let answer = api.get_customer(&id).await;
         statuses.push(answer.status.as_u16());
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
             throttled = Some(answer);
         }
     }
-    assert_eq!(statuses, vec![200, 200, 429, 429]);
+    assert_eq!(statuses, vec![200, 429, 429]);
     let throttled = throttled.expect("a 429");
     assert_eq!(
         throttled
             .headers
             .get("retry-after")
             .and_then(|v| v.to_str().ok()),
-        Some("1")
+        Some("2")
     );
     let body: ThrottleBody = serde_json::from_value(throttled.body).expect("the 429 shape");
     assert_eq!(body.status_code, 429);
     assert_eq!(
         body.message,
-        "Rate limit is exceeded. Try again in 1 seconds."
+        "Rate limit is exceeded. Try again in 2 seconds."
     );
     let counters = sandbox.counters();
     assert_eq!(
         (counters.throttled, counters.requests_with("GET", 200)),
-        (2, 2)
+        (2, 1)
     );
 }
 
@@ -712,6 +743,15 @@ async fn partner_profiles_are_served_and_guarded() {
         Some(3000)
     );
 
+    let counters = sandbox.counters();
+    assert_eq!(counters.puts_succeeded.get("partner:billing"), Some(&1));
+    assert_eq!(counters.put_attempts.get("partner:billing"), Some(&2));
+    assert_eq!(counters.precondition_failed, 1);
+}
+
+#[tokio::test]
+async fn the_support_profile_has_no_etag_and_takes_a_put_on_either_path() {
+    let (sandbox, api) = start_with(0, Faults::default()).await;
     let support = api.get("/v1/profiles/support").await.body;
     assert!(support["attributes"].get("etag").is_none());
     for (path, telephone) in [
@@ -732,11 +772,10 @@ async fn partner_profiles_are_served_and_guarded() {
     assert_eq!(stored["telephone"], "4255550002");
     let counters = sandbox.counters();
     assert_eq!(counters.puts_succeeded.get("partner:support"), Some(&2));
-    assert_eq!(counters.puts_succeeded.get("partner:billing"), Some(&1));
     assert_eq!(
         counters.requests_by_route.get("partner_support"),
-        Some(&4),
-        "two GETs, two PUTs"
+        Some(&3),
+        "one GET, two PUTs"
     );
 }
 
@@ -885,46 +924,56 @@ async fn a_json_file_of_profiles_is_seeded_as_is() {
 }
 
 #[tokio::test]
-async fn faults_outage_and_edits_are_driven_through_the_side_endpoints() {
+async fn the_outage_switch_and_other_faults_are_set_through_the_side_endpoint() {
     let (sandbox, api) = start_with(1, Faults::default()).await;
     let id = first_customer(&sandbox);
-    let set = api
-        .send(
-            api.http
-                .post(api.url("/_sandbox/faults"))
-                .json(&json!({"outage": true})),
-        )
-        .await
-        .expect("answered");
-    assert_eq!(set.status, StatusCode::OK);
+    assert_eq!(
+        api.side_post("/_sandbox/faults", json!({"outage": true}))
+            .await
+            .status,
+        StatusCode::OK
+    );
     assert!(sandbox.faults().outage);
     assert_eq!(
         api.get_customer(&id).await.status,
         StatusCode::SERVICE_UNAVAILABLE
     );
     let refused = api
-        .send(
-            api.http
-                .post(api.url("/_sandbox/faults"))
-                .json(&json!({"error_rate": 3})),
-        )
-        .await
-        .expect("answered");
+        .side_post("/_sandbox/faults", json!({"error_rate": 3}))
+        .await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    api.send(api.http.post(api.url("/_sandbox/faults")).json(&json!({})))
-        .await
-        .expect("answered");
+    assert!(sandbox.faults().outage, "a refused setting changes nothing");
+    let cleared = api.side_post("/_sandbox/faults", json!({})).await;
+    assert_eq!(cleared.body["outage"], false);
+    assert_eq!(api.get_customer(&id).await.status, StatusCode::OK);
 
+    let counters = api.side_counters().await;
+    assert_eq!(counters.outage_rejections, 1);
+    assert_eq!(
+        (
+            counters.requests_with("GET", 503),
+            counters.requests_with("GET", 200)
+        ),
+        (1, 1)
+    );
+    assert!(
+        counters
+            .requests_by_route
+            .keys()
+            .all(|route| route != "other"),
+        "side endpoints are not counted"
+    );
+}
+
+#[tokio::test]
+async fn someone_elses_edit_and_minted_tokens_come_through_the_side_endpoints() {
+    let (sandbox, api) = start_with(1, Faults::default()).await;
+    let id = first_customer(&sandbox);
     let before = api.get_customer(&id).await;
     let edit = json!({"path": "defaultAddress.city", "value": "Elsewhere"});
     let edited = api
-        .send(
-            api.http
-                .post(api.url(&format!("/_sandbox/customers/{id}/edit")))
-                .json(&edit),
-        )
-        .await
-        .expect("answered");
+        .side_post(&format!("/_sandbox/customers/{id}/edit"), edit)
+        .await;
     assert_eq!(edited.status, StatusCode::OK);
     assert_eq!(edited.body["defaultAddress"]["city"], "Elsewhere");
     assert_ne!(edited.etag(), before.etag());
@@ -933,33 +982,24 @@ async fn faults_outage_and_edits_are_driven_through_the_side_endpoints() {
         .await
         .expect("answered");
     assert_eq!(stored.body, edited.body);
-    let minted = api
-        .send(api.http.post(api.url("/_sandbox/token")))
-        .await
-        .expect("answered");
-    let token = minted.body["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let other = Api {
-        http: api.http.clone(),
-        base: api.base.clone(),
-        token,
-    };
-    assert_eq!(other.get_customer(&id).await.status, StatusCode::OK);
+    let unknown = api
+        .side_post(
+            "/_sandbox/customers/nobody/edit",
+            json!({"path": "a", "value": 1}),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
+    let minted = api.side_post("/_sandbox/token", json!({})).await;
+    let token = minted.body["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        api.with_token(token).get_customer(&id).await.status,
+        StatusCode::OK
+    );
     let counters = api.side_counters().await;
-    assert_eq!(counters.outage_rejections, 1);
-    assert_eq!(counters.requests_with("GET", 503), 1);
     assert_eq!(counters.concurrent_edits.get(&id), Some(&1));
     assert_eq!(counters.tokens_issued.get("minted"), Some(&2));
-    assert!(
-        counters
-            .requests
-            .keys()
-            .all(|key| !key.contains("_sandbox")),
-        "side endpoints are not counted"
-    );
+    assert_eq!(counters.requests_with("GET", 200), 2);
 }
 
 #[tokio::test]
