@@ -44,7 +44,12 @@ async fn outcomes_and_intents_are_committed_by_the_recorder() {
     assert_eq!(unsettled.keys().copied().collect::<Vec<_>>(), [3]);
     assert_eq!(unsettled[&3].0, r#"{"defaultAddress.city":"Redmond"}"#);
     let mut rows = Vec::new();
-    state.each_row(job.id, |row| Ok(rows.push(row))).unwrap();
+    state
+        .each_row(job.id, |row| {
+            rows.push(row);
+            Ok(())
+        })
+        .unwrap();
     assert_eq!(rows[0].changed_fields, "defaultAddress.city");
     assert_eq!(rows[0].after, r#"{"defaultAddress.city":"Seattle"}"#);
     assert_eq!(rows[0].attempts, Some(2));

@@ -1,0 +1,192 @@
+//! The `pcbulk sandbox` command line: the flags, their resolution into a `SandboxConfig` (the only place that sees a
+//! clap type), and `run`, which serves until the shutdown future resolves.
+
+use super::config::{Faults, SandboxConfig, StaleEtag};
+use super::error::SandboxError;
+use super::{Credentials, Sandbox, seed};
+use std::future::Future;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Serve a Partner Center stand-in on 127.0.0.1 until Ctrl-C.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// The port on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// How many customers to generate.
+    #[arg(long, default_value_t = 10)]
+    pub customers: usize,
+    /// Seeds generation and every random fault (the same seed gives the same customers).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also seed the customer ids of this CSV (column customer_id, customerId or customer-tenant-id).
+    #[arg(long, value_name = "CSV")]
+    pub seed_from: Option<PathBuf>,
+    /// Also seed the customer billing profiles of this JSON file (an array of profiles, each with an id).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// Limit /v1 requests to N a second (token bucket; 429 with Retry-After beyond).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<f64>,
+    /// Add this latency to every /v1 request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Add a random extra latency of up to this much.
+    #[arg(long, default_value_t = 0)]
+    pub jitter_ms: u64,
+    /// Answer this share of /v1 requests (0 to 1) with a 500 or 503.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub error_rate: f64,
+    /// Apply this share of PUTs (0 to 1), then drop the connection instead of answering.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub drop_after_commit: f64,
+    /// After this share of GETs (0 to 1), someone else edits the profile (the next PUT meets a stale etag).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub concurrent_edit: f64,
+    /// How a stale If-Match is answered: 412, 2055 (400 with code 2055) or mixed.
+    #[arg(long, default_value = "412", value_parser = ["412", "2055", "mixed"])]
+    pub stale_etag: String,
+    /// The lifetime of issued access tokens, in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub token_lifetime: u64,
+    /// Send error codes as JSON strings rather than numbers.
+    #[arg(long)]
+    pub codes_as_strings: bool,
+}
+
+impl SandboxArgs {
+    /// The configuration these flags describe (reads the `--seed-from` and `--data` files).
+    pub fn resolve(&self) -> Result<SandboxConfig, SandboxError> {
+        let stale_etag = match self.stale_etag.as_str() {
+            "2055" => StaleEtag::Code2055,
+            "mixed" => StaleEtag::Mixed,
+            _ => StaleEtag::PreconditionFailed,
+        };
+        let faults = Faults {
+            latency_ms: self.latency_ms,
+            jitter_ms: self.jitter_ms,
+            rate_limit: self.rate_limit,
+            error_rate: self.error_rate,
+            drop_after_commit: self.drop_after_commit,
+            concurrent_edit: self.concurrent_edit,
+            stale_etag,
+            outage: false,
+            token_lifetime_secs: self.token_lifetime,
+        };
+        faults.check().map_err(SandboxError::Faults)?;
+        let customer_ids = match &self.seed_from {
+            Some(path) => seed::read_customer_ids(path)?,
+            None => Vec::new(),
+        };
+        let profiles = match &self.data {
+            Some(path) => seed::read_profiles(path)?,
+            None => Vec::new(),
+        };
+        Ok(SandboxConfig {
+            port: self.port,
+            seed: self.seed,
+            customers: self.customers,
+            customer_ids,
+            profiles,
+            codes_as_strings: self.codes_as_strings,
+            faults,
+            ..SandboxConfig::default()
+        })
+    }
+}
+
+/// Starts the sandbox, prints how to use it, and serves until `shutdown` resolves.
+pub async fn run(args: SandboxArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    run_printing_to(args, shutdown, std::io::stdout()).await
+}
+
+async fn run_printing_to(
+    args: SandboxArgs,
+    shutdown: impl Future<Output = ()>,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let sandbox = Sandbox::start(config).await?;
+    writeln!(out, "{}", usage(&sandbox))?;
+    out.flush()?;
+    shutdown.await;
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+/// The lines to paste: base URL, a token, app credentials, side endpoints.
+fn usage(sandbox: &Sandbox) -> String {
+    let url = sandbox.url();
+    let credentials = sandbox.credentials();
+    let ids = sandbox.customer_ids();
+    let example = ids.first().map(String::as_str).unwrap_or("<customer-id>");
+    [
+        format!("pcbulk sandbox listening on {url} with {} customers (Ctrl-C to stop)", ids.len()),
+        String::new(),
+        "# a ready bearer token (valid for the token lifetime):".into(),
+        format!("export PCBULK_TOKEN={}", sandbox.mint_token()),
+        "# point pcbulk at it:".into(),
+        format!("--base-url {url}"),
+        "# or app credentials (the token endpoint is {authority}/{tenant}/oauth2/token):".into(),
+        format!("--authority {url} --tenant {} --client-id {}", Credentials::DEFAULT_TENANT, credentials.client_id),
+        format!("export PCBULK_CLIENT_SECRET={}", credentials.client_secret),
+        format!("export PCBULK_REFRESH_TOKEN={}", credentials.refresh_token),
+        "# the server's own truth (no token needed):".into(),
+        format!("curl {url}/_sandbox/counters"),
+        format!("curl {url}/_sandbox/customers/{example}"),
+    ]
+    .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    fn parse(flags: &[&str]) -> Result<SandboxConfig, String> {
+        let command = Command::try_parse_from(std::iter::once("sandbox").chain(flags.iter().copied()))
+            .map_err(|error| error.to_string())?;
+        command.args.resolve().map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn flags_resolve_into_a_config() {
+        let config = parse(&["--customers", "3", "--rate-limit", "5", "--stale-etag", "mixed", "--codes-as-strings"]);
+        let config = config.unwrap_or_default();
+        assert_eq!(config.customers, 3);
+        assert_eq!(config.faults.rate_limit, Some(5.0));
+        assert_eq!(config.faults.stale_etag, StaleEtag::Mixed);
+        assert!(config.codes_as_strings);
+    }
+
+    #[tokio::test]
+    async fn run_prints_lines_to_paste_and_stops_on_shutdown() {
+        let command = Command::try_parse_from(["sandbox", "--customers", "2"]);
+        let args = command.map(|command| command.args).map_err(|error| error.to_string());
+        let mut printed = Vec::new();
+        let ran = match args {
+            Ok(args) => run_printing_to(args, std::future::ready(()), &mut printed).await.map_err(|e| e.to_string()),
+            Err(error) => Err(error),
+        };
+        assert_eq!(ran, Ok(()));
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(printed.contains("export PCBULK_TOKEN=sbx-access."), "{printed}");
+        assert!(printed.contains("--base-url http://127.0.0.1:"), "{printed}");
+        assert!(printed.contains("--client-id sandbox-client"), "{printed}");
+        assert!(printed.contains("/_sandbox/counters"), "{printed}");
+    }
+
+    #[test]
+    fn bad_flags_are_refused() {
+        assert!(parse(&["--error-rate", "2"]).is_err());
+        assert!(parse(&["--stale-etag", "409"]).is_err());
+        assert!(parse(&["--seed-from", "/nonexistent/file.csv"]).is_err());
+    }
+}
