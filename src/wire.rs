@@ -198,13 +198,33 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
+/// The body of a token endpoint's refusal (Azure AD): `{"error": "invalid_grant", "error_description": "AADSTS..."}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// The form fields of the token grants.
+pub mod token_form {
+    pub const GRANT_TYPE: &str = "grant_type";
+    pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+    pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+    pub const CLIENT_ID: &str = "client_id";
+    pub const CLIENT_SECRET: &str = "client_secret";
+    pub const RESOURCE: &str = "resource";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn error_code_is_read_as_number_or_string() {
-        let body: ErrorBody = serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"code": 2055, "description": "Etag is no longer valid"}"#).unwrap();
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(2055));
         let body: ErrorBody = serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#).unwrap();
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(27002));
