@@ -26,6 +26,9 @@ pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// The most left of a token's lifetime when it is renewed (else a tenth of the lifetime).
 const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
 
+/// When a renewal ahead of expiry failed transiently, how long the still-valid token is served before trying again.
+pub const RETRY_RENEWAL_AFTER: Duration = Duration::from_secs(30);
+
 /// The longest `error_description` kept from a token endpoint's refusal.
 const DESCRIPTION_MAX: usize = 200;
 
@@ -179,6 +182,8 @@ struct HeldToken {
     token: AccessToken,
     /// When to renew; `None` for a static token.
     renew_at: Option<Instant>,
+    /// When the token stops working; `None` for a static token (unknown).
+    expires_at: Option<Instant>,
 }
 
 struct TokenState {
@@ -215,7 +220,7 @@ impl Auth {
     pub fn new(credentials: Credentials, config: AuthConfig) -> Result<Auth, AuthError> {
         let (grant, state) = match credentials {
             Credentials::Static { token } => {
-                let held = HeldToken { token: AccessToken::new(token.expose()), renew_at: None };
+                let held = HeldToken { token: AccessToken::new(token.expose()), renew_at: None, expires_at: None };
                 (None, TokenState { current: Some(held), refresh_token: None })
             }
             Credentials::RefreshToken { authority, tenant, client_id, client_secret, refresh_token } => {
@@ -239,14 +244,30 @@ impl Auth {
 
     /// A token good for now: the one held, or a new one when less than a tenth of its lifetime (at most 5 minutes)
     /// is left. One renewal at a time: callers that come during a renewal wait for it and share its token.
+    ///
+    /// When that early renewal fails transiently (the token endpoint is down) and the held token has not expired,
+    /// the held token is served and the renewal tried again [`RETRY_RENEWAL_AFTER`] later.
     pub async fn token(&self) -> Result<AccessToken, AuthError> {
         let mut state = self.state.lock().await;
+        let now = Instant::now();
         if let Some(held) = &state.current
-            && held.renew_at.is_none_or(|at| Instant::now() < at)
+            && held.renew_at.is_none_or(|at| now < at)
         {
             return Ok(held.token.clone());
         }
-        self.renew(&mut state).await
+        match self.renew(&mut state).await {
+            Err(error @ AuthError::Unavailable { .. }) => {
+                let now = Instant::now();
+                let Some(held) = state.current.as_mut().filter(|held| held.expires_at.is_some_and(|at| now < at))
+                else {
+                    return Err(error);
+                };
+                tracing::warn!(%error, "token renewal failed; the current token is still valid, keeping it for now");
+                held.renew_at = held.expires_at.map(|expires_at| expires_at.min(now + RETRY_RENEWAL_AFTER));
+                Ok(held.token.clone())
+            }
+            other => other,
+        }
     }
 
     /// The API answered 401 to `stale`: renew, unless another worker already did (then share its token).
@@ -301,8 +322,8 @@ impl Auth {
     fn keep(&self, state: &mut TokenState, answer: TokenResponse, asked_at: Instant) -> AccessToken {
         let lifetime = Duration::from_secs(answer.expires_in.0);
         let token = AccessToken::new(&answer.access_token);
-        state.current =
-            Some(HeldToken { token: token.clone(), renew_at: Some(asked_at + lifetime - margin(lifetime)) });
+        let renew_at = Some(asked_at + lifetime - margin(lifetime));
+        state.current = Some(HeldToken { token: token.clone(), renew_at, expires_at: Some(asked_at + lifetime) });
         if let Some(newest) = answer.refresh_token {
             state.refresh_token = Some(Secret(newest));
         }

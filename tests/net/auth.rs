@@ -1,7 +1,7 @@
 //! Tokens on the wire: the grants' forms, renewal ahead of expiry, single flight, the 401 renewal, and secrecy.
 
 use crate::support::{Reply, Server, client_for, pace, quick_auth_config, refresh_auth};
-use pcbulk::auth::{Auth, AuthError, Credentials, Secret};
+use pcbulk::auth::{Auth, AuthError, Credentials, RETRY_RENEWAL_AFTER, Secret};
 use pcbulk::client::CallError;
 use std::collections::HashMap;
 use std::io::Write;
@@ -137,6 +137,38 @@ async fn token_endpoint_failures_are_retried_then_reported() {
     assert!(matches!(error, AuthError::Unavailable { attempts: 4, .. }), "{error:?}");
     assert!(!error.is_fatal());
     assert_eq!(server.token_forms().len(), 4);
+}
+
+#[tokio::test]
+async fn a_still_valid_token_is_kept_while_the_token_endpoint_is_down() {
+    let server = Server::start().await;
+    let auth = refresh_auth(&server);
+    assert_eq!(auth.token().await.unwrap().expose(), "at-1");
+    server.token_script(|script| script.failures.extend((0..4).map(|_| (503, String::new()))));
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(3600 - 299)).await;
+    tokio::time::resume();
+    assert_eq!(auth.token().await.unwrap().expose(), "at-1", "renewal failed: the valid token is kept");
+    assert_eq!(server.token_forms().len(), 5);
+    assert_eq!(auth.token().await.unwrap().expose(), "at-1");
+    assert_eq!(server.token_forms().len(), 5, "no new try at once");
+    tokio::time::pause();
+    tokio::time::advance(RETRY_RENEWAL_AFTER).await;
+    tokio::time::resume();
+    assert_eq!(auth.token().await.unwrap().expose(), "at-6", "tried again later, and renewed");
+}
+
+#[tokio::test]
+async fn an_expired_token_is_not_served_when_renewal_fails() {
+    let server = Server::start().await;
+    let auth = refresh_auth(&server);
+    auth.token().await.unwrap();
+    server.token_script(|script| script.failures.extend((0..4).map(|_| (503, String::new()))));
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(3601)).await;
+    tokio::time::resume();
+    let error = auth.token().await.unwrap_err();
+    assert!(matches!(error, AuthError::Unavailable { .. }), "{error:?}");
 }
 
 #[tokio::test]

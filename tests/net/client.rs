@@ -216,3 +216,48 @@ async fn a_static_token_refused_fails_the_job_with_a_clear_word() {
     assert!(error.to_string().contains("cannot be renewed"), "{error}");
     assert_eq!(server.seen().len(), 1);
 }
+
+#[tokio::test]
+async fn a_put_that_could_not_connect_is_retried_for_it_never_left() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = client_for(&url, static_auth("t"), pace(100, 3));
+    let error = client.put(PATH, &json!({}), Some("e")).await.unwrap_err();
+    assert!(
+        matches!(&error, CallError::Exhausted { status: None, attempts: 3, detail, .. } if detail.contains("could not connect")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_holds_every_worker_then_the_pace_climbs_back() {
+    let server = Server::start().await;
+    server.script([Reply::new(429, "").header("retry-after", "30")]);
+    let pace = pace(10, 1);
+    let client = client_for(&server.url, static_auth("t"), pace.clone());
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    client.get(PATH).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let seen = server.seen();
+    assert_eq!(seen.len(), 21, "20 calls and one 429");
+    let throttled_at = seen[0].at;
+    let hold_end = throttled_at + Duration::from_secs(30);
+    assert!(seen[1..].iter().all(|request| request.at >= hold_end), "no worker sent during the hold");
+    // After the hold, the pace is 5/s (halved from 10), climbing by 1/s: 20 requests spread over more than 2 s.
+    let last = seen.last().unwrap().at;
+    assert!(last - hold_end >= Duration::from_millis(2500), "{:?}", last - hold_end);
+    assert_eq!(pace.throttled(), 1);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(pace.current_rate(), 10, "climbed back to the configured rate");
+}

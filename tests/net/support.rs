@@ -53,6 +53,8 @@ pub struct Seen {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
+    /// When it arrived, on tokio's clock.
+    pub at: tokio::time::Instant,
 }
 
 impl Seen {
@@ -121,7 +123,8 @@ impl Server {
 }
 
 async fn api(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    shared.seen.lock().unwrap().push(Seen { method, path: uri.path().to_string(), headers, body: body.to_vec() });
+    let at = tokio::time::Instant::now();
+    shared.seen.lock().unwrap().push(Seen { method, path: uri.path().to_string(), headers, body: body.to_vec(), at });
     let reply = shared.script.lock().unwrap().pop_front().unwrap_or_else(|| Reply::ok("{}"));
     tokio::time::sleep(reply.delay).await;
     let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
