@@ -175,7 +175,9 @@ enum Next {
 }
 
 impl Client {
+    /// Builds the one HTTP client (rustls, pooled connections) that every worker shares through clones.
     pub fn new(config: ClientConfig, auth: Arc<Auth>, pace: Arc<Pace>) -> Result<Client, ClientError> {
+        validate_base_url(config.base_url.as_str())?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
@@ -243,8 +245,9 @@ impl Client {
                 ids: call.ids,
                 attempts: call.attempts,
             })?;
+            let authorization = bearer(&token).map_err(|detail| CallError::Invalid { detail, ids: call.ids })?;
             let permit = self.pace.acquire().await;
-            let answer = self.send(&request, &token, call.ids).await;
+            let answer = self.send(&request, authorization, call.ids).await;
             let issued_at = permit.issued_at();
             drop(permit);
             let next = match answer {
@@ -268,15 +271,8 @@ impl Client {
     }
 
     /// One attempt on the wire.
-    async fn send(&self, request: &Request<'_>, token: &AccessToken, ids: CallIds) -> Answer {
+    async fn send(&self, request: &Request<'_>, authorization: HeaderValue, ids: CallIds) -> Answer {
         let mut builder = self.http.request(request.method.clone(), request.url.clone()).headers(self.headers(ids));
-        let mut authorization = match HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
-            Ok(value) => value,
-            Err(_) => {
-                return Answer::Transport { detail: "the token cannot go in a header".into(), before_sending: true };
-            }
-        };
-        authorization.set_sensitive(true);
         builder = builder.header(AUTHORIZATION, authorization);
         if let Some(if_match) = &request.if_match {
             builder = builder.header(IF_MATCH, if_match.clone());
@@ -412,6 +408,14 @@ impl Client {
         tokio::time::sleep(wait).await;
         Ok(Next::Retry)
     }
+}
+
+/// The `Authorization` header, marked sensitive so that no `Debug` of the request shows it.
+fn bearer(token: &AccessToken) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| "the access token holds characters a header cannot carry".to_string())?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 /// `If-Match` wants the etag in double quotes; one already quoted is sent as is.
