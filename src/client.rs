@@ -63,6 +63,8 @@ impl ClientConfig {
 pub enum ClientError {
     #[error("base url {url:?}: {reason}")]
     BaseUrl { url: String, reason: String },
+    #[error("the application name {0:?} cannot go in a header")]
+    Application(String),
     #[error("cannot build the http client")]
     Build(#[source] reqwest::Error),
 }
@@ -113,6 +115,8 @@ pub struct Fetched {
 pub struct Client {
     http: reqwest::Client,
     config: ClientConfig,
+    /// `Accept`, `MS-Contract-Version`, `MS-PartnerCenter-Application`, `X-Locale`.
+    fixed_headers: HeaderMap,
     auth: Arc<Auth>,
     pace: Arc<Pace>,
 }
@@ -178,6 +182,13 @@ impl Client {
     /// Builds the one HTTP client (rustls, pooled connections) that every worker shares through clones.
     pub fn new(config: ClientConfig, auth: Arc<Auth>, pace: Arc<Pace>) -> Result<Client, ClientError> {
         validate_base_url(config.base_url.as_str())?;
+        let application = HeaderValue::from_str(&config.application)
+            .map_err(|_| ClientError::Application(config.application.clone()))?;
+        let mut fixed_headers = HeaderMap::new();
+        fixed_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        fixed_headers.insert(HEADER_CONTRACT_VERSION, HeaderValue::from_static("v1"));
+        fixed_headers.insert(HEADER_APPLICATION, application);
+        fixed_headers.insert(HEADER_LOCALE, HeaderValue::from_static("en-US"));
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
@@ -185,7 +196,7 @@ impl Client {
             .user_agent(config.application.clone())
             .build()
             .map_err(ClientError::Build)?;
-        Ok(Client { http, config, auth, pace })
+        Ok(Client { http, config, fixed_headers, auth, pace })
     }
 
     pub fn pace(&self) -> &Arc<Pace> {
@@ -295,18 +306,11 @@ impl Client {
         }
     }
 
+    /// The headers of every call: the fixed ones made once in `new`, and this attempt's ids.
     fn headers(&self, ids: CallIds) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        let mut put = |name: &'static str, value: String| {
-            // Invariant: GUIDs, fixed words and the application name are visible ASCII.
-            headers.insert(name, HeaderValue::from_str(&value).expect("a header value made of visible ascii"));
-        };
-        put(ACCEPT.as_str(), "application/json".into());
-        put(HEADER_REQUEST_ID, ids.request_id.to_string());
-        put(HEADER_CORRELATION_ID, ids.correlation_id.to_string());
-        put(HEADER_CONTRACT_VERSION, "v1".into());
-        put(HEADER_APPLICATION, self.config.application.clone());
-        put(HEADER_LOCALE, "en-US".into());
+        let mut headers = self.fixed_headers.clone();
+        headers.insert(HEADER_REQUEST_ID, uuid_header(ids.request_id));
+        headers.insert(HEADER_CORRELATION_ID, uuid_header(ids.correlation_id));
         headers
     }
 
@@ -408,6 +412,14 @@ impl Client {
         tokio::time::sleep(wait).await;
         Ok(Next::Retry)
     }
+}
+
+/// A GUID as a header value (hyphenated, lower case: always visible ASCII).
+fn uuid_header(id: Uuid) -> HeaderValue {
+    let mut buffer = Uuid::encode_buffer();
+    let text = id.hyphenated().encode_lower(&mut buffer);
+    // Invariant: a hyphenated GUID is 36 characters of [0-9a-f-], a valid header value.
+    HeaderValue::from_str(text).expect("a hyphenated guid is a valid header value")
 }
 
 /// The `Authorization` header, marked sensitive so that no `Debug` of the request shows it.
