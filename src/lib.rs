@@ -5,6 +5,8 @@
 //! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
 //! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
+//! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
+//! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
 //! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
@@ -13,10 +15,13 @@
 //! - [`sandbox`] is a Partner Center stand-in on 127.0.0.1 for rehearsals and for every test.
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
+pub mod auth;
 pub mod cli;
+pub mod client;
 pub mod fields;
 pub mod input;
 pub mod merge;
+pub mod pace;
 pub mod report;
 pub mod sandbox;
 pub mod state;

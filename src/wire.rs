@@ -198,6 +198,25 @@ impl fmt::Debug for TokenResponse {
     }
 }
 
+/// The body of a token endpoint's refusal (Azure AD): `{"error": "invalid_grant", "error_description": "AADSTS..."}`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TokenErrorBody {
+    pub error: String,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// The form fields of the token grants.
+pub mod token_form {
+    pub const GRANT_TYPE: &str = "grant_type";
+    pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+    pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
+    pub const REFRESH_TOKEN: &str = "refresh_token";
+    pub const CLIENT_ID: &str = "client_id";
+    pub const CLIENT_SECRET: &str = "client_secret";
+    pub const RESOURCE: &str = "resource";
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

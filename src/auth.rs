@@ -1,0 +1,396 @@
+//! Auth: where the bearer token comes from, and keeping it fresh for a job of many hours.
+//!
+//! Owns the three token sources (a static token, the refresh-token grant, the client-credentials grant), the
+//! renewal ahead of expiry, the single renewal in flight shared by every worker, the renewal after a 401, and the
+//! newest refresh token (kept in memory only).
+//!
+//! It must never put a secret or a token in a log line, an error message or a `Debug` output, never write a token
+//! anywhere, and never send a request to the API itself (the client does; the token endpoint is not paced).
+
+use crate::client::{ClientError, excerpt, validate_base_url};
+use crate::pace::backoff_delay;
+use crate::wire::{TOKEN_RESOURCE, TokenErrorBody, TokenResponse, token_form, token_path};
+use rand::RngExt;
+use reqwest::Url;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// Where Azure AD answers, unless `--authority` says otherwise.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+/// The most left of a token's lifetime when it is renewed (else a tenth of the lifetime).
+const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
+
+/// When a renewal ahead of expiry failed transiently, how long the still-valid token is served before trying again.
+pub const RETRY_RENEWAL_AFTER: Duration = Duration::from_secs(30);
+
+/// The longest `error_description` kept from a token endpoint's refusal.
+const DESCRIPTION_MAX: usize = 200;
+
+/// A secret (token, refresh token, client secret): shown as `<redacted>`, never serialised.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself: only for the header or form field that carries it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A bearer token for the API: cheap to clone, compared to tell a stale one from a renewed one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(Arc<str>);
+
+impl AccessToken {
+    pub fn new(value: &str) -> AccessToken {
+        AccessToken(Arc::from(value))
+    }
+
+    /// The token itself: only for the `Authorization` header.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
+    }
+}
+
+/// Where the bearer token comes from (the first source the user gave, see cli.md "Authentication").
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// `PCBULK_TOKEN` or `--token-file`: used as is, cannot be renewed.
+    Static { token: Secret },
+    /// App+User: the refresh-token grant (with a client secret for a confidential app).
+    RefreshToken {
+        authority: String,
+        tenant: String,
+        client_id: String,
+        client_secret: Option<Secret>,
+        refresh_token: Secret,
+    },
+    /// App only: the client-credentials grant.
+    ClientCredentials { authority: String, tenant: String, client_id: String, client_secret: Secret },
+}
+
+impl Credentials {
+    /// What kind of source this is, in words for messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credentials::Static { .. } => "static token",
+            Credentials::RefreshToken { .. } => "refresh token",
+            Credentials::ClientCredentials { .. } => "client credentials",
+        }
+    }
+}
+
+/// Why no token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// The token endpoint refused the credentials (revoked, expired, wrong secret): fatal for the job.
+    #[error("the token endpoint refused the {grant} (http {status}): {error}: {description}")]
+    Refused { grant: &'static str, status: u16, error: String, description: String },
+    /// A static token met a 401: fatal for the job.
+    #[error(
+        "the api refused the static token (401) and a static token cannot be renewed: \
+         give a fresh PCBULK_TOKEN or --token-file, or a refresh token or client credentials"
+    )]
+    CannotRenew,
+    /// The token endpoint answered with something that is not a token: fatal for the job.
+    #[error("the token endpoint answered http {status} without a usable token: {excerpt}")]
+    Malformed { status: u16, excerpt: String },
+    /// The token endpoint failed (5xx, 429, timeout, connection) through every attempt.
+    #[error("the token endpoint failed {attempts} times, last: {reason}")]
+    Unavailable { attempts: u32, reason: String },
+    #[error("bad authority url")]
+    Authority(#[source] ClientError),
+    #[error("cannot build the http client for the token endpoint")]
+    Build(#[source] reqwest::Error),
+}
+
+impl AuthError {
+    /// True when retrying later cannot help: the credentials themselves are refused or unusable.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, AuthError::Unavailable { .. })
+    }
+}
+
+/// How the token endpoint is called.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Per request to the token endpoint.
+    pub timeout: Duration,
+    /// Tries per renewal when the token endpoint fails transiently.
+    pub attempts: NonZeroU32,
+    /// The backoff before the second try; doubles after.
+    pub backoff_base: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        // Four tries: 1 + 3.
+        let attempts = NonZeroU32::MIN.saturating_add(3);
+        AuthConfig { timeout: Duration::from_secs(30), attempts, backoff_base: Duration::from_secs(1) }
+    }
+}
+
+/// A grant: what to send to the token endpoint.
+struct Grant {
+    endpoint: Url,
+    client_id: String,
+    client_secret: Option<Secret>,
+    refreshes: bool,
+}
+
+impl Grant {
+    fn name(&self) -> &'static str {
+        if self.refreshes { "refresh token" } else { "client credentials" }
+    }
+}
+
+struct HeldToken {
+    token: AccessToken,
+    /// When to renew; `None` for a static token.
+    renew_at: Option<Instant>,
+    /// When the token stops working; `None` for a static token (unknown).
+    expires_at: Option<Instant>,
+}
+
+struct TokenState {
+    current: Option<HeldToken>,
+    /// The newest refresh token (the grant answers with a new one): in memory only.
+    refresh_token: Option<Secret>,
+}
+
+/// A try at the token endpoint that did not give a token.
+enum Failure {
+    Transient(String),
+    Fatal(AuthError),
+}
+
+/// The token source shared by every worker (`Arc<Auth>`).
+pub struct Auth {
+    grant: Option<Grant>,
+    http: reqwest::Client,
+    config: AuthConfig,
+    state: Mutex<TokenState>,
+    renewals: AtomicU64,
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("grant", &self.grant.as_ref().map(Grant::name).unwrap_or("static token"))
+            .field("renewals", &self.renewals())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    pub fn new(credentials: Credentials, config: AuthConfig) -> Result<Auth, AuthError> {
+        let (grant, state) = match credentials {
+            Credentials::Static { token } => {
+                let held = HeldToken { token: AccessToken::new(token.expose()), renew_at: None, expires_at: None };
+                (None, TokenState { current: Some(held), refresh_token: None })
+            }
+            Credentials::RefreshToken { authority, tenant, client_id, client_secret, refresh_token } => {
+                let endpoint = token_endpoint(&authority, &tenant)?;
+                let grant = Grant { endpoint, client_id, client_secret, refreshes: true };
+                (Some(grant), TokenState { current: None, refresh_token: Some(refresh_token) })
+            }
+            Credentials::ClientCredentials { authority, tenant, client_id, client_secret } => {
+                let endpoint = token_endpoint(&authority, &tenant)?;
+                let grant = Grant { endpoint, client_id, client_secret: Some(client_secret), refreshes: false };
+                (Some(grant), TokenState { current: None, refresh_token: None })
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(AuthError::Build)?;
+        Ok(Auth { grant, http, config, state: Mutex::new(state), renewals: AtomicU64::new(0) })
+    }
+
+    /// A token good for now: the one held, or a new one when less than a tenth of its lifetime (at most 5 minutes)
+    /// is left. One renewal at a time: callers that come during a renewal wait for it and share its token.
+    ///
+    /// When that early renewal fails transiently (the token endpoint is down) and the held token has not expired,
+    /// the held token is served and the renewal tried again [`RETRY_RENEWAL_AFTER`] later.
+    pub async fn token(&self) -> Result<AccessToken, AuthError> {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        if let Some(held) = &state.current
+            && held.renew_at.is_none_or(|at| now < at)
+        {
+            return Ok(held.token.clone());
+        }
+        match self.renew(&mut state).await {
+            Err(error @ AuthError::Unavailable { .. }) => {
+                let now = Instant::now();
+                let Some(held) = state.current.as_mut().filter(|held| held.expires_at.is_some_and(|at| now < at))
+                else {
+                    return Err(error);
+                };
+                tracing::warn!(%error, "token renewal failed; the current token is still valid, keeping it for now");
+                held.renew_at = held.expires_at.map(|expires_at| expires_at.min(now + RETRY_RENEWAL_AFTER));
+                Ok(held.token.clone())
+            }
+            other => other,
+        }
+    }
+
+    /// The API answered 401 to `stale`: renew, unless another worker already did (then share its token).
+    /// A static token cannot be renewed: [`AuthError::CannotRenew`].
+    pub async fn renew_after_unauthorized(&self, stale: &AccessToken) -> Result<AccessToken, AuthError> {
+        let mut state = self.state.lock().await;
+        if self.grant.is_none() {
+            return Err(AuthError::CannotRenew);
+        }
+        if let Some(held) = &state.current
+            && held.token != *stale
+        {
+            return Ok(held.token.clone());
+        }
+        self.renew(&mut state).await
+    }
+
+    /// Tokens obtained from the token endpoint so far.
+    pub fn renewals(&self) -> u64 {
+        self.renewals.load(Ordering::Relaxed)
+    }
+
+    /// False for a static token.
+    pub fn can_renew(&self) -> bool {
+        self.grant.is_some()
+    }
+
+    /// Asks the token endpoint, retrying transient failures with backoff; keeps the answer in `state`.
+    async fn renew(&self, state: &mut TokenState) -> Result<AccessToken, AuthError> {
+        let Some(grant) = &self.grant else { return Err(AuthError::CannotRenew) };
+        let attempts = self.config.attempts.get();
+        let mut attempt = 1;
+        loop {
+            let asked_at = Instant::now();
+            match self.request(grant, state.refresh_token.as_ref()).await {
+                Ok(answer) => return Ok(self.keep(state, answer, asked_at)),
+                Err(Failure::Fatal(error)) => return Err(error),
+                Err(Failure::Transient(reason)) if attempt >= attempts => {
+                    return Err(AuthError::Unavailable { attempts, reason });
+                }
+                Err(Failure::Transient(reason)) => {
+                    let jitter = rand::rng().random_range(0.0..=1.0);
+                    let wait = backoff_delay(self.config.backoff_base, self.config.backoff_base * 32, attempt, jitter);
+                    tracing::warn!(attempt, %reason, wait_secs = wait.as_secs_f64(), "token endpoint failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    fn keep(&self, state: &mut TokenState, answer: TokenResponse, asked_at: Instant) -> AccessToken {
+        let lifetime = Duration::from_secs(answer.expires_in.0);
+        let token = AccessToken::new(&answer.access_token);
+        let renew_at = Some(asked_at + lifetime - margin(lifetime));
+        state.current = Some(HeldToken { token: token.clone(), renew_at, expires_at: Some(asked_at + lifetime) });
+        if let Some(newest) = answer.refresh_token {
+            state.refresh_token = Some(Secret(newest));
+        }
+        self.renewals.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(expires_in_secs = lifetime.as_secs(), "access token renewed");
+        token
+    }
+
+    /// One POST to the token endpoint.
+    async fn request(&self, grant: &Grant, refresh_token: Option<&Secret>) -> Result<TokenResponse, Failure> {
+        let mut form = vec![(token_form::CLIENT_ID, grant.client_id.as_str()), (token_form::RESOURCE, TOKEN_RESOURCE)];
+        match (grant.refreshes, refresh_token) {
+            (true, Some(refresh_token)) => {
+                form.push((token_form::GRANT_TYPE, token_form::GRANT_REFRESH_TOKEN));
+                form.push((token_form::REFRESH_TOKEN, refresh_token.expose()));
+            }
+            _ => form.push((token_form::GRANT_TYPE, token_form::GRANT_CLIENT_CREDENTIALS)),
+        }
+        if let Some(secret) = &grant.client_secret {
+            form.push((token_form::CLIENT_SECRET, secret.expose()));
+        }
+        let response = self.http.post(grant.endpoint.clone()).form(&form).send().await;
+        let response = response.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
+        let status = response.status().as_u16();
+        let body =
+            response.bytes().await.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
+        interpret(grant.name(), status, &body)
+    }
+}
+
+/// How much of a lifetime is left when the token is renewed: a tenth, at most 5 minutes.
+pub(crate) fn margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(RENEW_MARGIN_MAX)
+}
+
+fn token_endpoint(authority: &str, tenant: &str) -> Result<Url, AuthError> {
+    let root = validate_base_url(authority).map_err(AuthError::Authority)?;
+    let url = format!("{}{}", root.as_str().trim_end_matches('/'), token_path(tenant.trim()));
+    Url::parse(&url).map_err(|error| AuthError::Authority(ClientError::BaseUrl { url, reason: error.to_string() }))
+}
+
+/// Reads the token endpoint's answer: a token, a refusal (never retried), or a transient failure.
+fn interpret(grant: &'static str, status: u16, body: &[u8]) -> Result<TokenResponse, Failure> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(body)
+            .map_err(|_| Failure::Fatal(AuthError::Malformed { status, excerpt: "not a token response".into() }));
+    }
+    if status == 408 || status == 429 || status >= 500 {
+        return Err(Failure::Transient(format!("http {status}")));
+    }
+    let refusal = match serde_json::from_slice::<TokenErrorBody>(body) {
+        Ok(refusal) => refusal,
+        Err(_) => TokenErrorBody { error: "unreadable answer".into(), error_description: Some(excerpt(body)) },
+    };
+    let description = refusal.error_description.as_deref().map(first_line).unwrap_or_default();
+    Err(Failure::Fatal(AuthError::Refused { grant, status, error: excerpt(refusal.error.as_bytes()), description }))
+}
+
+/// The first line of an Azure AD description ("AADSTS70008: ..."), without the trace and correlation ids after it.
+fn first_line(description: &str) -> String {
+    let line = description.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("");
+    let mut kept: String = line.chars().filter(|c| !c.is_control()).take(DESCRIPTION_MAX).collect();
+    if line.chars().count() > DESCRIPTION_MAX {
+        kept.push('…');
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests;

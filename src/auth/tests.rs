@@ -1,0 +1,111 @@
+//! Auth without a network: redaction, the renewal margin, and how token endpoint answers are read.
+
+use super::*;
+
+const SECRET: &str = "s3cr3t-value-that-must-not-show";
+
+fn refresh_credentials() -> Credentials {
+    Credentials::RefreshToken {
+        authority: DEFAULT_AUTHORITY.into(),
+        tenant: "contoso.onmicrosoft.com".into(),
+        client_id: "client".into(),
+        client_secret: Some(Secret::new(SECRET)),
+        refresh_token: Secret::new(SECRET),
+    }
+}
+
+#[test]
+fn nothing_that_holds_a_secret_shows_it() {
+    let credentials = [
+        Credentials::Static { token: Secret::new(SECRET) },
+        refresh_credentials(),
+        Credentials::ClientCredentials {
+            authority: DEFAULT_AUTHORITY.into(),
+            tenant: "t".into(),
+            client_id: "c".into(),
+            client_secret: Secret::new(SECRET),
+        },
+    ];
+    let mut shown = vec![
+        format!("{:?}", Secret::new(SECRET)),
+        format!("{}", Secret::new(SECRET)),
+        format!("{:?}", AccessToken::new(SECRET)),
+        format!(
+            "{:?}",
+            TokenResponse {
+                access_token: SECRET.into(),
+                token_type: None,
+                expires_in: crate::wire::Seconds(1),
+                refresh_token: Some(SECRET.into()),
+            }
+        ),
+    ];
+    for credentials in credentials {
+        shown.push(format!("{credentials:?}"));
+        shown.push(format!("{:?}", Auth::new(credentials, AuthConfig::default()).unwrap()));
+    }
+    for text in shown {
+        assert!(!text.contains(SECRET), "{text}");
+    }
+    assert_eq!(Secret::new(SECRET).expose(), SECRET);
+}
+
+#[test]
+fn renewal_margin_is_a_tenth_of_the_lifetime_at_most_five_minutes() {
+    assert_eq!(margin(Duration::from_secs(3600)), Duration::from_secs(300));
+    assert_eq!(margin(Duration::from_secs(600)), Duration::from_secs(60));
+    assert_eq!(margin(Duration::from_secs(0)), Duration::ZERO);
+}
+
+#[test]
+fn a_refusal_keeps_the_error_and_the_first_line_of_its_description() {
+    let body = br#"{"error": "invalid_grant", "error_description": "AADSTS70008: The refresh token has expired.\r\nTrace ID: 1\r\nCorrelation ID: 2"}"#;
+    let Err(Failure::Fatal(error)) = interpret("refresh token", 400, body) else { panic!("not a refusal") };
+    assert!(error.is_fatal());
+    let text = error.to_string();
+    assert!(text.contains("invalid_grant") && text.contains("AADSTS70008"), "{text}");
+    assert!(!text.contains("Trace ID"), "{text}");
+}
+
+#[test]
+fn a_refusal_without_json_keeps_a_safe_excerpt() {
+    let Err(Failure::Fatal(AuthError::Refused { error, description, .. })) =
+        interpret("client credentials", 401, b"<html>\nnope</html>")
+    else {
+        panic!("not a refusal")
+    };
+    assert_eq!(error, "unreadable answer");
+    assert_eq!(description, "<html> nope</html>");
+}
+
+#[test]
+fn server_failures_are_transient_and_odd_success_is_malformed() {
+    for status in [408, 429, 500, 503] {
+        assert!(matches!(interpret("refresh token", status, b""), Err(Failure::Transient(_))), "{status}");
+    }
+    assert!(matches!(interpret("refresh token", 200, b"<html/>"), Err(Failure::Fatal(AuthError::Malformed { .. }))));
+    let answer = interpret("refresh token", 200, br#"{"access_token": "a", "expires_in": "3599"}"#).ok().unwrap();
+    assert_eq!(answer.expires_in.0, 3599);
+}
+
+#[test]
+fn the_authority_must_be_https_or_loopback() {
+    let mut credentials = refresh_credentials();
+    if let Credentials::RefreshToken { authority, .. } = &mut credentials {
+        *authority = "http://login.example.com".into();
+    }
+    assert!(matches!(Auth::new(credentials, AuthConfig::default()), Err(AuthError::Authority(_))));
+}
+
+#[tokio::test]
+async fn a_static_token_is_served_and_cannot_be_renewed() {
+    let auth = Auth::new(Credentials::Static { token: Secret::new("tok") }, AuthConfig::default()).unwrap();
+    let token = auth.token().await.unwrap();
+    assert_eq!(token.expose(), "tok");
+    assert!(!auth.can_renew());
+    let error = auth.renew_after_unauthorized(&token).await.unwrap_err();
+    assert!(matches!(error, AuthError::CannotRenew));
+    assert!(error.is_fatal());
+    assert!(error.to_string().contains("cannot be renewed"));
+    assert_eq!(auth.renewals(), 0);
+}

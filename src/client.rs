@@ -1,0 +1,500 @@
+//! Client: one HTTP call to the API, with its headers, its retries and the meaning of its answer.
+//!
+//! Owns the single `reqwest` client (connection pool shared by every worker), the base-URL policy (https, or http on
+//! loopback only), the headers of every call, the retry loop of one call through the pace (a permit per attempt),
+//! and the classification of answers into [`Fetched`] or a [`CallError`] that knows what the engine should do.
+//!
+//! It must never resend a PUT that may have landed, never put a token or a request body in a log line, an error or
+//! a `Debug` output, never follow a redirect (it would carry the token elsewhere), and knows nothing of rows, CSV,
+//! merging or state.
+
+mod classify;
+mod error;
+
+pub(crate) use classify::excerpt;
+pub use error::{CallError, CallIds, ErrorClass};
+
+use crate::auth::{AccessToken, Auth};
+use crate::pace::Pace;
+use crate::wire::{
+    HEADER_APPLICATION, HEADER_CONTRACT_VERSION, HEADER_CORRELATION_ID, HEADER_LOCALE, HEADER_REQUEST_ID,
+};
+use bytes::Bytes;
+use classify::{Verdict, classify};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, IF_MATCH, RETRY_AFTER};
+use reqwest::{Method, Url};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// The value of `MS-PartnerCenter-Application`.
+pub const APPLICATION: &str = concat!("pcbulk/", env!("CARGO_PKG_VERSION"));
+
+/// 429s one call waits through before it gives up (they do not use up attempts, but must not loop forever).
+pub const MAX_THROTTLES_PER_CALL: u32 = 50;
+
+/// How the client talks to the API.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The API root, checked by [`validate_base_url`].
+    pub base_url: Url,
+    /// The whole of one request, answer included.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Sent as `MS-PartnerCenter-Application`.
+    pub application: String,
+}
+
+impl ClientConfig {
+    /// A configuration for `base_url` with the default timeouts (60 s per request, 10 s to connect).
+    pub fn new(base_url: &str) -> Result<ClientConfig, ClientError> {
+        Ok(ClientConfig {
+            base_url: validate_base_url(base_url)?,
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            application: APPLICATION.to_string(),
+        })
+    }
+}
+
+/// Why a client could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("base url {url:?}: {reason}")]
+    BaseUrl { url: String, reason: String },
+    #[error("the application name {0:?} cannot go in a header")]
+    Application(String),
+    #[error("cannot build the http client")]
+    Build(#[source] reqwest::Error),
+}
+
+/// Checks an API root (or a token authority): `https://` anywhere; `http://` only on a loopback host
+/// (`127.0.0.0/8`, `[::1]`, `localhost`); no user name or password in it; no query or fragment.
+pub fn validate_base_url(raw: &str) -> Result<Url, ClientError> {
+    let refuse = |reason: &str| ClientError::BaseUrl { url: raw.to_string(), reason: reason.to_string() };
+    let url = Url::parse(raw.trim()).map_err(|error| refuse(&format!("not a url ({error})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refuse("must not carry a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(refuse("must not carry a query or a fragment"));
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => return Err(refuse("has no host")),
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => {
+            Err(refuse("http:// is allowed only for a loopback host (127.0.0.1, [::1], localhost): use https://"))
+        }
+        _ => Err(refuse("the scheme must be https")),
+    }
+}
+
+/// A successful call.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    pub status: u16,
+    /// The answer's JSON (`null` when the body was empty).
+    pub body: serde_json::Value,
+    /// The ids of the attempt that succeeded.
+    pub ids: CallIds,
+    /// Requests of this call that counted as attempts (429s do not).
+    pub attempts: u32,
+    /// 429s this call waited through.
+    pub throttled: u32,
+}
+
+/// The API client shared by every worker (`Arc<Client>`, or clones: all share one connection pool).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    config: ClientConfig,
+    /// `Accept`, `MS-Contract-Version`, `MS-PartnerCenter-Application`, `X-Locale`.
+    fixed_headers: HeaderMap,
+    auth: Arc<Auth>,
+    pace: Arc<Pace>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base_url", &self.config.base_url.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// One logical call, as the retry loop needs it.
+struct Request<'a> {
+    method: Method,
+    url: Url,
+    body: Option<Bytes>,
+    if_match: Option<HeaderValue>,
+    path: &'a str,
+}
+
+/// The progress of one call through its attempts.
+struct CallState {
+    ids: CallIds,
+    /// Answers and failures that count against `max_attempts` (every attempt but a 429).
+    attempts: u32,
+    throttled: u32,
+    renewed: bool,
+}
+
+impl CallState {
+    /// Counts an attempt; the ids and the count, for the outcome.
+    fn count(&mut self) -> (CallIds, u32) {
+        self.attempts += 1;
+        (self.ids, self.attempts)
+    }
+}
+
+/// What one attempt brought back.
+enum Answer {
+    /// No answer: the request failed to connect (`before_sending`), timed out, or the connection dropped.
+    Transport {
+        detail: String,
+        before_sending: bool,
+    },
+    /// An answer whose body could not be read to its end.
+    BodyLost {
+        status: u16,
+        detail: String,
+    },
+    Response {
+        status: u16,
+        retry_after: Option<String>,
+        body: Bytes,
+    },
+}
+
+/// What the loop does after an attempt.
+enum Next {
+    Done(Fetched),
+    Retry,
+}
+
+impl Client {
+    /// Builds the one HTTP client (rustls, pooled connections) that every worker shares through clones.
+    pub fn new(config: ClientConfig, auth: Arc<Auth>, pace: Arc<Pace>) -> Result<Client, ClientError> {
+        validate_base_url(config.base_url.as_str())?;
+        let application = HeaderValue::from_str(&config.application)
+            .map_err(|_| ClientError::Application(config.application.clone()))?;
+        let mut fixed_headers = HeaderMap::new();
+        fixed_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        fixed_headers.insert(HEADER_CONTRACT_VERSION, HeaderValue::from_static("v1"));
+        fixed_headers.insert(HEADER_APPLICATION, application);
+        fixed_headers.insert(HEADER_LOCALE, HeaderValue::from_static("en-US"));
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(config.application.clone())
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(Client { http, config, fixed_headers, auth, pace })
+    }
+
+    pub fn pace(&self) -> &Arc<Pace> {
+        &self.pace
+    }
+
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
+    }
+
+    /// GETs `path` (below the base URL), retrying 429s, one 401, and transient failures (408, 5xx, timeouts,
+    /// dropped connections: with backoff, the same `MS-RequestId`, up to `max_attempts`).
+    pub async fn get(&self, path: &str) -> Result<Fetched, CallError> {
+        let request = self.request(Method::GET, path, None, None)?;
+        self.call(request).await
+    }
+
+    /// PUTs `body` to `path` with `If-Match: "<etag>"`, retrying 429s, one 401, and failures to connect.
+    ///
+    /// A PUT is never sent twice once it may have landed: after a timeout, a dropped connection, a 408 or a 5xx
+    /// this returns [`CallError::OutcomeUnknown`], and the engine settles the row by reading the profile again.
+    pub async fn put(&self, path: &str, body: &serde_json::Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+        let body = serde_json::to_vec(body).map(Bytes::from).map_err(|error| CallError::Invalid {
+            detail: format!("the body cannot be written as json: {error}"),
+            ids: CallIds::fresh(),
+        })?;
+        let request = self.request(Method::PUT, path, Some(body), etag)?;
+        self.call(request).await
+    }
+
+    fn request<'a>(
+        &self,
+        method: Method,
+        path: &'a str,
+        body: Option<Bytes>,
+        etag: Option<&str>,
+    ) -> Result<Request<'a>, CallError> {
+        let invalid = |detail: String| CallError::Invalid { detail, ids: CallIds::fresh() };
+        if !path.starts_with('/') {
+            return Err(invalid(format!("the path {path:?} does not start with '/'")));
+        }
+        let joined = format!("{}{}", self.config.base_url.as_str().trim_end_matches('/'), path);
+        let url = Url::parse(&joined).map_err(|error| invalid(format!("the path {path:?} is not a url ({error})")))?;
+        let if_match = etag
+            .map(|etag| HeaderValue::from_str(&quote_etag(etag)))
+            .transpose()
+            .map_err(|_| invalid("the etag cannot go in an If-Match header".to_string()))?;
+        Ok(Request { method, url, body, if_match, path })
+    }
+
+    /// The retry loop of one call: a permit per attempt; ids as the spec says.
+    async fn call(&self, request: Request<'_>) -> Result<Fetched, CallError> {
+        let mut call = CallState { ids: CallIds::fresh(), attempts: 0, throttled: 0, renewed: false };
+        loop {
+            let token = self.auth.token().await.map_err(|source| CallError::Auth {
+                source,
+                ids: call.ids,
+                attempts: call.attempts,
+            })?;
+            let authorization = bearer(&token).map_err(|detail| CallError::Invalid { detail, ids: call.ids })?;
+            let permit = self.pace.acquire().await;
+            let answer = self.send(&request, authorization, call.ids).await;
+            let issued_at = permit.issued_at();
+            drop(permit);
+            let next = match answer {
+                Answer::Response { status, retry_after, body } => {
+                    let verdict = classify(status, retry_after.as_deref(), &body);
+                    self.judge(&request, verdict, status, issued_at, &token, &mut call).await?
+                }
+                Answer::Transport { detail, before_sending } => {
+                    call.attempts += 1;
+                    self.transient(&request, &mut call, None, None, detail, !before_sending).await?
+                }
+                Answer::BodyLost { status, detail } => {
+                    call.attempts += 1;
+                    self.transient(&request, &mut call, Some(status), None, detail, true).await?
+                }
+            };
+            if let Next::Done(fetched) = next {
+                return Ok(fetched);
+            }
+        }
+    }
+
+    /// One attempt on the wire.
+    async fn send(&self, request: &Request<'_>, authorization: HeaderValue, ids: CallIds) -> Answer {
+        let mut builder = self.http.request(request.method.clone(), request.url.clone()).headers(self.headers(ids));
+        builder = builder.header(AUTHORIZATION, authorization);
+        if let Some(if_match) = &request.if_match {
+            builder = builder.header(IF_MATCH, if_match.clone());
+        }
+        if let Some(body) = &request.body {
+            builder = builder.header(CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let response = match builder.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let before_sending = error.is_connect() || error.is_builder();
+                return Answer::Transport { detail: describe_transport(&error), before_sending };
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(|value| value.to_str().ok()).map(str::to_string);
+        match response.bytes().await {
+            Ok(body) => Answer::Response { status, retry_after, body },
+            Err(error) => Answer::BodyLost { status, detail: describe_transport(&error) },
+        }
+    }
+
+    /// The headers of every call: the fixed ones made once in `new`, and this attempt's ids.
+    fn headers(&self, ids: CallIds) -> HeaderMap {
+        let mut headers = self.fixed_headers.clone();
+        headers.insert(HEADER_REQUEST_ID, uuid_header(ids.request_id));
+        headers.insert(HEADER_CORRELATION_ID, uuid_header(ids.correlation_id));
+        headers
+    }
+
+    /// Acts on an answer's verdict: done, an error, or a retry (after the wait it calls for).
+    async fn judge(
+        &self,
+        request: &Request<'_>,
+        verdict: Verdict,
+        status: u16,
+        issued_at: Instant,
+        token: &AccessToken,
+        call: &mut CallState,
+    ) -> Result<Next, CallError> {
+        match verdict {
+            Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
+            Verdict::Unauthorized => self.unauthorized(request, call, token).await,
+            Verdict::Transient { status, retry_after, detail } => {
+                call.attempts += 1;
+                let detail = format!("http {status}: {detail}");
+                self.transient(request, call, Some(status), retry_after, detail, true).await
+            }
+            Verdict::Success(body) => {
+                let (ids, attempts) = call.count();
+                Ok(Next::Done(Fetched { status, body, ids, attempts, throttled: call.throttled }))
+            }
+            Verdict::Stale { status, code, description } => {
+                let (ids, attempts) = call.count();
+                Err(CallError::Stale { status, code, description, ids, attempts })
+            }
+            Verdict::Refused { status, code, description } => {
+                let (ids, attempts) = call.count();
+                Err(CallError::Refused { status, code, description, ids, attempts })
+            }
+            Verdict::Malformed { status, excerpt } => {
+                let (ids, attempts) = call.count();
+                Err(CallError::Malformed { status, excerpt, ids, attempts })
+            }
+        }
+    }
+
+    /// A 429: hold every worker (through the pace) and retry with a new `MS-RequestId`; no attempt used up.
+    fn throttled(
+        &self,
+        request: &Request<'_>,
+        call: &mut CallState,
+        issued_at: Instant,
+        retry_after: Option<Duration>,
+    ) -> Result<Next, CallError> {
+        call.throttled += 1;
+        let wait = retry_after.unwrap_or_else(|| self.pace.backoff(call.throttled).max(Duration::from_secs(1)));
+        self.pace.on_throttled(issued_at, wait);
+        tracing::debug!(method = %request.method, path = request.path, wait_secs = wait.as_secs_f64(), "429");
+        if call.throttled >= MAX_THROTTLES_PER_CALL {
+            return Err(CallError::Throttled { throttles: call.throttled, ids: call.ids, attempts: call.attempts });
+        }
+        call.ids.request_id = Uuid::new_v4();
+        Ok(Next::Retry)
+    }
+
+    /// A 401: renew the token once (unless another worker already did) and retry with a new `MS-RequestId`.
+    async fn unauthorized(
+        &self,
+        request: &Request<'_>,
+        call: &mut CallState,
+        token: &AccessToken,
+    ) -> Result<Next, CallError> {
+        let (ids, attempts) = call.count();
+        if call.renewed {
+            return Err(CallError::Unauthorized { ids, attempts });
+        }
+        call.renewed = true;
+        tracing::debug!(method = %request.method, path = request.path, "401: renewing the token");
+        self.auth.renew_after_unauthorized(token).await.map_err(|source| CallError::Auth { source, ids, attempts })?;
+        call.ids.request_id = Uuid::new_v4();
+        Ok(Next::Retry)
+    }
+
+    /// A failure that may be transient (already counted as an attempt): retry a GET (or a request that never
+    /// left) with the same ids after a backoff, up to `max_attempts`; a PUT that may have landed ends as
+    /// [`CallError::OutcomeUnknown`].
+    async fn transient(
+        &self,
+        request: &Request<'_>,
+        call: &mut CallState,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        detail: String,
+        may_have_landed: bool,
+    ) -> Result<Next, CallError> {
+        let (ids, attempts) = (call.ids, call.attempts);
+        if request.method == Method::PUT && may_have_landed {
+            return Err(CallError::OutcomeUnknown { status, detail, ids, attempts });
+        }
+        if attempts >= self.pace.config().max_attempts.get() {
+            return Err(CallError::Exhausted { status, detail, ids, attempts });
+        }
+        let wait = self.pace.retry_delay(attempts, retry_after);
+        tracing::debug!(method = %request.method, path = request.path, %detail, attempts, "transient failure, retrying");
+        tokio::time::sleep(wait).await;
+        Ok(Next::Retry)
+    }
+}
+
+/// A GUID as a header value (hyphenated, lower case: always visible ASCII).
+fn uuid_header(id: Uuid) -> HeaderValue {
+    let mut buffer = Uuid::encode_buffer();
+    let text = id.hyphenated().encode_lower(&mut buffer);
+    // Invariant: a hyphenated GUID is 36 characters of [0-9a-f-], a valid header value.
+    HeaderValue::from_str(text).expect("a hyphenated guid is a valid header value")
+}
+
+/// The `Authorization` header, marked sensitive so that no `Debug` of the request shows it.
+fn bearer(token: &AccessToken) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        .map_err(|_| "the access token holds characters a header cannot carry".to_string())?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `If-Match` wants the etag in double quotes; one already quoted is sent as is.
+fn quote_etag(etag: &str) -> String {
+    if etag.len() >= 2 && etag.starts_with('"') && etag.ends_with('"') {
+        etag.to_string()
+    } else {
+        format!("\"{etag}\"")
+    }
+}
+
+/// What went wrong on the wire, in words (no URL, no header, no body).
+pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "connection dropped while reading the answer"
+    } else if error.is_request() {
+        "connection dropped before an answer"
+    } else {
+        "transport error"
+    };
+    let mut innermost = std::error::Error::source(error);
+    while let Some(deeper) = innermost.and_then(std::error::Error::source) {
+        innermost = Some(deeper);
+    }
+    match innermost {
+        Some(cause) => format!("{kind}: {}", excerpt(cause.to_string().as_bytes())),
+        None => kind.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_is_refused_unless_the_host_is_loopback() {
+        for allowed in [
+            "https://api.partnercenter.microsoft.com",
+            "http://127.0.0.1:8080",
+            "http://127.2.3.4/",
+            "http://[::1]:9",
+            "http://LOCALHOST:1",
+        ] {
+            assert!(validate_base_url(allowed).is_ok(), "{allowed}");
+        }
+        for refused in [
+            "http://api.partnercenter.microsoft.com",
+            "http://10.0.0.1",
+            "http://localhost.evil.com",
+            "http://[::2]",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(validate_base_url(refused).is_err(), "{refused}");
+        }
+        let error = validate_base_url("http://example.com").unwrap_err().to_string();
+        assert!(error.contains("loopback") && error.contains("https://"), "{error}");
+        assert!(validate_base_url("https://user:pw@example.com").is_err());
+    }
+
+    #[test]
+    fn etags_are_quoted_once() {
+        assert_eq!(quote_etag("-2279334701316321663"), "\"-2279334701316321663\"");
+        assert_eq!(quote_etag("\"abc\""), "\"abc\"");
+        assert_eq!(quote_etag("eyJ2IjoxfQ=="), "\"eyJ2IjoxfQ==\"");
+    }
+}

@@ -1,0 +1,230 @@
+//! What an answer means: the Errors table of partner-center.md turned into a verdict, and safe text from bodies.
+//!
+//! Pure: no I/O, no clock but the wall clock for an HTTP-date `Retry-After`. Never echoes a request or a header.
+
+use crate::wire::{CODE_ETAG_STALE, ErrorBody, ErrorCode, ThrottleBody};
+use std::time::{Duration, SystemTime};
+
+/// The most characters of a non-JSON body kept in an error.
+const EXCERPT_MAX: usize = 200;
+/// The most characters of a service `description` kept in an error (the service sends up to 1024).
+const DESCRIPTION_MAX: usize = 500;
+
+/// What one answer means for the call.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Verdict {
+    /// 2xx: the body (JSON `null` when empty).
+    Success(serde_json::Value),
+    /// 429, with the wait the server asked for (header, or the body's "Try again in N seconds").
+    Throttled(Option<Duration>),
+    /// 401.
+    Unauthorized,
+    /// 408 or 5xx: the call may or may not have been carried out.
+    Transient { status: u16, retry_after: Option<Duration>, detail: String },
+    /// 409, 412, or 400 with code 2055: the profile changed since it was read.
+    Stale { status: u16, code: Option<ErrorCode>, description: String },
+    /// Any other status: the call was refused; retrying it as is cannot help.
+    Refused { status: u16, code: Option<ErrorCode>, description: String },
+    /// 2xx whose body is not JSON.
+    Malformed { status: u16, excerpt: String },
+}
+
+/// Reads one answer. `retry_after` is the `Retry-After` header as sent, if any.
+pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Verdict {
+    let retry_after = retry_after.and_then(parse_retry_after);
+    match status {
+        200..=299 => success(status, body),
+        429 => Verdict::Throttled(retry_after.or_else(|| throttle_wait_in_body(body))),
+        401 => Verdict::Unauthorized,
+        408 | 500..=599 => {
+            let (code, description) = read_error(body);
+            Verdict::Transient { status, retry_after, detail: describe(code.as_ref(), &description) }
+        }
+        _ => {
+            let (code, description) = read_error(body);
+            let etag_stale = status == 400 && code.as_ref().and_then(ErrorCode::as_number) == Some(CODE_ETAG_STALE);
+            if status == 409 || status == 412 || etag_stale {
+                Verdict::Stale { status, code, description }
+            } else {
+                Verdict::Refused { status, code, description }
+            }
+        }
+    }
+}
+
+fn success(status: u16, body: &[u8]) -> Verdict {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Verdict::Success(serde_json::Value::Null);
+    }
+    match serde_json::from_slice(body) {
+        Ok(value) => Verdict::Success(value),
+        Err(_) => Verdict::Malformed { status, excerpt: excerpt(body) },
+    }
+}
+
+/// The code and description of an error body, whichever shape it has; else a safe excerpt of the body.
+fn read_error(body: &[u8]) -> (Option<ErrorCode>, String) {
+    if let Ok(error) = serde_json::from_slice::<ErrorBody>(body)
+        && (error.code.is_some() || error.description.is_some())
+    {
+        let description = error.description.as_deref().map(clean_description).unwrap_or_default();
+        return (error.code, description);
+    }
+    if let Ok(throttle) = serde_json::from_slice::<ThrottleBody>(body) {
+        return (None, clean_description(&throttle.message));
+    }
+    (None, excerpt(body))
+}
+
+/// `code: description`, or whichever of the two there is.
+pub(crate) fn describe(code: Option<&ErrorCode>, description: &str) -> String {
+    match (code, description.is_empty()) {
+        (Some(code), false) => format!("{code}: {description}"),
+        (Some(code), true) => format!("code {code}"),
+        (None, _) => description.to_string(),
+    }
+}
+
+/// A short, printable excerpt of a body that is not the JSON expected (a proxy's HTML page, say).
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let shown = squeeze(&text, EXCERPT_MAX);
+    if shown.is_empty() { "(empty body)".to_string() } else { shown }
+}
+
+fn clean_description(description: &str) -> String {
+    squeeze(description, DESCRIPTION_MAX)
+}
+
+/// Control characters and runs of white space become one space; cut at `max` characters, with an ellipsis.
+fn squeeze(text: &str, max: usize) -> String {
+    let words: Vec<&str> =
+        text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
+    let joined = words.join(" ");
+    if joined.chars().count() <= max {
+        return joined;
+    }
+    let mut cut: String = joined.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// `Retry-After` as seconds or as an HTTP date.
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>()
+        && seconds.is_finite()
+        && seconds >= 0.0
+    {
+        return Some(Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// The wait in a 429 body's message: "Rate limit is exceeded. Try again in 57 seconds."
+fn throttle_wait_in_body(body: &[u8]) -> Option<Duration> {
+    let throttle: ThrottleBody = serde_json::from_slice(body).ok()?;
+    let lower = throttle.message.to_ascii_lowercase();
+    let after = &lower[lower.find("try again in")? + "try again in".len()..];
+    let digits: String = after.trim_start().chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok().map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused_code(verdict: &Verdict) -> Option<i64> {
+        match verdict {
+            Verdict::Refused { code, .. } | Verdict::Stale { code, .. } => code.as_ref().and_then(ErrorCode::as_number),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn stale_is_412_409_or_400_with_code_2055_as_number_or_string() {
+        let number = br#"{"code": 2055, "description": "Etag is no longer valid", "data": [], "source": "PartnerFD"}"#;
+        let text = br#"{"code": "2055", "description": "Etag is no longer valid"}"#;
+        assert!(matches!(classify(400, None, number), Verdict::Stale { status: 400, .. }));
+        assert!(matches!(classify(400, None, text), Verdict::Stale { status: 400, .. }));
+        assert!(matches!(classify(412, None, b""), Verdict::Stale { status: 412, .. }));
+        assert!(matches!(classify(409, None, b"{}"), Verdict::Stale { status: 409, .. }));
+    }
+
+    #[test]
+    fn other_4xx_are_refused_with_the_services_words() {
+        let body =
+            br#"{"code": 27002, "description": "A property has invalid data", "data": [], "source": "PartnerFD"}"#;
+        let verdict = classify(400, None, body);
+        assert_eq!(refused_code(&verdict), Some(27002));
+        assert!(
+            matches!(&verdict, Verdict::Refused { description, .. } if description == "A property has invalid data")
+        );
+        let forbidden = classify(403, None, br#"{"code": "20002", "description": "no relationship"}"#);
+        assert_eq!(refused_code(&forbidden), Some(20002));
+        assert!(matches!(classify(404, None, b""), Verdict::Refused { status: 404, .. }));
+    }
+
+    #[test]
+    fn transient_statuses_keep_retry_after() {
+        for status in [408, 500, 502, 503, 504] {
+            let verdict = classify(status, Some("7"), b"");
+            assert!(
+                matches!(verdict, Verdict::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7))
+            );
+        }
+        assert_eq!(classify(401, None, b""), Verdict::Unauthorized);
+    }
+
+    #[test]
+    fn a_429_waits_what_the_header_or_the_body_says() {
+        let body = br#"{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."}"#;
+        assert_eq!(classify(429, Some("3"), body), Verdict::Throttled(Some(Duration::from_secs(3))));
+        assert_eq!(classify(429, None, body), Verdict::Throttled(Some(Duration::from_secs(57))));
+        assert_eq!(classify(429, None, b""), Verdict::Throttled(None));
+    }
+
+    #[test]
+    fn an_html_page_keeps_a_short_clean_excerpt() {
+        let page = format!("<html>\r\n<body>\t502 Bad Gateway\u{7}</body></html>{}", "x".repeat(500));
+        let Verdict::Transient { detail, .. } = classify(502, None, page.as_bytes()) else { panic!("not transient") };
+        assert!(detail.starts_with("<html> <body> 502 Bad Gateway </body>"), "{detail}");
+        assert!(detail.chars().count() <= 200);
+        assert!(!detail.chars().any(char::is_control));
+        let Verdict::Malformed { excerpt, .. } = classify(200, None, b"<html>ok</html>") else {
+            panic!("not malformed")
+        };
+        assert_eq!(excerpt, "<html>ok</html>");
+        assert!(
+            matches!(classify(403, None, b""), Verdict::Refused { description, .. } if description == "(empty body)")
+        );
+    }
+
+    #[test]
+    fn success_reads_json_and_an_empty_body() {
+        assert_eq!(classify(200, None, br#"{"id": "a"}"#), Verdict::Success(json!({"id": "a"})));
+        assert_eq!(classify(204, None, b""), Verdict::Success(serde_json::Value::Null));
+    }
+
+    #[test]
+    fn long_descriptions_are_cut() {
+        let body = json!({"code": 3000, "description": "d".repeat(1024)}).to_string();
+        let Verdict::Refused { description, .. } = classify(400, None, body.as_bytes()) else { panic!("not refused") };
+        assert_eq!(description.chars().count(), 500);
+        assert!(description.ends_with('…'));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
+        assert!(parse_retry_after(&later).is_some_and(|wait| wait > Duration::from_secs(3500)));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! Pace: how fast and how many requests go to the API, shared by every worker.
+//!
+//! Owns the concurrency bound (a semaphore), the request rate (a `governor` GCRA limiter on tokio's clock), the
+//! job-wide hold after a 429 with its adaptive rate (AIMD: halve on a throttle, climb back step by step), the jittered
+//! backoff for transient failures, and the counters the summary shows (requests sent, 429s met).
+//!
+//! It must never sleep on anything but tokio's clock (so tests run on a paused clock), never pace by "sleep 1/rate
+//! after each request" (the limiter keeps an absolute schedule), and knows nothing of HTTP, tokens or rows.
+//!
+//! The limiter: `governor` with a [`Clock`] whose instants are the nanoseconds since the pace was made, read from
+//! `tokio::time::Instant`. Workers call `check()` and, when refused, sleep with `tokio::time::sleep` for
+//! `NotUntil::wait_time_from(now)`. A governor quota is fixed, so a rate change replaces the limiter; the new one
+//! has its first cell taken at once, so the change neither lets a burst through nor loses the schedule's place.
+
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use rand::RngExt;
+use std::collections::VecDeque;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+/// The longest wait a server's `Retry-After` is taken at its word for; a longer one is cut to this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+/// The window `settled_rate` averages over.
+const SETTLE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How pacing is set: plain typed values, resolved from the command line elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaceConfig {
+    /// Requests per second, across all workers; the most the adaptive rate climbs back to.
+    pub rate: NonZeroU32,
+    /// Requests in flight at once, at most.
+    pub concurrency: NonZeroUsize,
+    /// Attempts per call before a transient failure is final (429s do not count).
+    pub max_attempts: NonZeroU32,
+    /// The backoff before the first retry; it doubles with each further attempt.
+    pub backoff_base: Duration,
+    /// The longest backoff.
+    pub backoff_max: Duration,
+}
+
+impl PaceConfig {
+    /// A configuration with the default backoff (0.5 s doubling up to 60 s).
+    pub fn new(rate: NonZeroU32, concurrency: NonZeroUsize, max_attempts: NonZeroU32) -> PaceConfig {
+        PaceConfig {
+            rate,
+            concurrency,
+            max_attempts,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Governor's clock, read from tokio's (pausable) clock: nanoseconds since `origin`.
+#[derive(Clone, Debug)]
+struct TokioClock {
+    origin: Instant,
+}
+
+impl Clock for TokioClock {
+    type Instant = Nanos;
+
+    fn now(&self) -> Nanos {
+        Nanos::from(self.origin.elapsed())
+    }
+}
+
+type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
+
+/// The right to send one request: holds a concurrency slot until dropped.
+#[derive(Debug)]
+pub struct Permit {
+    _slot: OwnedSemaphorePermit,
+    issued_at: Instant,
+}
+
+impl Permit {
+    /// When the permit was granted, i.e. when its request went out (pass it to [`Pace::on_throttled`]).
+    pub fn issued_at(&self) -> Instant {
+        self.issued_at
+    }
+}
+
+/// The adaptive part, behind one lock that is never held across an await.
+struct RateState {
+    /// The current rate, requests per second: `1..=config.rate`.
+    rate: u32,
+    limiter: Arc<Limiter>,
+    /// No request goes out before this instant (in the past when there is no hold).
+    hold_until: Instant,
+    /// When the rate was last cut; a 429 for a request sent before then does not cut it again.
+    last_cut: Option<Instant>,
+    /// The start of the current throttle-free stretch: the rate climbs one step per second since.
+    climb_from: Instant,
+    /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
+    history: VecDeque<(Instant, u32)>,
+}
+
+/// The pace shared by all workers (`Arc<Pace>`).
+pub struct Pace {
+    config: PaceConfig,
+    clock: TokioClock,
+    slots: Arc<Semaphore>,
+    state: Mutex<RateState>,
+    created: Instant,
+    requests_sent: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl std::fmt::Debug for Pace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pace")
+            .field("config", &self.config)
+            .field("current_rate", &self.current_rate())
+            .field("requests_sent", &self.requests_sent())
+            .field("throttled", &self.throttled())
+            .finish()
+    }
+}
+
+impl Pace {
+    pub fn new(config: PaceConfig) -> Pace {
+        let now = Instant::now();
+        let clock = TokioClock { origin: now };
+        let rate = config.rate.get();
+        let state = RateState {
+            rate,
+            limiter: Arc::new(Limiter::direct_with_clock(quota(rate), clock.clone())),
+            hold_until: now,
+            last_cut: None,
+            climb_from: now,
+            history: VecDeque::from([(now, rate)]),
+        };
+        Pace {
+            slots: Arc::new(Semaphore::new(config.concurrency.get())),
+            config,
+            clock,
+            state: Mutex::new(state),
+            created: now,
+            requests_sent: AtomicU64::new(0),
+            throttled: AtomicU64::new(0),
+        }
+    }
+
+    pub fn config(&self) -> &PaceConfig {
+        &self.config
+    }
+
+    /// Waits for the job-wide hold to pass, then for a concurrency slot, then for a rate token; counts the request.
+    ///
+    /// The permit frees its slot when dropped: keep it while the request and its answer are in flight, drop it
+    /// before any backoff sleep.
+    pub async fn acquire(&self) -> Permit {
+        self.wait_for_hold().await;
+        // Invariant: the semaphore is owned here and never closed.
+        let slot = self.slots.clone().acquire_owned().await.expect("the pace semaphore is never closed");
+        loop {
+            let (hold_until, limiter) = {
+                let mut state = self.lock();
+                self.climb(&mut state, Instant::now());
+                (state.hold_until, state.limiter.clone())
+            };
+            if hold_until > Instant::now() {
+                tokio::time::sleep_until(hold_until).await;
+                continue;
+            }
+            match limiter.check() {
+                Ok(()) => break,
+                Err(not_until) => tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await,
+            }
+        }
+        self.requests_sent.fetch_add(1, Ordering::Relaxed);
+        Permit { _slot: slot, issued_at: Instant::now() }
+    }
+
+    async fn wait_for_hold(&self) {
+        loop {
+            let hold_until = self.lock().hold_until;
+            if hold_until <= Instant::now() {
+                return;
+            }
+            tokio::time::sleep_until(hold_until).await;
+        }
+    }
+
+    /// A request sent at `issued_at` met a 429: hold every worker for `retry_after` (capped at
+    /// [`MAX_RETRY_AFTER`]), and halve the rate (floor 1/s) unless it was already cut after that request went out,
+    /// so a burst of 429s from requests in flight together cuts it once.
+    pub fn on_throttled(&self, issued_at: Instant, retry_after: Duration) {
+        self.throttled.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut state = self.lock();
+        self.climb(&mut state, now);
+        state.hold_until = state.hold_until.max(now + retry_after.min(MAX_RETRY_AFTER));
+        let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
+        if !cut_since {
+            let rate = (state.rate / 2).max(1);
+            self.set_rate(&mut state, now, rate);
+            state.last_cut = Some(now);
+            tracing::info!(rate, retry_after_secs = retry_after.as_secs_f64(), "throttled: holding and slowing down");
+        }
+        state.climb_from = state.hold_until;
+    }
+
+    /// The rate now, requests per second.
+    pub fn current_rate(&self) -> u32 {
+        let mut state = self.lock();
+        self.climb(&mut state, Instant::now());
+        state.rate
+    }
+
+    /// The pace the job settled at, for the summary: the time-weighted mean of the rate over the last minute (or
+    /// since the pace was made, when that is shorter). After a steady run it is the configured rate; after 429s it
+    /// tells what the API bore, so the next job can start there.
+    pub fn settled_rate(&self) -> f64 {
+        let now = Instant::now();
+        let mut state = self.lock();
+        self.climb(&mut state, now);
+        prune_history(&mut state.history, now);
+        let start = self.created.max(now.checked_sub(SETTLE_WINDOW).unwrap_or(self.created));
+        let span = now.saturating_duration_since(start).as_secs_f64();
+        if span <= 0.0 {
+            return f64::from(state.rate);
+        }
+        let mut total = 0.0;
+        let changes: Vec<(Instant, u32)> = state.history.iter().copied().collect();
+        for (index, (since, rate)) in changes.iter().enumerate() {
+            let until = changes.get(index + 1).map_or(now, |next| next.0);
+            let from = (*since).max(start);
+            total += f64::from(*rate) * until.saturating_duration_since(from).as_secs_f64();
+        }
+        total / span
+    }
+
+    /// Requests sent (permits granted) so far.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// 429s met so far.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    /// The backoff before retry number `attempt` (1 for the first retry): "equal jitter", a random duration between
+    /// half and all of `min(backoff_max, backoff_base * 2^(attempt-1))`, so it is never zero and never above the cap.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let jitter = rand::rng().random_range(0.0..=1.0);
+        backoff_delay(self.config.backoff_base, self.config.backoff_max, attempt, jitter)
+    }
+
+    /// The wait before retry number `attempt` after a transient failure: the server's `Retry-After` when it sent
+    /// one (capped at [`MAX_RETRY_AFTER`]), else [`Pace::backoff`].
+    pub fn retry_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        match retry_after {
+            Some(wait) => wait.min(MAX_RETRY_AFTER),
+            None => self.backoff(attempt),
+        }
+    }
+
+    /// Requests in flight now (slots taken).
+    pub fn in_flight(&self) -> usize {
+        self.config.concurrency.get() - self.slots.available_permits()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RateState> {
+        // A panic while holding the lock leaves consistent numbers behind: keep going with them.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Additive increase: one step (5% of the configured rate, at least 1/s) per whole second without a 429.
+    fn climb(&self, state: &mut RateState, now: Instant) {
+        let ceiling = self.config.rate.get();
+        if state.rate >= ceiling || now <= state.climb_from {
+            return;
+        }
+        let step = (ceiling / 20).max(1);
+        let seconds = now.duration_since(state.climb_from).as_secs();
+        let mut rate = state.rate;
+        let mut at = state.climb_from;
+        for _ in 0..seconds {
+            at += Duration::from_secs(1);
+            rate = (rate + step).min(ceiling);
+            state.history.push_back((at, rate));
+            if rate == ceiling {
+                break;
+            }
+        }
+        state.climb_from = at;
+        if rate != state.rate {
+            state.rate = rate;
+            state.limiter = self.fresh_limiter(rate);
+        }
+    }
+
+    fn set_rate(&self, state: &mut RateState, now: Instant, rate: u32) {
+        state.rate = rate;
+        state.limiter = self.fresh_limiter(rate);
+        state.history.push_back((now, rate));
+        prune_history(&mut state.history, now);
+    }
+
+    /// A limiter at `rate` whose first cell is already taken, so that swapping it in lets no extra request through.
+    fn fresh_limiter(&self, rate: u32) -> Arc<Limiter> {
+        let limiter = Limiter::direct_with_clock(quota(rate), self.clock.clone());
+        // A fresh limiter always has its first cell: the result is known to be Ok.
+        let _ = limiter.check();
+        Arc::new(limiter)
+    }
+}
+
+/// One request every `1/rate` seconds, no burst: a smooth schedule, as the docs ask ("avoid bursts").
+fn quota(rate: u32) -> Quota {
+    let period = Duration::from_secs(1) / rate.max(1);
+    // Invariant: 1 s / rate with rate <= u32::MAX is at least 1 ns, so the period is never zero.
+    Quota::with_period(period).expect("a rate's period is never zero")
+}
+
+/// Drops the changes that ended before the settle window, keeping the one in force at its start.
+fn prune_history(history: &mut VecDeque<(Instant, u32)>, now: Instant) {
+    let Some(start) = now.checked_sub(SETTLE_WINDOW) else {
+        return;
+    };
+    while history.len() > 1 && history[1].0 <= start {
+        history.pop_front();
+    }
+}
+
+/// `min(max, base * 2^(attempt-1))` scaled into `[half, all]` of itself by `jitter` in `0.0..=1.0`.
+pub(crate) fn backoff_delay(base: Duration, max: Duration, attempt: u32, jitter: f64) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(30);
+    let cap = base.saturating_mul(1u32 << doublings).min(max);
+    cap / 2 + (cap / 2).mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests;

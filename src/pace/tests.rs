@@ -1,0 +1,199 @@
+//! Pace on tokio's paused clock: the schedule, the concurrency bound, the hold, the cut and the climb.
+
+use super::*;
+use std::sync::atomic::AtomicUsize;
+
+fn config(rate: u32, concurrency: usize) -> PaceConfig {
+    PaceConfig::new(
+        NonZeroU32::new(rate).unwrap(),
+        NonZeroUsize::new(concurrency).unwrap(),
+        NonZeroU32::new(6).unwrap(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_follow_the_rate_from_an_absolute_schedule() {
+    let pace = Pace::new(config(10, 4));
+    let start = Instant::now();
+    for _ in 0..50 {
+        drop(pace.acquire().await);
+    }
+    // The first goes at once, then one every 100 ms.
+    assert_eq!(Instant::now() - start, Duration::from_millis(4900));
+    assert_eq!(pace.requests_sent(), 50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn workers_share_one_rate() {
+    let pace = Arc::new(Pace::new(config(5, 8)));
+    let start = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let pace = pace.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    drop(pace.acquire().await);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    // 20 requests at 5/s across all workers: 19 gaps of 200 ms.
+    assert_eq!(Instant::now() - start, Duration::from_millis(3800));
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_more_than_concurrency_in_flight() {
+    let pace = Arc::new(Pace::new(config(1000, 3)));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..10)
+        .map(|_| {
+            let (pace, in_flight, most) = (pace.clone(), in_flight.clone(), most.clone());
+            tokio::spawn(async move {
+                let permit = pace.acquire().await;
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                drop(permit);
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 3);
+    assert_eq!(pace.in_flight(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_holds_every_worker_until_retry_after() {
+    let pace = Arc::new(Pace::new(config(10, 8)));
+    let permit = pace.acquire().await;
+    let told_at = Instant::now();
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(30));
+    drop(permit);
+    let workers: Vec<_> = (0..5)
+        .map(|_| {
+            let pace = pace.clone();
+            tokio::spawn(async move { pace.acquire().await.issued_at() })
+        })
+        .collect();
+    for worker in workers {
+        let sent = worker.await.unwrap();
+        assert!(sent >= told_at + Duration::from_secs(30), "a worker went out during the hold");
+    }
+    assert_eq!(pace.throttled(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_429s_from_requests_in_flight_cuts_the_rate_once() {
+    let pace = Pace::new(config(16, 8));
+    let mut permits = Vec::new();
+    for _ in 0..8 {
+        permits.push(pace.acquire().await);
+    }
+    for permit in &permits {
+        pace.on_throttled(permit.issued_at(), Duration::from_secs(2));
+    }
+    assert_eq!(pace.current_rate(), 8, "eight 429s for requests sent together are one signal");
+    assert_eq!(pace.throttled(), 8);
+    drop(permits);
+
+    // A request sent after the cut that meets a 429 again is a new signal.
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(2));
+    assert_eq!(pace.current_rate(), 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_never_falls_below_one() {
+    let pace = Pace::new(config(2, 1));
+    for _ in 0..5 {
+        let permit = pace.acquire().await;
+        pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    }
+    assert_eq!(pace.current_rate(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_rate_climbs_back_after_the_hold() {
+    let pace = Pace::new(config(10, 8));
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(5));
+    assert_eq!(pace.current_rate(), 5);
+    // No climbing during the hold.
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(pace.current_rate(), 5);
+    // Then +1/s (5% of 10 rounds to less than 1: the step is 1).
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(pace.current_rate(), 7);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(pace.current_rate(), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_after_a_cut_go_at_the_lower_rate() {
+    let pace = Pace::new(config(10, 8));
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    let hold_end = Instant::now() + Duration::from_secs(1);
+    for _ in 0..5 {
+        drop(pace.acquire().await);
+    }
+    // At 5/s: the first at the end of the hold, then four gaps of 200 ms (within the first second, before any climb).
+    assert_eq!(Instant::now() - hold_end, Duration::from_millis(800));
+}
+
+#[tokio::test(start_paused = true)]
+async fn settled_rate_is_the_mean_of_the_last_minute() {
+    let pace = Pace::new(config(10, 8));
+    tokio::time::advance(Duration::from_secs(120)).await;
+    assert_eq!(pace.settled_rate(), 10.0);
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), MAX_RETRY_AFTER);
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(pace.settled_rate(), 5.0, "held at 5 for the whole last minute");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    // 30 s at 5, then 30 s at 5 with no climbing yet (the hold is 300 s).
+    assert_eq!(pace.settled_rate(), 5.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn settled_rate_weighs_each_rate_by_its_time() {
+    let pace = Pace::new(config(10, 8));
+    tokio::time::advance(Duration::from_secs(30)).await;
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), MAX_RETRY_AFTER);
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(pace.settled_rate(), 7.5);
+}
+
+#[test]
+fn backoff_doubles_within_its_jitter_and_is_capped() {
+    let base = Duration::from_millis(500);
+    let max = Duration::from_secs(60);
+    for attempt in 1..40 {
+        let cap = base.saturating_mul(1 << (attempt - 1).min(30)).min(max);
+        let low = backoff_delay(base, max, attempt, 0.0);
+        let high = backoff_delay(base, max, attempt, 1.0);
+        assert_eq!(low, cap / 2);
+        assert_eq!(high, cap);
+        assert!(high <= max);
+    }
+    assert_eq!(backoff_delay(base, max, 1, 1.0), base);
+    assert_eq!(backoff_delay(base, max, 3, 1.0), Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured_and_capped() {
+    let pace = Pace::new(config(10, 1));
+    assert_eq!(pace.retry_delay(1, Some(Duration::from_secs(7))), Duration::from_secs(7));
+    assert_eq!(pace.retry_delay(1, Some(Duration::from_secs(9999))), MAX_RETRY_AFTER);
+    let delay = pace.retry_delay(2, None);
+    assert!(delay >= Duration::from_millis(500) && delay <= Duration::from_secs(1));
+}
