@@ -1,12 +1,17 @@
 //! The command line: clap structs that only parse, and one place that resolves them into the typed
 //! configurations the library runs. No other module sees a clap type.
 
+use crate::auth::{Credentials, DEFAULT_AUTHORITY, Secret};
+use crate::client::{ApiConfig, ClientConfig};
 use crate::input::InputConfig;
+use crate::pace::PaceConfig;
 use crate::validate::{self, ValidateConfig};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::Write;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a command ended, as the process exit code says it (see the exit codes in README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +64,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a CSV offline: header, every cell, duplicates.
     Validate(ValidateArgs),
+    /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +84,105 @@ pub struct ValidateArgs {
     /// Also write a report with `valid` or `invalid` per row.
     #[arg(long)]
     pub report: Option<PathBuf>,
+}
+
+/// Where the API is and who we are to it: shared by every command that talks to the API.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The API root; `http://` only for loopback hosts.
+    #[arg(long, env = "PCBULK_BASE_URL", default_value = "https://api.partnercenter.microsoft.com")]
+    pub base_url: String,
+    /// A file holding a ready bearer token (env PCBULK_TOKEN also works); cannot be renewed.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// The partner's Entra ID tenant, for the refresh-token and client-credentials grants.
+    #[arg(long)]
+    pub tenant: Option<String>,
+    /// The application (client) id, for the refresh-token and client-credentials grants.
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// The token authority.
+    #[arg(long, default_value = DEFAULT_AUTHORITY)]
+    pub authority: String,
+    /// Seconds one request may take, answer included.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// How hard to drive the API.
+#[derive(Debug, Args)]
+pub struct PaceArgs {
+    /// The most requests per second, across all workers; on 429s the job slows down and climbs back to this.
+    #[arg(long, default_value_t = 10)]
+    pub rate: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Attempts per request before the row fails.
+    #[arg(long, default_value_t = 6)]
+    pub max_attempts: u32,
+}
+
+/// Secrets come from the environment only, never from arguments (which `ps` shows to everyone).
+pub type Environment<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, ignoring empty values.
+pub fn process_environment(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+}
+
+/// The credentials, the first source given winning (cli.md, "Authentication").
+pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::Result<Credentials> {
+    if let Some(token) = environment("PCBULK_TOKEN") {
+        return Ok(Credentials::Static { token: Secret::new(token.trim()) });
+    }
+    if let Some(path) = &args.token_file {
+        let token = std::fs::read_to_string(path).with_context(|| format!("--token-file {}", path.display()))?;
+        anyhow::ensure!(!token.trim().is_empty(), "--token-file {}: the file is empty", path.display());
+        return Ok(Credentials::Static { token: Secret::new(token.trim()) });
+    }
+    let authority = crate::client::validate_base_url(&args.authority)
+        .with_context(|| format!("--authority {}", args.authority))?
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let app = args.tenant.clone().zip(args.client_id.clone());
+    let secret = environment("PCBULK_CLIENT_SECRET").map(Secret::new);
+    match (app, environment("PCBULK_REFRESH_TOKEN"), secret) {
+        (Some((tenant, client_id)), Some(refresh), client_secret) => Ok(Credentials::RefreshToken {
+            authority,
+            tenant,
+            client_id,
+            client_secret,
+            refresh_token: Secret::new(refresh),
+        }),
+        (Some((tenant, client_id)), None, Some(client_secret)) => {
+            Ok(Credentials::ClientCredentials { authority, tenant, client_id, client_secret })
+        }
+        (Some(_), None, None) => anyhow::bail!(
+            "--tenant and --client-id need env PCBULK_REFRESH_TOKEN (App+User) or PCBULK_CLIENT_SECRET (app only)"
+        ),
+        (None, _, _) => anyhow::bail!(
+            "no credentials: set env PCBULK_TOKEN (or --token-file FILE), or give --tenant and --client-id with env \
+             PCBULK_REFRESH_TOKEN or PCBULK_CLIENT_SECRET"
+        ),
+    }
+}
+
+/// The pace, checked.
+pub fn resolve_pace(args: &PaceArgs) -> anyhow::Result<PaceConfig> {
+    let rate = NonZeroU32::new(args.rate).context("--rate: value \"0\": give at least 1 request per second")?;
+    let concurrency = NonZeroUsize::new(args.concurrency).context("--concurrency: value \"0\": give at least 1")?;
+    let attempts = NonZeroU32::new(args.max_attempts).context("--max-attempts: value \"0\": give at least 1")?;
+    Ok(PaceConfig::new(rate, concurrency, attempts))
+}
+
+/// Everything needed to talk to the API.
+pub fn resolve_api(api: &ApiArgs, pace: &PaceArgs, environment: Environment) -> anyhow::Result<ApiConfig> {
+    let mut client = ClientConfig::new(&api.base_url).with_context(|| format!("--base-url {}", api.base_url))?;
+    anyhow::ensure!(api.timeout > 0, "--timeout: value \"0\": give at least 1 second");
+    client.timeout = Duration::from_secs(api.timeout);
+    Ok(ApiConfig { client, credentials: resolve_credentials(api, environment)?, pace: resolve_pace(pace)? })
 }
 
 /// Reads a delimiter as given on the command line.
@@ -98,7 +204,21 @@ fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => run_validate(args),
+        Command::Sandbox(args) => {
+            let runtime = runtime()?;
+            runtime.block_on(crate::sandbox::run(args, async {
+                // An error here means no Ctrl-C handler could be installed: serve until killed.
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            }))?;
+            Ok(Exit::Clean)
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
@@ -124,6 +244,43 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api(tenant: bool) -> ApiArgs {
+        ApiArgs {
+            base_url: "http://127.0.0.1:9".into(),
+            token_file: None,
+            tenant: tenant.then(|| "t".into()),
+            client_id: tenant.then(|| "c".into()),
+            authority: "http://127.0.0.1:9".into(),
+            timeout: 60,
+        }
+    }
+
+    #[test]
+    fn the_first_credential_source_wins() {
+        let all = |name: &str| Some(format!("value-of-{name}"));
+        assert!(matches!(resolve_credentials(&api(true), &all).unwrap(), Credentials::Static { .. }));
+        let no_token = |name: &str| (name != "PCBULK_TOKEN").then(|| format!("v-{name}"));
+        assert!(matches!(resolve_credentials(&api(true), &no_token).unwrap(), Credentials::RefreshToken { .. }));
+        let secret_only = |name: &str| (name == "PCBULK_CLIENT_SECRET").then(|| "s".to_string());
+        assert!(matches!(
+            resolve_credentials(&api(true), &secret_only).unwrap(),
+            Credentials::ClientCredentials { .. }
+        ));
+        let nothing = |_: &str| None;
+        assert!(resolve_credentials(&api(false), &nothing).unwrap_err().to_string().contains("no credentials"));
+        assert!(resolve_credentials(&api(true), &nothing).unwrap_err().to_string().contains("PCBULK_REFRESH_TOKEN"));
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback() {
+        let mut args = api(false);
+        args.base_url = "http://api.example.com".into();
+        let pace = PaceArgs { rate: 10, concurrency: 8, max_attempts: 6 };
+        let token = |name: &str| (name == "PCBULK_TOKEN").then(|| "t".to_string());
+        let error = resolve_api(&args, &pace, &token).unwrap_err();
+        assert!(format!("{error:#}").contains("--base-url http://api.example.com"), "{error:#}");
+    }
 
     #[test]
     fn delimiters() {

@@ -14,8 +14,8 @@ mod error;
 pub(crate) use classify::excerpt;
 pub use error::{CallError, CallIds, ErrorClass};
 
-use crate::auth::{AccessToken, Auth};
-use crate::pace::Pace;
+use crate::auth::{AccessToken, Auth, Credentials};
+use crate::pace::{Pace, PaceConfig};
 use crate::wire::{
     HEADER_APPLICATION, HEADER_CONTRACT_VERSION, HEADER_CORRELATION_ID, HEADER_LOCALE, HEADER_REQUEST_ID,
 };
@@ -33,6 +33,21 @@ pub const APPLICATION: &str = concat!("pcbulk/", env!("CARGO_PKG_VERSION"));
 
 /// 429s one call waits through before it gives up (they do not use up attempts, but must not loop forever).
 pub const MAX_THROTTLES_PER_CALL: u32 = 50;
+
+/// Everything needed to talk to the API, resolved from the command line.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    pub client: ClientConfig,
+    pub credentials: Credentials,
+    pub pace: PaceConfig,
+}
+
+/// Builds the one client of a run: its auth, its pace, its connection pool.
+pub fn connect(config: &ApiConfig) -> Result<Client, ClientError> {
+    let auth = Auth::new(config.credentials.clone(), crate::auth::AuthConfig::default())
+        .map_err(|error| ClientError::Auth(error.to_string()))?;
+    Client::new(config.client.clone(), Arc::new(auth), Arc::new(Pace::new(config.pace.clone())))
+}
 
 /// How the client talks to the API.
 #[derive(Clone, Debug)]
@@ -67,6 +82,8 @@ pub enum ClientError {
     Application(String),
     #[error("cannot build the http client")]
     Build(#[source] reqwest::Error),
+    #[error("cannot set up authentication: {0}")]
+    Auth(String),
 }
 
 /// Checks an API root (or a token authority): `https://` anywhere; `http://` only on a loopback host
