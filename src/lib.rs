@@ -7,6 +7,9 @@
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
+//! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
+//! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report.
+//! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
 //! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
@@ -18,10 +21,13 @@
 pub mod auth;
 pub mod cli;
 pub mod client;
+pub mod engine;
 pub mod fields;
 pub mod input;
+pub mod job;
 pub mod merge;
 pub mod pace;
+pub mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod state;

@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),
     }
-    match cli::run(cli) {
+    match cli::run(cli, &cli::process_environment) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
             eprintln!("error: {error:#}");

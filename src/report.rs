@@ -50,6 +50,28 @@ pub struct ReportRow {
     pub warnings: String,
 }
 
+impl From<crate::state::StoredRow> for ReportRow {
+    fn from(row: crate::state::StoredRow) -> ReportRow {
+        ReportRow {
+            line: row.line,
+            customer_id: row.customer_id,
+            status: row.status,
+            changed_fields: row.changed_fields,
+            before: row.before,
+            after: row.after,
+            http_status: row.http_status.map(|status| status.to_string()).unwrap_or_default(),
+            error_code: row.error_code,
+            error: row.error,
+            attempts: row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default(),
+            request_id: row.request_id,
+            correlation_id: row.correlation_id,
+            preflight: String::new(),
+            suggested_address: String::new(),
+            warnings: row.warnings,
+        }
+    }
+}
+
 /// A cell as a spreadsheet will show it, never run: a leading `=`, `+`, `-`, `@` (or tab, carriage return) gets a
 /// `'` in front.
 pub fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {

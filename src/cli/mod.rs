@@ -1,6 +1,9 @@
 //! The command line: clap structs that only parse, and one place that resolves them into the typed
 //! configurations the library runs. No other module sees a clap type.
 
+pub mod apply;
+pub mod inspect;
+
 use crate::auth::{Credentials, DEFAULT_AUTHORITY, Secret};
 use crate::client::{ApiConfig, ClientConfig};
 use crate::input::InputConfig;
@@ -64,6 +67,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Check a CSV offline: header, every cell, duplicates.
     Validate(ValidateArgs),
+    /// The job: GET, merge, PUT with If-Match for every valid row; resumable.
+    Apply(apply::ApplyArgs),
+    /// Counts per status, rows left, when the job started and last moved.
+    Status(inspect::StateArgs),
+    /// Writes the report again from the state file.
+    Report(inspect::ReportArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
     Sandbox(crate::sandbox::SandboxArgs),
 }
@@ -201,9 +210,12 @@ fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
 }
 
 /// Runs a parsed command line to its end.
-pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => run_validate(args),
+        Command::Apply(args) => apply::run(args, environment),
+        Command::Status(args) => inspect::status(args),
+        Command::Report(args) => inspect::report(args),
         Command::Sandbox(args) => {
             let runtime = runtime()?;
             runtime.block_on(crate::sandbox::run(args, async {

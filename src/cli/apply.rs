@@ -1,0 +1,212 @@
+//! `pcbulk apply`: resolve the options, run the job (against the API or an in-process sandbox), sum it up.
+
+use super::{ApiArgs, CsvArgs, Environment, Exit, PaceArgs, resolve_api, resolve_input, resolve_pace, runtime};
+use crate::auth::{Credentials, Secret};
+use crate::client::{ApiConfig, ClientConfig};
+use crate::engine::{Ending, Mode};
+use crate::job::{self, ApplyConfig, JobOutcome};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::state::RowStatus;
+use anyhow::Context;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub csv: CsvArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// The SQLite state file [default: the CSV's path with .pcbulk.db appended].
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The result report [default: the CSV's path with .report.csv appended].
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Reads and merges, no PUT: says per row what would change.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Runs the job against an in-process sandbox seeded with the CSV's customers (the quickstart).
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Start over even though the state file holds a job for this CSV.
+    #[arg(long)]
+    pub restart: bool,
+    /// On resume, try the rows that failed before again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Refuse to start when any row is invalid.
+    #[arg(long)]
+    pub strict: bool,
+    /// Seconds rows in flight may take to finish after Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+}
+
+/// A path with a suffix appended to its file name: `updates.csv` → `updates.csv.pcbulk.db`.
+pub fn beside(csv: &Path, suffix: &str) -> PathBuf {
+    let mut name = csv.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The default state file of a CSV.
+pub fn default_state(csv: &Path) -> PathBuf {
+    beside(csv, ".pcbulk.db")
+}
+
+fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
+    let csv = &args.csv.csv;
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
+    // A sandbox rehearsal and a dry run keep their own files, so neither overwrites the record of a real job.
+    let flavour = match (args.sandbox, mode) {
+        (true, _) => ".sandbox",
+        (false, Mode::DryRun) => ".dry-run",
+        (false, Mode::Apply) => "",
+    };
+    let state = match (&args.state, args.sandbox) {
+        (Some(state), _) => state.clone(),
+        (None, true) => beside(csv, ".sandbox.pcbulk.db"),
+        (None, false) => default_state(csv),
+    };
+    Ok(ApplyConfig {
+        csv: csv.clone(),
+        input: resolve_input(&args.csv)?,
+        state,
+        report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.csv"))),
+        mode,
+        restart: args.restart || args.sandbox,
+        retry_failed: args.retry_failed,
+        strict: args.strict,
+        api,
+        grace: Duration::from_secs(args.grace),
+    })
+}
+
+/// Runs `pcbulk apply`.
+pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let sandbox = match args.sandbox {
+            true => Some(start_sandbox(&args.csv.csv).await?),
+            false => None,
+        };
+        let api = match &sandbox {
+            Some(sandbox) => sandbox_api(sandbox, &args)?,
+            None => resolve_api(&args.api, &args.pace, environment)?,
+        };
+        let config = resolve(&args, api)?;
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
+        let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
+        let outcome = job::apply(&config, progress, cancel).await?;
+        if let Some(sandbox) = &sandbox {
+            let counters = sandbox.counters();
+            eprintln!(
+                "sandbox: {} successful PUTs, {} fields dropped, {} lost edits (the sandbox stops now)",
+                counters.total_puts_succeeded(),
+                counters.fields_dropped_count,
+                counters.lost_edits
+            );
+        }
+        Ok(summarise(&config, &outcome))
+    })
+}
+
+async fn start_sandbox(csv: &Path) -> anyhow::Result<Sandbox> {
+    let ids = crate::sandbox::read_customer_ids(csv).with_context(|| format!("--sandbox: {}", csv.display()))?;
+    let config = SandboxConfig { customer_ids: ids, ..SandboxConfig::default() };
+    Sandbox::start(config).await.context("--sandbox: cannot start the sandbox")
+}
+
+/// The in-process sandbox as the API, with app credentials through its own token endpoint (a real token flow).
+fn sandbox_api(sandbox: &Sandbox, args: &ApplyArgs) -> anyhow::Result<ApiConfig> {
+    let credentials = sandbox.credentials();
+    Ok(ApiConfig {
+        client: ClientConfig::new(sandbox.url())?,
+        credentials: Credentials::ClientCredentials {
+            authority: sandbox.url().to_string(),
+            tenant: "sandbox-tenant".to_string(),
+            client_id: credentials.client_id.clone(),
+            client_secret: Secret::new(credentials.client_secret.clone()),
+        },
+        pace: resolve_pace(&args.pace)?,
+    })
+}
+
+/// The first Ctrl-C (or SIGTERM) stops the job cleanly; a second Ctrl-C exits at once (the state stays
+/// consistent: rows in flight are settled by the next run).
+fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut terminate = terminate_signal();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = async { match terminate.as_mut() { Some(signal) => { signal.recv().await; } None => std::future::pending::<()>().await } } => {}
+        }
+        eprintln!("stopping: finishing the requests in flight (Ctrl-C again to exit at once)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("exiting at once: the next run settles the rows that were in flight");
+            std::process::exit(i32::from(Exit::Interrupted.code()));
+        }
+    });
+}
+
+#[cfg(unix)]
+fn terminate_signal() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok()
+}
+
+#[cfg(not(unix))]
+fn terminate_signal() -> Option<()> {
+    None
+}
+
+/// The summary on stderr, and the exit code.
+fn summarise(config: &ApplyConfig, outcome: &JobOutcome) -> Exit {
+    let counts: Vec<String> = outcome.counts.iter().map(|(status, count)| format!("{status} {count}")).collect();
+    eprintln!("{}: {}", config.csv.display(), counts.join(", "));
+    eprintln!(
+        "{:.1}s, {} requests, {} answered 429, pace settled at {:.1} requests/s{}",
+        outcome.duration.as_secs_f64(),
+        outcome.figures.requests,
+        outcome.figures.throttled,
+        outcome.figures.settled_rate.unwrap_or_default(),
+        if outcome.resumed { " (resumed)" } else { "" }
+    );
+    eprintln!("report: {}", outcome.report.display());
+    let resume = || eprintln!("to resume: {}", resume_command());
+    match &outcome.ending {
+        Ending::Interrupted => {
+            resume();
+            Exit::Interrupted
+        }
+        Ending::Halted(halt) => {
+            eprintln!("error: the job stopped: {halt}");
+            resume();
+            Exit::Failed
+        }
+        Ending::Complete if outcome.counts.keys().any(|status| status.is_problem()) => Exit::RowsFailed,
+        Ending::Complete if outcome.counts.contains_key(&RowStatus::Pending) => Exit::Failed,
+        Ending::Complete => Exit::Clean,
+    }
+}
+
+/// The command line as given (secrets never appear on it: they come from the environment).
+fn resume_command() -> String {
+    let quote = |arg: String| {
+        if arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
+            arg
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    let mut args = std::env::args();
+    let program = args.next().map(|_| "pcbulk".to_string()).unwrap_or_default();
+    std::iter::once(program).chain(args.filter(|arg| arg != "--restart").map(quote)).collect::<Vec<_>>().join(" ")
+}

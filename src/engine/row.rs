@@ -1,0 +1,141 @@
+//! One row's work: GET, merge, PUT with If-Match, settle. Written once; every worker runs it.
+//!
+//! Never sends a PUT without first committing its intent (so a crash can tell `updated` from `unchanged`), never
+//! resends a PUT whose answer was lost (it reads again instead: If-Match makes a blind resend pointless and the
+//! re-read settles it), and never overwrites a profile that changed since it was read (412 / 2055 → read again,
+//! merge again, at most [`MAX_REMERGES`] times).
+
+use super::{Halt, Mode};
+use crate::client::{CallError, CallIds, Client, ErrorClass};
+use crate::input::ChangeRow;
+use crate::merge::{self, FieldChange, Merged};
+use crate::state::recorder::RecorderHandle;
+use crate::state::{RowOutcome, RowStatus};
+use crate::wire;
+
+/// Re-reads after a stale etag before the row is a `conflict`.
+pub const MAX_REMERGES: u32 = 5;
+
+/// Re-reads after a PUT whose answer was lost, before the row fails.
+const MAX_SETTLES: u32 = 6;
+
+/// What a worker needs to do a row.
+pub struct RowContext<'a> {
+    pub client: &'a Client,
+    pub recorder: &'a RecorderHandle,
+    pub mode: Mode,
+}
+
+/// The calls made for a row so far.
+#[derive(Default)]
+struct Calls {
+    attempts: u32,
+    last_get: Option<(Option<u16>, CallIds)>,
+    last_put: Option<(Option<u16>, CallIds)>,
+}
+
+impl Calls {
+    /// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
+    fn outcome(&self, row: &ChangeRow, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
+        let last = self.last_put.or(self.last_get);
+        RowOutcome {
+            line: row.line,
+            status: Some(status),
+            changes,
+            http_status: last.and_then(|(status, _)| status),
+            attempts: self.attempts,
+            request_id: last.map(|(_, ids)| ids.request_id.to_string()),
+            correlation_id: last.map(|(_, ids)| ids.correlation_id.to_string()),
+            ..RowOutcome::default()
+        }
+    }
+
+    fn failed(&mut self, row: &ChangeRow, error: &CallError) -> Result<RowOutcome, Halt> {
+        if error.is_fatal() {
+            return Err(Halt::Credentials(error.to_string()));
+        }
+        let mut outcome = self.outcome(row, RowStatus::Failed, Vec::new());
+        outcome.http_status = error.status();
+        outcome.request_id = Some(error.ids().request_id.to_string());
+        outcome.correlation_id = Some(error.ids().correlation_id.to_string());
+        outcome.error_code = error.code().map(ToString::to_string);
+        outcome.error = Some(error.to_string());
+        Ok(outcome)
+    }
+}
+
+/// Does one row to its outcome. `sent_before`: the changes of a PUT an earlier run sent for this row without
+/// recording its answer. `Err` means the job must stop (the row stays `pending`).
+pub async fn process(
+    context: &RowContext<'_>,
+    row: &ChangeRow,
+    sent_before: Option<Vec<FieldChange>>,
+) -> Result<RowOutcome, Halt> {
+    let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
+    let mut calls = Calls::default();
+    // The changes of a PUT of ours that may have landed: one whose answer was lost, here or in an earlier run.
+    let mut sent = sent_before;
+    let (mut stale, mut settles) = (0, 0);
+    loop {
+        let fetched = match context.client.get(&path).await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                calls.attempts += error.attempts();
+                return calls.failed(row, &error);
+            }
+        };
+        calls.attempts += fetched.attempts;
+        calls.last_get = Some((Some(fetched.status), fetched.ids));
+        let (profile, changes) = match merge::merge(&fetched.body, &row.changes) {
+            Ok(Merged::Changed { profile, changes }) => (profile, changes),
+            Ok(Merged::Unchanged) => {
+                // The values are in place: ours if this job sent a PUT for the row, else they already were.
+                return Ok(match sent {
+                    Some(changes) => calls.outcome(row, RowStatus::Updated, changes),
+                    None => calls.outcome(row, RowStatus::Unchanged, Vec::new()),
+                });
+            }
+            Err(error) => {
+                let mut outcome = calls.outcome(row, RowStatus::Failed, Vec::new());
+                outcome.error = Some(error.to_string());
+                return Ok(outcome);
+            }
+        };
+        if context.mode == Mode::DryRun {
+            return Ok(calls.outcome(row, RowStatus::WouldUpdate, changes));
+        }
+        let etag = merge::etag(&fetched.body).map(str::to_string);
+        context.recorder.intend_put(row.line, &changes).await.map_err(|error| Halt::State(error.to_string()))?;
+        match context.client.put(&path, &profile, etag.as_deref()).await {
+            Ok(put) => {
+                calls.attempts += put.attempts;
+                calls.last_put = Some((Some(put.status), put.ids));
+                return Ok(calls.outcome(row, RowStatus::Updated, changes));
+            }
+            Err(error) => {
+                calls.attempts += error.attempts();
+                calls.last_put = Some((error.status(), error.ids()));
+                match error.class() {
+                    // Refused by If-Match: nothing of ours landed.
+                    ErrorClass::Stale => stale += 1,
+                    ErrorClass::OutcomeUnknown => {
+                        settles += 1;
+                        sent = Some(changes);
+                    }
+                    _ => return calls.failed(row, &error),
+                }
+                if stale > MAX_REMERGES {
+                    let mut outcome = calls.outcome(row, RowStatus::Conflict, Vec::new());
+                    outcome.error = Some(format!(
+                        "the profile changed under the job through {MAX_REMERGES} re-reads: left as found ({error})"
+                    ));
+                    outcome.error_code = error.code().map(ToString::to_string);
+                    return Ok(outcome);
+                }
+                if settles > MAX_SETTLES {
+                    return calls.failed(row, &error);
+                }
+            }
+        }
+    }
+}
