@@ -268,13 +268,15 @@ impl Client {
     async fn call(&self, request: Request<'_>) -> Result<Fetched, CallError> {
         let mut call = CallState { ids: CallIds::fresh(), attempts: 0, throttled: 0, renewed: false };
         loop {
+            // The permit first, then the token: waiting for the pace (a 429 hold may last a minute) must not
+            // outlast the token that goes on the request.
+            let permit = self.pace.acquire().await;
             let token = self.auth.token().await.map_err(|source| CallError::Auth {
                 source,
                 ids: call.ids,
                 attempts: call.attempts,
             })?;
             let authorization = bearer(&token).map_err(|detail| CallError::Invalid { detail, ids: call.ids })?;
-            let permit = self.pace.acquire().await;
             let answer = self.send(&request, authorization, call.ids).await;
             let issued_at = permit.issued_at();
             drop(permit);

@@ -1,0 +1,319 @@
+//! `apply` against the in-process sandbox, asserting on what the server saw (its counters and stored profiles).
+
+mod common;
+
+use common::{WorkDir, report_rows};
+use pcbulk::auth::{Credentials, Secret};
+use pcbulk::client::{ApiConfig, ClientConfig};
+use pcbulk::engine::{Ending, Mode};
+use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
+use pcbulk::pace::PaceConfig;
+use pcbulk::progress::{Progress, Silent};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
+use pcbulk::state::RowStatus;
+use serde_json::Value;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A customer id of the test's own making.
+fn customer(index: usize) -> String {
+    format!("{index:08x}-aaaa-4bbb-8ccc-{index:012x}")
+}
+
+/// A sandbox with `rows` customers and a CSV that moves each of them to a new city and renames the company.
+struct Rig {
+    work: WorkDir,
+    sandbox: Sandbox,
+    csv: PathBuf,
+    rows: usize,
+}
+
+impl Rig {
+    async fn new(rows: usize, faults: Faults, extra_lines: &str) -> Rig {
+        let work = WorkDir::new();
+        let ids: Vec<String> = (0..rows).map(customer).collect();
+        let config = SandboxConfig { customer_ids: ids.clone(), faults, seed: 7, ..SandboxConfig::default() };
+        let sandbox = Sandbox::start(config).await.unwrap();
+        let mut text = String::from("customer_id,companyName,defaultAddress.city\n");
+        for (index, id) in ids.iter().enumerate() {
+            text.push_str(&format!("{id},Company {index},City {index}\n"));
+        }
+        text.push_str(extra_lines);
+        let csv = work.write("updates.csv", text);
+        Rig { work, sandbox, csv, rows }
+    }
+
+    fn api(&self, rate: u32) -> ApiConfig {
+        let credentials = self.sandbox.credentials();
+        ApiConfig {
+            client: ClientConfig::new(self.sandbox.url()).unwrap(),
+            credentials: Credentials::ClientCredentials {
+                authority: self.sandbox.url().to_string(),
+                tenant: "t".into(),
+                client_id: credentials.client_id.clone(),
+                client_secret: Secret::new(credentials.client_secret.clone()),
+            },
+            pace: PaceConfig::new(
+                NonZeroU32::new(rate).unwrap(),
+                NonZeroUsize::new(8).unwrap(),
+                NonZeroU32::new(6).unwrap(),
+            ),
+        }
+    }
+
+    fn config(&self, mode: Mode, rate: u32) -> ApplyConfig {
+        ApplyConfig {
+            csv: self.csv.clone(),
+            input: Default::default(),
+            state: self.work.path("updates.csv.pcbulk.db"),
+            report: self.work.path("report.csv"),
+            mode,
+            restart: false,
+            retry_failed: false,
+            strict: false,
+            api: self.api(rate),
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    async fn apply(&self, config: &ApplyConfig) -> JobOutcome {
+        job::apply(config, Arc::new(Silent), CancellationToken::new()).await.unwrap()
+    }
+
+    /// Every customer holds its new values, no unknown field was dropped, no concurrent edit lost, no row PUT twice.
+    fn assert_server_truth(&self) {
+        let counters = self.sandbox.counters();
+        for index in 0..self.rows {
+            let profile = self.sandbox.customer(&customer(index)).unwrap();
+            assert_eq!(profile["companyName"], Value::from(format!("Company {index}")), "customer {index}");
+            assert_eq!(profile["defaultAddress"]["city"], Value::from(format!("City {index}")), "customer {index}");
+            let edits = counters.concurrent_edits.get(&customer(index)).copied().unwrap_or_default();
+            assert_eq!(profile["extensions"]["editsBySomeoneElse"], Value::from(edits), "customer {index}");
+            let puts = counters.puts_succeeded.get(&customer(index)).copied().unwrap_or_default();
+            assert!(puts <= 1, "customer {index} saw {puts} successful PUTs");
+        }
+        assert_eq!(counters.fields_dropped_count, 0, "{:?}", counters.fields_dropped);
+        assert_eq!(counters.unmodeled_altered_count, 0, "{:?}", counters.unmodeled_altered);
+        assert_eq!(counters.lost_edits, 0);
+    }
+
+    fn report(&self) -> Vec<(u64, String, String)> {
+        report_rows(&self.work.read("report.csv"))
+    }
+}
+
+fn count(outcome: &JobOutcome, status: RowStatus) -> u64 {
+    outcome.counts.get(&status).copied().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_job_changes_exactly_what_the_csv_says_with_two_requests_per_row() {
+    let rig = Rig::new(40, Faults::default(), "").await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert_eq!(outcome.ending, Ending::Complete);
+    assert_eq!(count(&outcome, RowStatus::Updated), 40);
+    rig.assert_server_truth();
+    let counters = rig.sandbox.counters();
+    assert_eq!(counters.requests_with("GET", 200), 40);
+    assert_eq!(counters.requests_with("PUT", 200), 40);
+    assert_eq!(outcome.figures.requests, 80);
+    let report = rig.report();
+    assert_eq!(report.len(), 40);
+    assert!(
+        report.iter().enumerate().all(|(index, (line, status, _))| *line == index as u64 + 2 && status == "updated")
+    );
+    // Running it again is a resume of a finished job: nothing is fetched or written.
+    let again = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert!(again.resumed);
+    assert_eq!(rig.sandbox.counters().requests, counters.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_already_in_place_are_unchanged_with_one_request() {
+    let rig = Rig::new(10, Faults::default(), "").await;
+    rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.restart = true;
+    let before = rig.sandbox.counters();
+    let outcome = rig.apply(&config).await;
+    assert_eq!(count(&outcome, RowStatus::Unchanged), 10);
+    let after = rig.sandbox.counters();
+    assert_eq!(after.requests_with("GET", 200) - before.requests_with("GET", 200), 10);
+    assert_eq!(after.total_put_attempts(), before.total_put_attempts());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sends_no_put() {
+    let rig = Rig::new(12, Faults::default(), "").await;
+    let outcome = rig.apply(&rig.config(Mode::DryRun, 1000)).await;
+    assert_eq!(count(&outcome, RowStatus::WouldUpdate), 12);
+    assert_eq!(rig.sandbox.counters().total_put_attempts(), 0);
+    // A dry run is not progress of the real job: the real job then does every row.
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert!(!outcome.resumed);
+    assert_eq!(count(&outcome, RowStatus::Updated), 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_edits_by_someone_else_survive() {
+    let faults = Faults { concurrent_edit: 0.5, stale_etag: StaleEtag::Mixed, ..Faults::default() };
+    let rig = Rig::new(40, faults, "").await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    let counters = rig.sandbox.counters();
+    assert!(counters.total_concurrent_edits() > 5, "the fault fired {} times", counters.total_concurrent_edits());
+    assert!(counters.precondition_failed + counters.etag_stale_2055 > 0);
+    assert_eq!(count(&outcome, RowStatus::Updated) + count(&outcome, RowStatus::Conflict), 40);
+    rig.assert_server_truth_except_conflicts(&outcome);
+}
+
+impl Rig {
+    /// Like [`Rig::assert_server_truth`], for a job where some rows may be `conflict` (left as found).
+    fn assert_server_truth_except_conflicts(&self, outcome: &JobOutcome) {
+        if count(outcome, RowStatus::Conflict) == 0 {
+            self.assert_server_truth();
+            return;
+        }
+        let counters = self.sandbox.counters();
+        assert_eq!(counters.fields_dropped_count, 0);
+        assert_eq!(counters.lost_edits, 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_answered_by_a_dropped_connection_ends_updated_with_one_put() {
+    let rig = Rig::new(40, Faults { drop_after_commit: 0.3, ..Faults::default() }, "").await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert!(rig.sandbox.counters().connections_dropped > 3);
+    assert_eq!(count(&outcome, RowStatus::Updated), 40);
+    rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_expire_every_second_are_renewed_during_the_job() {
+    let faults = Faults { token_lifetime_secs: 1, latency_ms: 20, ..Faults::default() };
+    let rig = Rig::new(60, faults, "").await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 40)).await;
+    assert_eq!(
+        count(&outcome, RowStatus::Updated),
+        60,
+        "{:?} {:?}\n{}",
+        outcome.ending,
+        outcome.counts,
+        rig.work.read("report.csv")
+    );
+    let counters = rig.sandbox.counters();
+    assert!(counters.tokens_issued.values().sum::<u64>() >= 2, "{:?}", counters.tokens_issued);
+    rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_storm_slows_the_job_but_fails_no_row() {
+    let rig = Rig::new(40, Faults { rate_limit: Some(20.0), ..Faults::default() }, "").await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 200)).await;
+    assert!(rig.sandbox.counters().throttled > 0);
+    assert!(outcome.figures.throttled > 0);
+    assert_eq!(count(&outcome, RowStatus::Updated), 40);
+    rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once_with_bad_rows() {
+    let faults = Faults {
+        latency_ms: 2,
+        jitter_ms: 5,
+        error_rate: 0.05,
+        drop_after_commit: 0.05,
+        concurrent_edit: 0.05,
+        rate_limit: Some(150.0),
+        token_lifetime_secs: 2,
+        stale_etag: StaleEtag::Mixed,
+        ..Faults::default()
+    };
+    let bad = format!("not-a-guid,x,y\n{},,\n{},Dup,Dup\n", customer(500), customer(0));
+    let rig = Rig::new(100, faults, &bad).await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 300)).await;
+    assert_eq!(outcome.ending, Ending::Complete);
+    assert_eq!(count(&outcome, RowStatus::Invalid), 3);
+    assert_eq!(count(&outcome, RowStatus::Updated) + count(&outcome, RowStatus::Conflict), 100, "{:?}", outcome.counts);
+    rig.assert_server_truth_except_conflicts(&outcome);
+    let report = rig.report();
+    assert_eq!(report.len(), 103);
+    assert_eq!(report.iter().map(|row| row.0).collect::<Vec<_>>(), (2..105).collect::<Vec<_>>());
+}
+
+/// Cancels the job after a number of rows, as Ctrl-C would.
+struct CancelAfter {
+    rows: u64,
+    done: AtomicU64,
+    cancel: CancellationToken,
+}
+
+impl Progress for CancelAfter {
+    fn started(&self, _total: u64) {}
+    fn row_done(&self, _status: RowStatus) {
+        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.rows {
+            self.cancel.cancel();
+        }
+    }
+    fn finished(&self) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_resumes_where_it_stopped() {
+    let rig = Rig::new(60, Faults { latency_ms: 5, ..Faults::default() }, "").await;
+    let cancel = CancellationToken::new();
+    let progress = Arc::new(CancelAfter { rows: 15, done: AtomicU64::new(0), cancel: cancel.clone() });
+    let first = job::apply(&rig.config(Mode::Apply, 1000), progress, cancel).await.unwrap();
+    assert_eq!(first.ending, Ending::Interrupted);
+    assert!(count(&first, RowStatus::Pending) > 0);
+    let statuses: Vec<String> = rig.report().into_iter().map(|row| row.1).collect();
+    assert!(statuses.contains(&"pending".to_string()));
+    let gets_before = rig.sandbox.counters().requests_with("GET", 200);
+    let second = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert!(second.resumed);
+    assert_eq!(second.ending, Ending::Complete);
+    assert_eq!(count(&second, RowStatus::Updated), 60);
+    let gets = rig.sandbox.counters().requests_with("GET", 200) - gets_before;
+    assert!(gets <= count(&first, RowStatus::Pending), "{gets} GETs on resume for {:?}", first.counts);
+    rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_file_of_another_csv_is_refused_unless_restart() {
+    let rig = Rig::new(5, Faults::default(), "").await;
+    rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.csv = rig.work.write("other.csv", format!("customer_id,companyName\n{},Other\n", customer(1)));
+    let error = job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(error, JobError::OtherJob { .. }), "{error}");
+    assert!(error.to_string().contains("--restart"), "{error}");
+    config.restart = true;
+    let outcome = rig.apply(&config).await;
+    assert_eq!(count(&outcome, RowStatus::Updated), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_credentials_stop_the_job_with_rows_left_pending() {
+    let rig = Rig::new(60, Faults { latency_ms: 20, token_lifetime_secs: 1, ..Faults::default() }, "").await;
+    let mut config = rig.config(Mode::Apply, 20);
+    // App+User: the partner admin's consent (the refresh token) is what gets revoked.
+    config.api.credentials = Credentials::RefreshToken {
+        authority: rig.sandbox.url().to_string(),
+        tenant: "t".into(),
+        client_id: rig.sandbox.credentials().client_id.clone(),
+        client_secret: None,
+        refresh_token: Secret::new(rig.sandbox.credentials().refresh_token.clone()),
+    };
+    let revoke = async {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        rig.sandbox.revoke_tokens();
+    };
+    let (outcome, ()) = tokio::join!(rig.apply(&config), revoke);
+    assert!(matches!(outcome.ending, Ending::Halted(_)), "{:?}", outcome.ending);
+    assert!(count(&outcome, RowStatus::Pending) > 0);
+    assert_eq!(count(&outcome, RowStatus::Failed), 0, "{:?}", outcome.counts);
+}
