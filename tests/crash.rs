@@ -180,12 +180,13 @@ impl Job {
         if !self.state.exists() {
             return Vec::new();
         }
+        // Opening it recovers the write-ahead log, as the next run's open would anyway.
         let connection = rusqlite::Connection::open(&self.state).expect("the state file opens");
-        let mut statement = connection
-            .prepare("SELECT line FROM rows WHERE put_sent = 1 AND status = 'pending' ORDER BY line")
-            .expect("the rows table");
+        let query = "SELECT line FROM rows WHERE put_sent = 1 AND status = 'pending' ORDER BY line";
         // A kill before the job was planned leaves a file with no table yet: nothing in doubt.
-        statement.query_map([], |row| row.get(0)).map(|rows| rows.filter_map(Result::ok).collect()).unwrap_or_default()
+        let Ok(mut statement) = connection.prepare(query) else { return Vec::new() };
+        let lines = statement.query_map([], |row| row.get(0)).expect("the rows of the job");
+        lines.map(|line| line.expect("a line number")).collect()
     }
 }
 
