@@ -83,6 +83,10 @@ pub async fn run(
         let (shared, receiver, stop, halt) = (shared.clone(), receiver.clone(), stop.clone(), halt.clone());
         tasks.spawn(async move { work_rows(&shared, &receiver, &stop, &halt).await });
     }
+    // The workers hold the only handles on the receiver: once they have all returned (stopped or aborted) it is
+    // dropped, so a reader blocked on a full channel gets an error and returns. Kept here, it left the reader
+    // blocked for ever after a Ctrl-C and `reader.await` below hung the process (tests/crash.rs).
+    drop(receiver);
     let drained = tokio::select! {
         () = drain(&mut tasks) => true,
         () = stop.cancelled() => false,
@@ -128,9 +132,12 @@ async fn work_rows(
 ) {
     let context = RowContext { client: &shared.client, recorder: &shared.recorder, mode: shared.mode };
     loop {
+        // Biased, stop first: once the job stops no new row is taken, even when one waits in the channel (unbiased,
+        // each worker went on taking rows after a Ctrl-C half of the time: tests/crash.rs).
         let next = tokio::select! {
-            row = async { receiver.lock().await.recv().await } => row,
+            biased;
             () = stop.cancelled() => None,
+            row = async { receiver.lock().await.recv().await } => row,
         };
         let Some(row) = next else { return };
         let halted = match row::process(&context, &row, shared.sent_before.get(&row.line).cloned()).await {

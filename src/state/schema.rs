@@ -60,10 +60,14 @@ pub fn prepare(connection: &Connection) -> Result<(), String> {
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
         .map_err(|error| error.to_string())?;
     if tables == 0 {
-        connection.execute_batch(TABLES).map_err(|error| error.to_string())?;
-        connection
+        // One transaction: a process killed half-way through (autocommitted, `meta` made but not its row) left a
+        // file that every later run refused as "not a pcbulk state file" (tests/crash.rs).
+        let transaction = connection.unchecked_transaction().map_err(|error| error.to_string())?;
+        transaction.execute_batch(TABLES).map_err(|error| error.to_string())?;
+        transaction
             .execute("INSERT INTO meta (key, value) VALUES ('schema', ?1)", [VERSION.to_string()])
             .map_err(|error| error.to_string())?;
+        transaction.commit().map_err(|error| error.to_string())?;
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 #![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// A temporary directory that lives as long as the test.
 pub struct WorkDir {
@@ -48,6 +49,40 @@ pub fn pcbulk(args: &[&str]) -> Output {
         .env_remove("PCBULK_BASE_URL")
         .output()
         .expect("the pcbulk binary runs")
+}
+
+/// Starts the real `pcbulk` binary with these arguments and environment variables (and no other credentials),
+/// its stderr going to `stderr`, and returns it still running.
+pub fn spawn_pcbulk(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_pcbulk"))
+        .args(args)
+        .env_remove("PCBULK_TOKEN")
+        .env_remove("PCBULK_REFRESH_TOKEN")
+        .env_remove("PCBULK_CLIENT_SECRET")
+        .env_remove("PCBULK_BASE_URL")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("the pcbulk binary starts")
+}
+
+/// Waits for a child to exit, killing it and failing the test when it takes longer than `limit`.
+pub fn wait_at_most(child: &mut Child, limit: Duration) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status;
+        }
+        if started.elapsed() > limit {
+            // Best effort: the test fails either way, and a leftover process must not outlive it.
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("pcbulk did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 pub fn stdout(output: &Output) -> String {
