@@ -28,6 +28,31 @@ struct PartnerCli {
     partner: PartnerArgs,
 }
 
+/// The shape the binary's command line takes once `Partner(PartnerArgs)` is one of its subcommands.
+#[derive(Parser)]
+struct PcbulkCli {
+    #[command(subcommand)]
+    command: PcbulkCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum PcbulkCommand {
+    Partner(PartnerArgs),
+}
+
+#[test]
+fn the_partner_command_line_parses_as_a_subcommand() {
+    let line = ["pcbulk", "partner", "set", "support", "--set", "email=a@b.example", "--set", "website=b.example"];
+    let PcbulkCommand::Partner(args) = PcbulkCli::try_parse_from(line).unwrap().command;
+    let partner::PartnerCommand::Set(set) = args.command else { panic!("expected set") };
+    assert_eq!(set.set, ["email=a@b.example", "website=b.example"]);
+    assert_eq!(set.state, PathBuf::from(partner::DEFAULT_STATE));
+    assert!(!set.dry_run && !set.yes);
+    assert!(PcbulkCli::try_parse_from(["pcbulk", "partner", "set", "support"]).is_err(), "--set is required");
+    let get = PcbulkCli::try_parse_from(["pcbulk", "partner", "get", "billing", "--base-url", "http://127.0.0.1:9"]);
+    assert!(get.is_ok());
+}
+
 /// What one run of `pcbulk partner ...` gave.
 struct Ran {
     result: Result<Exit, String>,
