@@ -19,6 +19,14 @@ pub enum Rule {
     Culture,
     /// A language like `en`.
     Language,
+    /// A telephone number: digits with the usual separators (`+1 (425) 555-0100`), an optional extension.
+    Phone,
+    /// A website: a host name with a dot, with or without `http://` or `https://`, an optional path.
+    Url,
+    /// A currency: three letters (ISO 4217), any case in, upper-case out.
+    Currency,
+    /// A domain name like `contoso.onmicrosoft.com`.
+    Domain,
 }
 
 /// A field of a profile that a CSV column names.
@@ -143,6 +151,10 @@ impl Field {
             Rule::Country => check_country(value),
             Rule::Culture => check_culture(value),
             Rule::Language => check_language(value),
+            Rule::Phone => check_phone(value),
+            Rule::Url => check_url(value),
+            Rule::Currency => check_currency(value),
+            Rule::Domain => check_domain(value),
         }
     }
 
@@ -189,8 +201,17 @@ fn check_email(value: &str) -> Result<String, RuleError> {
     if !local_ok {
         return Err(broken(format!("not an email address: the part before @ ({local:?}) is not valid")));
     }
+    if !is_domain(domain) {
+        return Err(broken(format!("not an email address: the domain {domain:?} is not valid")));
+    }
+    Ok(value.to_string())
+}
+
+/// Whether `domain` is a dotted host name: labels of letters, digits and inner hyphens, a top level of two or more
+/// characters that are not all digits.
+fn is_domain(domain: &str) -> bool {
     let labels: Vec<&str> = domain.split('.').collect();
-    let labels_ok = labels.len() >= 2
+    labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
                 && label.len() <= 63
@@ -198,11 +219,83 @@ fn check_email(value: &str) -> Result<String, RuleError> {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_alphanumeric() || c == '-')
         })
-        && labels.last().is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
-    if !labels_ok {
-        return Err(broken(format!("not an email address: the domain {domain:?} is not valid")));
+        && labels.last().is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The longest domain name DNS allows.
+const DOMAIN_MAX: usize = 253;
+
+fn check_domain(value: &str) -> Result<String, RuleError> {
+    if value.len() > DOMAIN_MAX || !is_domain(value) {
+        return Err(broken("not a domain name: use a host name like contoso.onmicrosoft.com"));
     }
     Ok(value.to_string())
+}
+
+/// The longest telephone number accepted, separators and extension included.
+const PHONE_MAX: usize = 50;
+
+/// `+1 (425) 555-0100`, `425.555.0100`, `+44 20 7946 0000 ext 12`: a leading `+` at most, digits, spaces, and
+/// `-().` separators, at least four digits; then an optional extension (`x`, `ext` or `ext.` and digits).
+fn check_phone(value: &str) -> Result<String, RuleError> {
+    if value.chars().count() > PHONE_MAX {
+        return Err(broken(format!("longer than the {PHONE_MAX} characters a telephone number may have")));
+    }
+    let lower = value.to_ascii_lowercase();
+    let (number, extension) = match lower.find(['x', 'e']) {
+        Some(at) => (&lower[..at], Some(lower[at..].trim_start_matches("ext.").trim_start_matches("ext"))),
+        None => (lower.as_str(), None),
+    };
+    let extension_ok = extension.is_none_or(|digits| {
+        let digits = digits.trim_start_matches('x').trim();
+        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+    });
+    let body = number.strip_prefix('+').unwrap_or(number);
+    let characters_ok = body.chars().all(|c| c.is_ascii_digit() || " -().".contains(c));
+    let digits = body.bytes().filter(u8::is_ascii_digit).count();
+    if !extension_ok || !characters_ok || digits < 4 {
+        return Err(broken("not a telephone number: use digits with spaces, -, ( ) or . and a leading + at most"));
+    }
+    Ok(value.to_string())
+}
+
+/// The longest website accepted: the length browsers and servers reliably take.
+const URL_MAX: usize = 2048;
+
+/// A website as Partner Center shows it to customers: `www.contoso.com` or `https://contoso.com/support`.
+/// Written as given (the service's own example has no scheme).
+fn check_url(value: &str) -> Result<String, RuleError> {
+    if value.chars().count() > URL_MAX {
+        return Err(broken(format!("longer than the {URL_MAX} characters a website may have")));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(broken("not a website: it holds a space or a control character"));
+    }
+    let lower = value.to_ascii_lowercase();
+    let with_scheme = if lower.starts_with("http://") || lower.starts_with("https://") {
+        value.to_string()
+    } else if lower.contains("://") {
+        return Err(broken("not a website: the scheme must be http:// or https://"));
+    } else {
+        format!("https://{value}")
+    };
+    let wrong = || broken("not a website: use a host name with a dot, like www.contoso.com or https://contoso.com");
+    let url = url::Url::parse(&with_scheme).map_err(|_| wrong())?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(broken("not a website: it must not carry a user name or password"));
+    }
+    match url.host() {
+        Some(url::Host::Domain(host)) if is_domain(host) => Ok(value.to_string()),
+        _ => Err(wrong()),
+    }
+}
+
+/// ISO 4217: three letters, written upper-case. (The list of codes changes; Partner Center has the last word.)
+fn check_currency(value: &str) -> Result<String, RuleError> {
+    if !is_letters(value, 3..=3) {
+        return Err(broken("not a currency code: use the three letters of ISO 4217, like USD or EUR"));
+    }
+    Ok(value.to_ascii_uppercase())
 }
 
 fn check_country(value: &str) -> Result<String, RuleError> {
@@ -378,5 +471,45 @@ mod tests {
         assert!(field("defaultAddress.addressLine1").check_clear().is_err());
         assert!(field("defaultAddress.country").check_clear().is_err());
         assert!(field("email").check_clear().is_err());
+    }
+
+    fn rule(rule: Rule) -> Field {
+        Field { name: "test", path: &["test"], rule }
+    }
+
+    #[test]
+    fn telephone_numbers_are_digits_with_separators() {
+        let phone = rule(Rule::Phone);
+        for good in ["4255555555", "+1 (425) 555-0100", "425.555.0100", "+44 20 7946 0000 ext 12", "425-555-0100 x7"] {
+            assert_eq!(phone.check(good).unwrap(), good);
+        }
+        for bad in ["call me", "12", "++1 425", "425-555-0100 x", "1+425", "425/555", &"1".repeat(51)] {
+            assert!(phone.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn websites_need_a_dotted_host_and_keep_their_spelling() {
+        let url = rule(Rule::Url);
+        for good in ["www.microsoft.com", "https://contoso.com/support", "http://Contoso.example:8080/a?b=c"] {
+            assert_eq!(url.check(good).unwrap(), good);
+        }
+        for bad in
+            ["contoso", "ftp://contoso.com", "https://user:pw@contoso.com", "www.contoso .com", "https://", "127.0.0.1"]
+        {
+            assert!(url.check(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn currencies_and_domains() {
+        assert_eq!(rule(Rule::Currency).check("eur").unwrap(), "EUR");
+        for bad in ["EU", "EURO", "E1R"] {
+            assert!(rule(Rule::Currency).check(bad).is_err(), "{bad}");
+        }
+        assert_eq!(rule(Rule::Domain).check("contoso.onmicrosoft.com").unwrap(), "contoso.onmicrosoft.com");
+        for bad in ["contoso", "contoso..com", "-contoso.com", "https://contoso.com"] {
+            assert!(rule(Rule::Domain).check(bad).is_err(), "{bad}");
+        }
     }
 }

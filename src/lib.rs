@@ -15,6 +15,7 @@
 //! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
 //! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
 //!   module the engine shares with the sandbox.
+//! - [`partner`] reads and changes the partner's own four profiles (`pcbulk partner get|set`), with an audit trail.
 //! - [`sandbox`] is a Partner Center stand-in on 127.0.0.1 for rehearsals and for every test.
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
@@ -27,6 +28,7 @@ pub mod input;
 pub mod job;
 pub mod merge;
 pub mod pace;
+pub mod partner;
 pub mod progress;
 pub mod report;
 pub mod sandbox;

@@ -73,6 +73,8 @@ pub enum Command {
     Status(inspect::StateArgs),
     /// Writes the report again from the state file.
     Report(inspect::ReportArgs),
+    /// Read or change the partner's own profiles: billing, legalbusiness, organization, support.
+    Partner(crate::partner::PartnerArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
     Sandbox(crate::sandbox::SandboxArgs),
 }
@@ -216,6 +218,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::run(args, environment),
         Command::Status(args) => inspect::status(args),
         Command::Report(args) => inspect::report(args),
+        Command::Partner(args) => crate::partner::run(args, environment),
         Command::Sandbox(args) => {
             let runtime = runtime()?;
             runtime.block_on(crate::sandbox::run(args, async {

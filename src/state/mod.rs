@@ -5,6 +5,7 @@
 //! in batches; before that (planning) and after it (status, report) the connection is used directly by the one
 //! caller that holds the [`StateFile`]. It never stores a token or a secret: nothing that reaches it holds one.
 
+pub mod audit;
 pub mod recorder;
 mod schema;
 

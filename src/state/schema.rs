@@ -2,7 +2,8 @@
 
 use rusqlite::Connection;
 
-/// Bumped on any change to the tables below; an older pcbulk refuses a newer file.
+/// Bumped on a change to the tables below that an older pcbulk cannot read; an older pcbulk refuses a newer file.
+/// A new table needs no bump: `prepare` adds it to older files (every statement is `CREATE ... IF NOT EXISTS`).
 pub const VERSION: i64 = 1;
 
 const TABLES: &str = "
@@ -39,10 +40,28 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at     TEXT,
     PRIMARY KEY (job_id, line)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS partner_changes (
+    id             INTEGER PRIMARY KEY,
+    kind           TEXT NOT NULL,
+    base_url       TEXT NOT NULL,
+    intended_at    TEXT NOT NULL,
+    changed_fields TEXT NOT NULL,
+    before         TEXT NOT NULL,
+    after          TEXT NOT NULL,
+    outcome        TEXT NOT NULL,
+    finished_at    TEXT,
+    http_status    INTEGER,
+    error_code     TEXT,
+    error          TEXT,
+    request_id     TEXT,
+    correlation_id TEXT
+);
+CREATE INDEX IF NOT EXISTS partner_changes_by_kind ON partner_changes (kind, id);
 ";
 
 /// Sets the connection up and makes or checks the tables. A file with tables that are not ours, or that is not
-/// SQLite at all, is refused and left as it is.
+/// SQLite at all, is refused and left as it is. The tables are made on every open, so a file made before a table
+/// was added gains it.
 pub fn prepare(connection: &Connection) -> Result<(), String> {
     let refused = |detail: String| format!("not a pcbulk state file ({detail}); it is left as it is");
     let tables: i64 = connection
@@ -59,7 +78,10 @@ pub fn prepare(connection: &Connection) -> Result<(), String> {
     connection
         .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
         .map_err(|error| error.to_string())?;
-    if tables == 0 {
+    if tables > 0 {
+        // Every table is `CREATE ... IF NOT EXISTS`: a file made by an older pcbulk gains the newer tables.
+        connection.execute_batch(TABLES).map_err(|error| error.to_string())?;
+    } else {
         // One transaction: a process killed half-way through (autocommitted, `meta` made but not its row) left a
         // file that every later run refused as "not a pcbulk state file" (tests/crash.rs).
         let transaction = connection.unchecked_transaction().map_err(|error| error.to_string())?;

@@ -1,0 +1,25 @@
+//! `pcbulk partner`: the partner's own four profiles (billing, legal business, organization, support), read and
+//! changed with the same care as a customer's billing profile.
+//!
+//! It reuses the stages of the bulk job rather than copying them: [`crate::fields`] (the `Field` and `Rule` of every
+//! catalog entry), [`crate::merge`] (GET → merge → PUT, every other field untouched), [`crate::client`] (headers,
+//! retries, `If-Match`, the stale-etag class), [`crate::state`] (the audit trail, in `state::audit`).
+//!
+//! Code map: `catalog` (the field catalog of each kind, the fields the service owns), `assignments` (`--set
+//! PATH=VALUE` checked against a catalog), `update` (GET; GET-merge-PUT with re-merge), `error`, `args` (the command
+//! line and `run`).
+//!
+//! Invariants: every `--set` is checked before any network call; a field the service owns is never sent changed; the
+//! legal business profile is never PUT without `--yes`; every PUT is in the audit trail before it is sent.
+
+mod args;
+mod assignments;
+mod catalog;
+mod error;
+mod update;
+
+pub use args::{DEFAULT_STATE, GetArgs, PartnerArgs, PartnerCommand, SetArgs, run, run_with_output};
+pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
+pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, service_owned};
+pub use error::PartnerError;
+pub use update::{Mode, RE_MERGES, SetOutcome, SetRequest, Trail, fetch, set};

@@ -1,0 +1,415 @@
+//! `pcbulk partner get|set` against the in-process sandbox on 127.0.0.1: each test runs the command in process
+//! (`partner::run_with_output`, as the binary would) with a token from `sandbox.mint_token()` passed through the
+//! environment closure, and checks what the server stored and counted.
+
+mod common;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use clap::Parser;
+use common::WorkDir;
+use pcbulk::cli::Exit;
+use pcbulk::partner::{self, PartnerArgs};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
+use pcbulk::state::StateFile;
+use pcbulk::state::audit::{PartnerOutcome, partner_changes};
+use pcbulk::wire::PartnerProfileKind;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The `pcbulk partner` part of the command line, as the binary parses it.
+#[derive(Parser)]
+struct PartnerCli {
+    #[command(flatten)]
+    partner: PartnerArgs,
+}
+
+/// The shape the binary's command line takes once `Partner(PartnerArgs)` is one of its subcommands.
+#[derive(Parser)]
+struct PcbulkCli {
+    #[command(subcommand)]
+    command: PcbulkCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum PcbulkCommand {
+    Partner(PartnerArgs),
+}
+
+#[test]
+fn the_partner_command_line_parses_as_a_subcommand() {
+    let line = ["pcbulk", "partner", "set", "support", "--set", "email=a@b.example", "--set", "website=b.example"];
+    let PcbulkCommand::Partner(args) = PcbulkCli::try_parse_from(line).unwrap().command;
+    let partner::PartnerCommand::Set(set) = args.command else { panic!("expected set") };
+    assert_eq!(set.set, ["email=a@b.example", "website=b.example"]);
+    assert_eq!(set.state, PathBuf::from(partner::DEFAULT_STATE));
+    assert!(!set.dry_run && !set.yes);
+    assert!(PcbulkCli::try_parse_from(["pcbulk", "partner", "set", "support"]).is_err(), "--set is required");
+    let get = PcbulkCli::try_parse_from(["pcbulk", "partner", "get", "billing", "--base-url", "http://127.0.0.1:9"]);
+    assert!(get.is_ok());
+}
+
+/// What one run of `pcbulk partner ...` gave.
+struct Ran {
+    result: Result<Exit, String>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Ran {
+    fn ok(&self) -> &Self {
+        assert_eq!(self.result, Ok(Exit::Clean), "stderr: {}", self.stderr);
+        self
+    }
+
+    fn error(&self) -> &str {
+        self.result.as_ref().err().map(String::as_str).unwrap_or_else(|| panic!("expected an error: {}", self.stderr))
+    }
+}
+
+/// A sandbox, a token for it, and a work directory for the state file.
+struct Setup {
+    sandbox: Sandbox,
+    token: String,
+    dir: WorkDir,
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("the sandbox starts");
+        let token = sandbox.mint_token();
+        Setup { sandbox, token, dir: WorkDir::new() }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.path("partner.db")
+    }
+
+    fn profile(&self, kind: PartnerProfileKind) -> Value {
+        self.sandbox.partner_profile(kind).expect("the sandbox serves every partner profile")
+    }
+
+    /// Runs `pcbulk partner ARGS --base-url SANDBOX [--state FILE]` in process.
+    async fn run(&self, args: &[&str]) -> Ran {
+        self.run_against(self.sandbox.url(), args).await
+    }
+
+    async fn run_against(&self, base_url: &str, args: &[&str]) -> Ran {
+        let mut line: Vec<String> = ["pcbulk"].iter().chain(args).map(|arg| arg.to_string()).collect();
+        line.extend(["--base-url".to_string(), base_url.to_string()]);
+        if args.first() == Some(&"set") {
+            line.extend(["--state".to_string(), self.state_path().display().to_string()]);
+        }
+        let parsed = PartnerCli::try_parse_from(&line).expect("the command line parses").partner;
+        let token = self.token.clone();
+        tokio::task::spawn_blocking(move || {
+            let environment = move |name: &str| (name == "PCBULK_TOKEN").then(|| token.clone());
+            let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+            let result = partner::run_with_output(parsed, &environment, &mut stdout, &mut stderr);
+            Ran {
+                result: result.map_err(|error| format!("{error:#}")),
+                stdout: String::from_utf8_lossy(&stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            }
+        })
+        .await
+        .expect("the command does not panic")
+    }
+
+    fn puts(&self, kind: PartnerProfileKind) -> u64 {
+        let key = format!("partner:{}", kind.name());
+        self.sandbox.counters().put_attempts.get(&key).copied().unwrap_or(0)
+    }
+
+    fn audit(&self, kind: PartnerProfileKind) -> Vec<pcbulk::state::audit::PartnerChange> {
+        let state = StateFile::open_existing(&self.state_path()).expect("the state file exists");
+        partner_changes(&state, kind).expect("the audit trail reads")
+    }
+}
+
+/// The profile with these top-level or dotted fields and the etag taken out, to compare the rest.
+fn without(profile: &Value, paths: &[&str]) -> Value {
+    let mut rest = profile.clone();
+    for path in paths.iter().chain(&["attributes.etag"]) {
+        let keys: Vec<&str> = path.split('.').collect();
+        let (leaf, parents) = keys.split_last().expect("a path has a key");
+        let mut object = &mut rest;
+        for parent in parents {
+            object = &mut object[*parent];
+        }
+        if let Some(fields) = object.as_object_mut() {
+            fields.shift_remove(*leaf);
+        }
+    }
+    rest
+}
+
+#[tokio::test]
+async fn get_prints_each_profile_exactly_as_read() {
+    let setup = Setup::start().await;
+    for kind in PartnerProfileKind::ALL {
+        let ran = setup.run(&["get", kind.name()]).await;
+        ran.ok();
+        let printed: Value = serde_json::from_str(&ran.stdout).expect("get prints json");
+        let stored = setup.profile(kind);
+        assert_eq!(printed, stored, "{}", kind.name());
+        // Key order is kept too.
+        assert_eq!(serde_json::to_string(&printed).unwrap(), serde_json::to_string(&stored).unwrap());
+    }
+    let legal = setup.run(&["get", "LegalBusiness"]).await;
+    assert!(legal.ok().stdout.contains("\"vettingStatus\": \"authorized\""), "{}", legal.stdout);
+    assert!(setup.run(&["get", "payroll"]).await.error().contains("KIND: value \"payroll\": not a partner profile"));
+}
+
+#[tokio::test]
+async fn set_support_changes_the_telephone_and_the_website_and_nothing_else() {
+    let setup = Setup::start().await;
+    let before = setup.profile(PartnerProfileKind::Support);
+    let ran = setup
+        .run(&[
+            "set",
+            "support",
+            "--set",
+            "Telephone= +1 425 555 0199 ",
+            "--set",
+            "website=https://support.lucerne.example",
+        ])
+        .await;
+    ran.ok();
+    let after = setup.profile(PartnerProfileKind::Support);
+    assert_eq!(after["telephone"], "+1 425 555 0199");
+    assert_eq!(after["website"], "https://support.lucerne.example");
+    assert_eq!(without(&after, &["telephone", "website"]), without(&before, &["telephone", "website"]));
+    assert_eq!(setup.puts(PartnerProfileKind::Support), 1);
+    assert!(ran.stderr.contains("telephone: \"4255555555\" → \"+1 425 555 0199\""), "{}", ran.stderr);
+    assert!(setup.sandbox.counters().fields_dropped.is_empty());
+}
+
+#[tokio::test]
+async fn set_billing_purchase_order_keeps_the_tax_id() {
+    let setup = Setup::start().await;
+    let before = setup.profile(PartnerProfileKind::Billing);
+    setup.run(&["set", "billing", "--set", "purchaseOrderNumber=PO-2024-17"]).await.ok();
+    let after = setup.profile(PartnerProfileKind::Billing);
+    assert_eq!(after["purchaseOrderNumber"], "PO-2024-17");
+    assert_eq!(after["taxId"], before["taxId"]);
+    assert_eq!(without(&after, &["purchaseOrderNumber"]), without(&before, &["purchaseOrderNumber"]));
+    assert_ne!(after["attributes"]["etag"], before["attributes"]["etag"]);
+}
+
+#[tokio::test]
+async fn every_kind_can_be_set_and_keeps_its_other_fields() {
+    let setup = Setup::start().await;
+    let cases = [
+        (PartnerProfileKind::Billing, "address.city", "Seattle"),
+        (PartnerProfileKind::LegalBusiness, "companyApproverEmail", "approver@lucerne.example"),
+        (PartnerProfileKind::Organization, "defaultAddress.phoneNumber", "4255550123"),
+        (PartnerProfileKind::Support, "email", "help@lucerne.example"),
+    ];
+    for (kind, path, value) in cases {
+        let before = setup.profile(kind);
+        let assignment = format!("{path}={value}");
+        setup.run(&["set", kind.name(), "--set", &assignment, "--yes"]).await.ok();
+        let after = setup.profile(kind);
+        let keys: Vec<&str> = path.split('.').collect();
+        let mut changed = &after;
+        for key in &keys {
+            changed = &changed[*key];
+        }
+        assert_eq!(changed, value, "{}", kind.name());
+        assert_eq!(without(&after, &[path]), without(&before, &[path]), "{}", kind.name());
+        let audit = setup.audit(kind);
+        assert_eq!(audit.len(), 1, "{}", kind.name());
+        assert_eq!(audit[0].outcome, Some(PartnerOutcome::Updated));
+        assert_eq!(audit[0].changed_fields, path);
+    }
+}
+
+#[tokio::test]
+async fn the_legal_business_profile_needs_yes_but_a_dry_run_does_not() {
+    let setup = Setup::start().await;
+    let before = setup.profile(PartnerProfileKind::LegalBusiness);
+    let ran = setup.run(&["set", "legalbusiness", "--set", "companyName=Lucerne Publishing Ltd"]).await;
+    assert!(ran.error().contains("add --yes"), "{}", ran.error());
+    assert!(ran.stderr.contains("may verify the partner again"), "{}", ran.stderr);
+    assert!(ran.stderr.contains("companyName: \"Lucerne Publishing\" → \"Lucerne Publishing Ltd\""), "{}", ran.stderr);
+    let dry = setup.run(&["set", "legalbusiness", "--set", "companyName=Lucerne Publishing Ltd", "--dry-run"]).await;
+    assert!(dry.ok().stderr.contains("dry run: nothing was sent"), "{}", dry.stderr);
+    assert_eq!(setup.puts(PartnerProfileKind::LegalBusiness), 0);
+    assert_eq!(setup.profile(PartnerProfileKind::LegalBusiness), before);
+    assert!(setup.audit(PartnerProfileKind::LegalBusiness).is_empty());
+}
+
+#[tokio::test]
+async fn a_service_owned_or_unknown_field_is_refused_before_any_request() {
+    let setup = Setup::start().await;
+    let ran = setup.run(&["set", "legalbusiness", "--set", "vettingStatus=authorized", "--yes"]).await;
+    assert_eq!(ran.error(), "--set vettingStatus=authorized: vettingStatus is owned by Partner Center: cannot be set");
+    let ran = setup.run(&["set", "organization", "--set", "tenantId=x"]).await;
+    assert!(ran.error().contains("owned by Partner Center"), "{}", ran.error());
+    let ran = setup.run(&["set", "billing", "--set", "address.country=UK"]).await;
+    assert!(ran.error().starts_with("--set address.country=UK: not an ISO 3166-1 alpha-2 country code: use GB"));
+    let ran = setup.run(&["set", "billing", "--set", "adress.city=Seattle"]).await;
+    assert!(ran.error().contains("did you mean address.city?"), "{}", ran.error());
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.requests.values().sum::<u64>(), 0, "{:?}", counters.requests);
+    assert!(!setup.state_path().exists());
+}
+
+#[tokio::test]
+async fn a_dry_run_reads_and_shows_but_sends_no_put() {
+    let setup = Setup::start().await;
+    let before = setup.profile(PartnerProfileKind::Organization);
+    let ran = setup.run(&["set", "organization", "--set", "culture=en-gb", "--set", "language=EN", "--dry-run"]).await;
+    assert!(ran.ok().stderr.contains("culture: \"en-US\" → \"en-GB\""), "{}", ran.stderr);
+    assert!(ran.stderr.contains("1 field to change"), "{}", ran.stderr);
+    assert_eq!(setup.puts(PartnerProfileKind::Organization), 0);
+    assert_eq!(setup.profile(PartnerProfileKind::Organization), before);
+    assert!(!setup.state_path().exists(), "a dry run makes no state file");
+}
+
+#[tokio::test]
+async fn values_already_in_place_send_no_put() {
+    let setup = Setup::start().await;
+    let ran = setup.run(&["set", "support", "--set", "telephone=4255555555"]).await;
+    assert!(ran.ok().stderr.contains("no change"), "{}", ran.stderr);
+    assert_eq!(setup.puts(PartnerProfileKind::Support), 0);
+    assert!(setup.audit(PartnerProfileKind::Support).is_empty());
+}
+
+#[tokio::test]
+async fn the_audit_trail_holds_before_and_after_and_the_ids() {
+    let setup = Setup::start().await;
+    setup
+        .run(&["set", "billing", "--set", "taxId=<clear>", "--set", "primaryContact.email=ap@lucerne.example"])
+        .await
+        .ok();
+    let audit = setup.audit(PartnerProfileKind::Billing);
+    assert_eq!(audit.len(), 1);
+    let row = &audit[0];
+    assert_eq!(row.kind, "billing");
+    assert_eq!(row.changed_fields, "taxId primaryContact.email");
+    assert_eq!(row.before, r#"{"taxId":"91-1144442","primaryContact.email":"gena@lucernepublishing.example"}"#);
+    assert_eq!(row.after, r#"{"taxId":"","primaryContact.email":"ap@lucerne.example"}"#);
+    assert_eq!((row.outcome, row.http_status), (Some(PartnerOutcome::Updated), Some(200)));
+    assert!(row.request_id.is_some() && row.correlation_id.is_some() && row.finished_at.is_some());
+    assert_eq!(row.base_url, setup.sandbox.url());
+    let file = std::fs::read(setup.state_path()).unwrap();
+    assert!(!String::from_utf8_lossy(&file).contains(&setup.token), "no token in the state file");
+}
+
+#[tokio::test]
+async fn a_put_whose_answer_is_lost_is_settled_by_reading_again() {
+    let setup = Setup::start().await;
+    setup.sandbox.set_faults(Faults { drop_after_commit: 1.0, ..Faults::default() }).unwrap();
+    let ran = setup.run(&["set", "support", "--set", "website=https://help.lucerne.example"]).await;
+    assert!(ran.ok().stderr.contains("answer was lost"), "{}", ran.stderr);
+    assert_eq!(setup.puts(PartnerProfileKind::Support), 1, "never sent twice");
+    assert_eq!(setup.profile(PartnerProfileKind::Support)["website"], "https://help.lucerne.example");
+    let audit = setup.audit(PartnerProfileKind::Support);
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].outcome, Some(PartnerOutcome::Updated));
+}
+
+/// A stand-in between pcbulk and the sandbox: forwards every request; after the first `edits` GETs of the
+/// billing profile, someone else changes `primaryContact.phoneNumber` before the answer goes back; with
+/// `refuse_puts`, answers every PUT with a 400 of the service's shape.
+struct Meddler {
+    target: String,
+    token: String,
+    edits: AtomicU32,
+    refuse_puts: bool,
+    http: reqwest::Client,
+}
+
+async fn meddle(
+    State(meddler): State<Arc<Meddler>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if method == Method::PUT && meddler.refuse_puts {
+        let refusal =
+            json!({"code": 27002, "description": "A property has invalid data", "data": [], "source": "PartnerFD"});
+        return (StatusCode::BAD_REQUEST, axum::Json(refusal)).into_response();
+    }
+    let url = format!("{}{}", meddler.target, uri.path());
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap();
+    let mut request = meddler.http.request(method.clone(), &url).body(body.to_vec());
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let answer = request.send().await.unwrap();
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    let bytes = answer.bytes().await.unwrap();
+    let billing = uri.path() == PartnerProfileKind::Billing.get_path();
+    if method == reqwest::Method::GET && billing && meddler.edits.load(Ordering::SeqCst) > 0 {
+        meddler.edits.fetch_sub(1, Ordering::SeqCst);
+        let mut theirs: Value = serde_json::from_slice(&bytes).unwrap();
+        theirs["primaryContact"]["phoneNumber"] = json!("4255550000");
+        let etag = theirs["attributes"]["etag"].as_str().unwrap().to_string();
+        let edit = meddler.http.put(&url).bearer_auth(&meddler.token).header("If-Match", etag).json(&theirs);
+        assert!(edit.send().await.unwrap().status().is_success(), "someone else's edit lands");
+    }
+    (status, [("content-type", "application/json")], bytes).into_response()
+}
+
+async fn start_meddler(setup: &Setup, edits: u32, refuse_puts: bool) -> String {
+    let meddler = Arc::new(Meddler {
+        target: setup.sandbox.url().to_string(),
+        token: setup.token.clone(),
+        edits: AtomicU32::new(edits),
+        refuse_puts,
+        http: reqwest::Client::new(),
+    });
+    let app = axum::Router::new().fallback(meddle).with_state(meddler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn an_edit_between_get_and_put_is_merged_again_and_survives() {
+    let setup = Setup::start().await;
+    let meddler = start_meddler(&setup, 1, false).await;
+    let ran = setup.run_against(&meddler, &["set", "billing", "--set", "purchaseOrderNumber=PO-77"]).await;
+    assert!(ran.ok().stderr.contains("changed since it was read: reading it again"), "{}", ran.stderr);
+    let after = setup.profile(PartnerProfileKind::Billing);
+    assert_eq!(after["purchaseOrderNumber"], "PO-77");
+    assert_eq!(after["primaryContact"]["phoneNumber"], "4255550000", "the other edit survives");
+    assert_eq!(setup.sandbox.counters().precondition_failed, 1);
+    let outcomes: Vec<_> = setup.audit(PartnerProfileKind::Billing).iter().map(|row| row.outcome).collect();
+    assert_eq!(outcomes, [Some(PartnerOutcome::Conflict), Some(PartnerOutcome::Updated)]);
+}
+
+#[tokio::test]
+async fn a_profile_that_keeps_changing_is_given_up_on() {
+    let setup = Setup::start().await;
+    let meddler = start_meddler(&setup, 100, false).await;
+    let ran = setup.run_against(&meddler, &["set", "billing", "--set", "purchaseOrderNumber=PO-78"]).await;
+    assert!(ran.error().contains("kept changing"), "{}", ran.error());
+    assert_eq!(setup.sandbox.counters().precondition_failed, u64::from(partner::RE_MERGES) + 1);
+    assert_ne!(setup.profile(PartnerProfileKind::Billing)["purchaseOrderNumber"], "PO-78");
+}
+
+#[tokio::test]
+async fn a_refused_put_fails_with_the_services_words_and_ids() {
+    let setup = Setup::start().await;
+    let meddler = start_meddler(&setup, 0, true).await;
+    let ran = setup.run_against(&meddler, &["set", "billing", "--set", "purchaseOrderNumber=PO-79"]).await;
+    let error = ran.error();
+    assert!(error.starts_with("PUT /v1/profiles/billing: http 400: 27002: A property has invalid data"), "{error}");
+    assert!(error.contains("request id ") && error.contains("correlation id "), "{error}");
+    let audit = setup.audit(PartnerProfileKind::Billing);
+    assert_eq!((audit[0].outcome, audit[0].http_status), (Some(PartnerOutcome::Failed), Some(400)));
+    assert_eq!(audit[0].error_code.as_deref(), Some("27002"));
+    assert!(error.contains(audit[0].request_id.as_deref().unwrap()), "{error}");
+}
