@@ -317,3 +317,25 @@ async fn revoked_credentials_stop_the_job_with_rows_left_pending() {
     assert!(count(&outcome, RowStatus::Pending) > 0);
     assert_eq!(count(&outcome, RowStatus::Failed), 0, "{:?}", outcome.counts);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_failed_in_an_outage_are_retried_with_retry_failed() {
+    let rig = Rig::new(6, Faults { outage: true, ..Faults::default() }, "").await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.api.pace.max_attempts = NonZeroU32::new(2).unwrap();
+    config.api.pace.backoff_base = Duration::from_millis(1);
+    config.api.pace.backoff_max = Duration::from_millis(5);
+    let first = rig.apply(&config).await;
+    assert_eq!(count(&first, RowStatus::Failed), 6, "{:?}", first.counts);
+    assert!(rig.report().iter().all(|(_, status, error)| status == "failed" && !error.is_empty()));
+    rig.sandbox.set_faults(Faults::default()).unwrap();
+    // A plain rerun leaves failed rows alone...
+    let second = rig.apply(&config).await;
+    assert_eq!(count(&second, RowStatus::Failed), 6);
+    assert_eq!(rig.sandbox.counters().total_put_attempts(), 0);
+    // ...and --retry-failed tries them again.
+    config.retry_failed = true;
+    let third = rig.apply(&config).await;
+    assert_eq!(count(&third, RowStatus::Updated), 6, "{:?}", third.counts);
+    rig.assert_server_truth();
+}

@@ -228,3 +228,25 @@ fn lines_are_exact_across_crlf_blank_lines_and_multi_line_cells() {
     let lines: Vec<u64> = read(&text).unwrap().iter().map(|record| record.line).collect();
     assert_eq!(lines, [2, 5, 7, 11]);
 }
+
+#[test]
+fn right_to_left_and_combining_characters_are_values_like_any_other() {
+    let hebrew = "\u{5d7}\u{5d1}\u{5e8}\u{5d4} \u{5d1}\u{5e2}\"\u{5de}";
+    let combining = "Cafe\u{301} Zu\u{308}rich";
+    let text = format!(
+        "customer_id,companyName,defaultAddress.city\n{ID_A},\"{}\",{combining}\n",
+        hebrew.replace('"', "\"\"")
+    );
+    let row = valid(&read(&text).unwrap()[0]).clone();
+    assert_eq!(row.changes[0].edit, Edit::Set(hebrew.to_string()));
+    assert_eq!(row.changes[1].edit, Edit::Set(combining.to_string()));
+}
+
+#[test]
+fn a_very_long_cell_is_refused_with_its_length_and_a_short_quote() {
+    let long = "x".repeat(100_000);
+    let records = read(&format!("customer_id,defaultAddress.city\n{ID_A},{long}\n")).unwrap();
+    let text = problems(&records[0]).join("");
+    assert!(text.contains("100000 characters, more than the 256 allowed"), "{}", &text[..200.min(text.len())]);
+    assert!(text.len() < 300, "the message quotes the value short");
+}
