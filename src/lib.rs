@@ -9,6 +9,7 @@
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
 //! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report.
+//! - [`preflight`] is pure: a country's rules and a merged profile give the rules it breaks.
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
@@ -29,6 +30,7 @@ pub mod job;
 pub mod merge;
 pub mod pace;
 pub mod partner;
+pub mod preflight;
 pub mod progress;
 pub mod report;
 pub mod sandbox;
