@@ -93,3 +93,46 @@ mod properties {
         }
     }
 }
+
+/// Hostile files of many kinds, through the real binary: each ends with exit 0, 1 or 2, never a panic, and an exit 1
+/// always says why.
+#[test]
+fn hostile_files_end_in_a_clear_exit() {
+    let work = WorkDir::new();
+    let header = "customer_id,email,companyName,defaultAddress.country\n";
+    let mut files: Vec<Vec<u8>> = vec![
+        b"\xff\xfec\x00u\x00s\x00t\x00".to_vec(), // UTF-16 with its BOM
+        [format!("{header}{ID},caf").as_bytes(), b"\xe9@x.com,Caf\xe9,FR\n"].concat(), // Latin-1 é
+        format!("{header}{ID},\"unterminated,x,y\n").into_bytes(),
+        format!("{header}{ID},a\"b@c.com,\"x\"y\",US\n").into_bytes(),
+        format!("{header}\0\0\0\n{ID},\0,\0,\0\n").into_bytes(),
+        format!("{header}{ID},,{},US\n", "x".repeat(1_000_000)).into_bytes(),
+        b"\n\n\n".to_vec(),
+        b"\xef\xbb\xbf".to_vec(),
+        b"customer_id\r".to_vec(),
+        format!("{header}{}", ",,,\n".repeat(1000)).into_bytes(),
+    ];
+    let mut state: u64 = 0x5eed;
+    for size in [1usize, 7, 64, 300, 4096] {
+        for _ in 0..12 {
+            let mut bytes = header.as_bytes().to_vec();
+            for _ in 0..size {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let pick = (state >> 33) as usize;
+                let alphabet: &[u8] = b",;\"\r\n \t<clear>@.-=+0123456789abcdefABCDEF\xc3\xa9\xff\xfe\x00";
+                bytes.push(alphabet[pick % alphabet.len()]);
+            }
+            files.push(bytes);
+        }
+    }
+    for (index, bytes) in files.iter().enumerate() {
+        let path = work.write(&format!("hostile-{index}.csv"), bytes);
+        let output = pcbulk(&["validate", path.to_str().unwrap()]);
+        let code = output.status.code();
+        assert!(matches!(code, Some(0 | 1 | 2)), "file {index}: exit {code:?}: {}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"), "file {index}: {}", stderr(&output));
+        if code == Some(1) {
+            assert!(stderr(&output).starts_with("error: "), "file {index}: {}", stderr(&output));
+        }
+    }
+}
