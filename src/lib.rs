@@ -10,6 +10,7 @@
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
 //! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report.
 //! - [`preflight`] is pure: a country's rules and a merged profile give the rules it breaks.
+//! - [`budget`] is pure: the error budget of a run (`--max-failures N` or `P%`).
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
@@ -21,6 +22,7 @@
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
 pub mod auth;
+pub mod budget;
 pub mod cli;
 pub mod client;
 pub mod engine;
