@@ -213,7 +213,9 @@ pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::
 /// Writes a file whole or not at all (mode 0600, renamed into place once written).
 pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
     use anyhow::Context;
-    let partial = crate::cli::apply::beside(path, ".partial");
+    let mut partial = path.as_os_str().to_os_string();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
     let file = crate::report::create_private(&partial).with_context(|| format!("cannot write {}", path.display()))?;
     let mut sink = io::BufWriter::new(file);
     write(&mut sink).with_context(|| format!("cannot write {}", path.display()))?;

@@ -10,7 +10,7 @@ use pcbulk::engine::Mode;
 use pcbulk::job::{self, ApplyConfig};
 use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
-use pcbulk::sandbox::{Sandbox, SandboxConfig};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
 use pcbulk::state::{JobKind, RowStatus, StateFile};
 use scraper::{Html, Selector};
 use serde_json::Value;
@@ -28,7 +28,8 @@ fn customer(index: usize) -> String {
 const HOSTILE_ID: &str = "<script>alert(1)</script>";
 const HOSTILE_EMAIL: &str = r#""quotes"&<b>bold</b>"#;
 
-/// A job with 4 updated, 2 unchanged, 2 failed (not seeded: 404) and 3 invalid rows, run to its end.
+/// A job with 4 updated, 2 unchanged, 2 failed (not seeded: 404) and 3 invalid rows, run to its end against a
+/// sandbox that answers 429 past 2 requests per second (so the minutes hold some).
 struct Job {
     work: WorkDir,
     state: PathBuf,
@@ -38,7 +39,8 @@ struct Job {
 async fn run_mixed_job() -> Job {
     let work = WorkDir::new();
     let seeded: Vec<String> = (0..6).map(customer).collect();
-    let config = SandboxConfig { customer_ids: seeded.clone(), seed: 7, ..SandboxConfig::default() };
+    let faults = Faults { rate_limit: Some(2.0), ..Faults::default() };
+    let config = SandboxConfig { customer_ids: seeded.clone(), seed: 7, faults, ..SandboxConfig::default() };
     let sandbox = Sandbox::start(config).await.unwrap();
     let mut text = String::from("customer_id,companyName,email\n");
     for (index, id) in seeded.iter().enumerate().take(4) {
@@ -193,6 +195,12 @@ async fn the_json_report_holds_to_its_schema_and_to_the_state_file() {
     assert_eq!(updated["changed_fields"], serde_json::json!(["companyName"]));
     assert_eq!(updated["after"]["companyName"], Value::from("Company 0"));
     assert!(updated["request_id"].is_string(), "the request id a support ticket asks for");
+    let summary = &report["summary"];
+    let minutes = summary["minutes"].as_array().unwrap();
+    let sum = |key: &str| minutes.iter().map(|minute| minute[key].as_u64().unwrap()).sum::<u64>();
+    assert!(summary["throttled"].as_u64().unwrap() > 0, "the sandbox's rate limit was met: {summary}");
+    assert_eq!(Value::from(sum("requests")), summary["requests"], "the minutes add up to the job's requests");
+    assert_eq!(Value::from(sum("throttled")), summary["throttled"], "the minutes add up to the job's 429s");
     let codes: Vec<&str> =
         report["summary"]["top_errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap()).collect();
     assert!(codes.contains(&"invalid"), "{codes:?}");
