@@ -111,8 +111,6 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
         watch_signals(cancel.clone());
         let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
         let outcome = job::apply(&config, progress, cancel).await?;
-        let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
-        crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
         if let Some(sandbox) = &sandbox {
             let counters = sandbox.counters();
             eprintln!(
@@ -122,7 +120,10 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
                 counters.lost_edits
             );
         }
-        Ok(summarise(&config, &outcome))
+        let exit = summarise(&config, &outcome);
+        let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
+        crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
+        Ok(exit)
     })
 }
 

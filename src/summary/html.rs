@@ -43,7 +43,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1.5em}dt{color:#666}dd{margin:0}
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-td.ids{font-family:monospace;font-size:.85em}svg text{font-size:12px;fill:#333}
+td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
 .filter input{margin-left:1em}";
 
 /// Writes the page of the job.
@@ -134,8 +134,15 @@ fn counts_chart(page: &mut String, summary: &Summary) {
     page.push_str("</svg>\n");
 }
 
-/// Minutes since the first, and the two counts, of every recorded minute.
-fn minute_points(summary: &Summary) -> Vec<(f64, u64, u64)> {
+/// A recorded minute placed on the chart: minutes since the first, its label, and its two counts.
+struct Point<'a> {
+    offset: f64,
+    label: &'a str,
+    requests: u64,
+    throttled: u64,
+}
+
+fn minute_points(summary: &Summary) -> Vec<Point<'_>> {
     let parse = |text: &str| humantime::parse_rfc3339(text).ok();
     let first = summary.minutes.first().and_then(|minute| parse(&minute.minute));
     summary
@@ -143,56 +150,102 @@ fn minute_points(summary: &Summary) -> Vec<(f64, u64, u64)> {
         .iter()
         .filter_map(|minute| {
             let offset = parse(&minute.minute)?.duration_since(first?).ok()?.as_secs_f64() / 60.0;
-            Some((offset, minute.requests, minute.throttled))
+            Some(Point { offset, label: &minute.minute, requests: minute.requests, throttled: minute.throttled })
         })
         .collect()
 }
 
+/// The chart's frame: where the plot sits and how counts map to it.
+struct Frame {
+    width: f64,
+    height: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    span: f64,
+    most: u64,
+}
+
+impl Frame {
+    fn x(&self, offset: f64) -> f64 {
+        self.left + (self.right - self.left) * offset / self.span
+    }
+
+    fn y(&self, count: u64) -> f64 {
+        self.bottom - (self.bottom - self.top) * count as f64 / self.most as f64
+    }
+}
+
 fn minutes_chart(page: &mut String, summary: &Summary) {
     let points = minute_points(summary);
-    let (width, height, left, bottom, top) = (720.0, 220.0, 50.0, 30.0, 10.0);
-    let span = points.last().map_or(1.0, |point| point.0).max(1.0);
-    let most = points.iter().map(|point| point.1.max(point.2)).max().unwrap_or(1).max(1);
-    let x = |offset: f64| left + (width - left - 20.0) * offset / span;
-    let y = |count: u64| top + (height - top - bottom) * (1.0 - count as f64 / most as f64);
+    let frame = Frame {
+        width: 820.0,
+        height: 230.0,
+        left: 50.0,
+        right: 700.0,
+        top: 12.0,
+        bottom: 195.0,
+        span: points.last().map_or(1.0, |point| point.offset).max(1.0),
+        most: points.iter().map(|point| point.requests.max(point.throttled)).max().unwrap_or(1).max(1),
+    };
     let _ = writeln!(
         page,
-        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" \
+        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" \
          aria-label=\"requests and 429s per minute\" data-minutes=\"{}\">",
+        frame.width,
+        frame.height,
         points.len()
     );
-    let (x0, x1, y0) = (x(0.0), x(span), y(0));
-    let _ = writeln!(
-        page,
-        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/><line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
-         <text x=\"4\" y=\"{ty}\">{most}</text><text x=\"4\" y=\"{y0}\">0</text>\
-         <text x=\"{x0}\" y=\"{by}\">{start}</text><text x=\"{ex}\" y=\"{by}\">+{span:.0} min</text>",
-        ty = top + 10.0,
-        by = height - 8.0,
-        ex = x1 - 50.0,
-        start = escape(summary.minutes.first().map_or("no requests recorded", |minute| minute.minute.as_str())),
-    );
-    for (class, colour, pick) in [("requests", "#1565c0", 1usize), ("throttled", "#c62828", 2usize)] {
-        let coordinates: Vec<String> = points
-            .iter()
-            .map(|point| format!("{:.1},{:.1}", x(point.0), y(if pick == 1 { point.1 } else { point.2 })))
-            .collect();
+    axes(page, &frame, &points);
+    for (class, colour) in [("requests", "#1565c0"), ("throttled", "#c62828")] {
+        let count = |point: &Point| if class == "requests" { point.requests } else { point.throttled };
+        let coordinates: Vec<String> =
+            points.iter().map(|point| format!("{:.1},{:.1}", frame.x(point.offset), frame.y(count(point)))).collect();
         let _ = writeln!(
             page,
             "<polyline class=\"{class}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
             coordinates.join(" ")
         );
-        for coordinate in &coordinates {
-            let (cx, cy) = coordinate.split_once(',').unwrap_or_default();
-            let _ = write!(page, "<circle cx=\"{cx}\" cy=\"{cy}\" r=\"2.5\" fill=\"{colour}\"/>");
+        for point in &points {
+            let _ = write!(
+                page,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{}: {} requests, {} answered 429</title></circle>",
+                frame.x(point.offset),
+                frame.y(count(point)),
+                escape(point.label),
+                point.requests,
+                point.throttled
+            );
         }
     }
+    let legend = frame.right + 20.0;
     let _ = writeln!(
         page,
-        "<text x=\"{lx}\" y=\"{ly}\" fill=\"#1565c0\">requests</text><text x=\"{lx}\" y=\"{ly2}\" fill=\"#c62828\">429s</text></svg>",
-        lx = width - 90.0,
-        ly = top + 12.0,
-        ly2 = top + 28.0
+        "<rect x=\"{legend}\" y=\"14\" width=\"12\" height=\"4\" fill=\"#1565c0\"/><text x=\"{lx}\" y=\"20\">requests</text>\
+         <rect x=\"{legend}\" y=\"32\" width=\"12\" height=\"4\" fill=\"#c62828\"/><text x=\"{lx}\" y=\"38\">429s</text></svg>",
+        lx = legend + 18.0
+    );
+}
+
+fn axes(page: &mut String, frame: &Frame, points: &[Point]) {
+    let (x0, x1, y0) = (frame.left, frame.right, frame.bottom);
+    let below = frame.height - 10.0;
+    let first = points.first().map_or("no requests recorded", |point| point.label);
+    let last = points.last().filter(|_| points.len() > 1).map_or("", |point| point.label);
+    let _ = writeln!(
+        page,
+        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/>\
+         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
+         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x1}\" y2=\"{top}\" stroke=\"#eee\"/>\
+         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{most}</text><text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>\
+         <text x=\"{x0}\" y=\"{below}\">{first}</text><text x=\"{x1}\" y=\"{below}\" text-anchor=\"end\">{last}</text>",
+        top = frame.top,
+        lx = x0 - 6.0,
+        ty = frame.top + 4.0,
+        most = frame.most,
+        first = escape(first),
+        last = escape(last),
     );
 }
 
@@ -258,7 +311,7 @@ fn problems_table(page: &mut String, problems: &[RowRecord]) {
             .join("<br>");
         let _ = writeln!(
             page,
-            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td>{}</td><td>{status}</td><td>{}</td><td class=\"ids\">{ids}</td></tr>",
+            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td>{}</td><td class=\"ids\">{ids}</td></tr>",
             row.line,
             escape(&row.customer_id),
             escape(row.error.as_deref().unwrap_or_default()),
