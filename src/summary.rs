@@ -100,9 +100,13 @@ impl From<StoredRow> for RowRecord {
 }
 
 impl RowRecord {
-    /// Whether a person should look at this row: everything but `updated` and `unchanged`.
+    /// Whether a person should look at this row: every status but those of a clean exit (`updated`, `unchanged`,
+    /// and a dry run's `would_update` or a rollback's `restored`, which are what those jobs are for).
     pub fn needs_attention(&self) -> bool {
-        !matches!(RowStatus::from_name(&self.status), Some(RowStatus::Updated | RowStatus::Unchanged))
+        !matches!(
+            RowStatus::from_name(&self.status),
+            Some(RowStatus::Updated | RowStatus::Unchanged | RowStatus::WouldUpdate | RowStatus::Restored)
+        )
     }
 
     /// The key the top errors group by.
@@ -246,3 +250,6 @@ pub fn write_after_job(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
