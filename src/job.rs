@@ -195,6 +195,7 @@ pub async fn apply(
     let client = client::connect(&config.api)?;
     let pace = client.pace().clone();
     let recorder = Recorder::start(state, job.id);
+    let timeline = crate::timeline::Timeline::start(pace.clone());
     progress.started(total);
     let work = Work {
         csv: config.csv.clone(),
@@ -206,7 +207,9 @@ pub async fn apply(
     };
     let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
     progress.finished();
-    let state = recorder.finish()?;
+    let minutes = timeline.finish().await;
+    let mut state = recorder.finish()?;
+    state.add_minutes(job.id, &minutes)?;
     let figures = JobFigures {
         requests: pace.requests_sent(),
         throttled: pace.throttled(),

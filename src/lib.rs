@@ -13,6 +13,8 @@
 //! - [`budget`] is pure: the error budget of a run (`--max-failures N` or `P%`).
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
+//! - [`timeline`] samples requests and 429s per minute while a job runs, for the summary.
+//! - [`summary`] sums a job up from the state file: JSON (`schemas/report-v1.json`) and a self-contained HTML page.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
 //! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
 //! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
@@ -37,5 +39,7 @@ pub mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod state;
+pub mod summary;
+pub mod timeline;
 pub mod validate;
 pub mod wire;

@@ -43,6 +43,12 @@ pub struct ApplyArgs {
     /// Refuse to start when any row is invalid.
     #[arg(long)]
     pub strict: bool,
+    /// At the end, also write the summary and every row's outcome as JSON (schemas/report-v1.json) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+    /// At the end, also write the summary page (self-contained HTML) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
@@ -114,7 +120,10 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
                 counters.lost_edits
             );
         }
-        Ok(summarise(&config, &outcome))
+        let exit = summarise(&config, &outcome);
+        let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
+        crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
+        Ok(exit)
     })
 }
 

@@ -51,6 +51,8 @@ pub struct ReportArgs {
 pub enum Format {
     Csv,
     Json,
+    /// A self-contained page: header, charts, top errors, the rows that need a look.
+    Html,
 }
 
 fn open(args: &StateArgs) -> anyhow::Result<(StateFile, Job)> {
@@ -91,38 +93,9 @@ pub fn report(args: ReportArgs) -> anyhow::Result<Exit> {
     let (state, job) = open(&args.state)?;
     match args.format {
         Format::Csv => crate::job::write_report(&state, job.id, &args.out)?,
-        Format::Json => write_json(&state, &job, &args.out)?,
+        Format::Json => crate::summary::write_file(&args.out, |out| crate::summary::write_json(&state, &job, out))?,
+        Format::Html => crate::summary::write_file(&args.out, |out| crate::summary::html::write(&state, &job, out))?,
     }
     eprintln!("report: {}", args.out.display());
     Ok(Exit::Clean)
-}
-
-fn write_json(state: &StateFile, job: &Job, out: &std::path::Path) -> anyhow::Result<()> {
-    use std::io::Write;
-    let counts: serde_json::Map<String, serde_json::Value> =
-        state.counts(job.id)?.into_iter().map(|(status, count)| (status.name().to_string(), count.into())).collect();
-    let file = crate::report::create_private(out).with_context(|| format!("cannot write {}", out.display()))?;
-    let mut sink = std::io::BufWriter::new(file);
-    let summary = serde_json::json!({
-        "job": job.kind.name(), "csv": job.csv_path, "target": job.base_url, "started": job.created_at,
-        "last_moved": job.last_moved_at, "finished": job.finished_at, "requests": job.requests,
-        "throttled": job.throttled, "settled_rate": job.settled_rate, "counts": counts,
-    });
-    write!(sink, "{{\"summary\":{summary},\"rows\":[")?;
-    let mut first = true;
-    state.each_row(job.id, |row| {
-        let row = crate::report::ReportRow::from(row);
-        let value = serde_json::json!({
-            "line": row.line, "customer_id": row.customer_id, "status": row.status,
-            "changed_fields": row.changed_fields, "before": row.before, "after": row.after,
-            "http_status": row.http_status, "error_code": row.error_code, "error": row.error,
-            "attempts": row.attempts, "request_id": row.request_id, "correlation_id": row.correlation_id,
-            "warnings": row.warnings,
-        });
-        let separator = if std::mem::take(&mut first) { "" } else { "," };
-        write!(sink, "{separator}{value}")
-    })?;
-    writeln!(sink, "]}}")?;
-    sink.flush()?;
-    Ok(())
 }

@@ -2,6 +2,7 @@
 //! configurations the library runs. No other module sees a clap type.
 
 pub mod apply;
+pub mod completions;
 pub mod inspect;
 
 use crate::auth::{Credentials, DEFAULT_AUTHORITY, Secret};
@@ -77,6 +78,8 @@ pub enum Command {
     Partner(crate::partner::PartnerArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Print the completion script of a shell: bash, zsh, fish or powershell.
+    Completions(completions::CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +222,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Status(args) => inspect::status(args),
         Command::Report(args) => inspect::report(args),
         Command::Partner(args) => crate::partner::run(args, environment),
+        Command::Completions(args) => completions::run(args),
         Command::Sandbox(args) => {
             let runtime = runtime()?;
             runtime.block_on(crate::sandbox::run(args, async {

@@ -6,6 +6,7 @@
 //! caller that holds the [`StateFile`]. It never stores a token or a secret: nothing that reaches it holds one.
 
 pub mod audit;
+pub mod minutes;
 pub mod recorder;
 mod schema;
 
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use minutes::Minute;
 pub use recorder::Recorder;
 
 /// The kinds of job a state file holds, each at most once.
@@ -260,6 +262,7 @@ impl StateFile {
     pub fn delete_job(&mut self, id: i64) -> Result<(), StateError> {
         let transaction = self.connection.transaction()?;
         transaction.execute("DELETE FROM rows WHERE job_id = ?1", params![id])?;
+        transaction.execute("DELETE FROM minutes WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
         transaction.commit()?;
         Ok(())

@@ -40,6 +40,13 @@ CREATE TABLE IF NOT EXISTS rows (
     updated_at     TEXT,
     PRIMARY KEY (job_id, line)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS minutes (
+    job_id    INTEGER NOT NULL,
+    minute    INTEGER NOT NULL,
+    requests  INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, minute)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS partner_changes (
     id             INTEGER PRIMARY KEY,
     kind           TEXT NOT NULL,

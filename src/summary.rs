@@ -1,0 +1,255 @@
+//! A job summed up from its state file, for people and scripts: a typed [`Summary`] (header, counts per status,
+//! requests and 429s per minute, top error codes), the per-row outcomes as JSON (the contract is
+//! `schemas/report-v1.json`), and a self-contained HTML page ([`html`]).
+//!
+//! It only reads the state file; it never writes one, and it never calls the API.
+
+pub mod html;
+
+use crate::state::{Job, JobKind, RowStatus, StateError, StateFile, StoredRow};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// The value of the `schema` member: bumped with `schemas/report-v1.json` on a change a script could trip over.
+pub const SCHEMA: &str = "pcbulk-report-v1";
+
+/// How many error codes the summary lists.
+const TOP_ERRORS: usize = 10;
+
+/// The summary of a job.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub job: String,
+    pub csv: String,
+    pub target: String,
+    pub started: String,
+    pub last_moved: Option<String>,
+    pub finished: Option<String>,
+    /// From `started` to `finished` (or, for a job that has not finished, to `last_moved`), across resumes.
+    pub duration_seconds: Option<u64>,
+    pub requests: u64,
+    pub throttled: u64,
+    pub settled_rate: Option<f64>,
+    pub rows: u64,
+    /// Every status, zero or not, so a script can read any of them.
+    pub counts: BTreeMap<String, u64>,
+    pub top_errors: Vec<ErrorCount>,
+    pub minutes: Vec<MinuteCount>,
+}
+
+/// An error code and how many rows met it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorCount {
+    /// The service's code; else `HTTP nnn`; else the status (`invalid`).
+    pub code: String,
+    /// The description the first such row recorded.
+    pub description: String,
+    pub rows: u64,
+}
+
+/// Requests and 429s in one wall-clock minute.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MinuteCount {
+    /// The minute's start, RFC 3339 UTC.
+    pub minute: String,
+    pub requests: u64,
+    pub throttled: u64,
+}
+
+/// A row's outcome as the JSON report gives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowRecord {
+    pub line: u64,
+    pub customer_id: String,
+    pub status: String,
+    pub changed_fields: Vec<String>,
+    pub before: Map<String, Value>,
+    pub after: Map<String, Value>,
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub attempts: Option<u32>,
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub warnings: Option<String>,
+}
+
+impl From<StoredRow> for RowRecord {
+    fn from(row: StoredRow) -> RowRecord {
+        let object = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
+        let some = |text: String| (!text.is_empty()).then_some(text);
+        RowRecord {
+            line: row.line,
+            changed_fields: row.changed_fields.split_whitespace().map(str::to_string).collect(),
+            before: object(&row.before),
+            after: object(&row.after),
+            customer_id: row.customer_id,
+            status: row.status,
+            http_status: row.http_status,
+            error_code: some(row.error_code),
+            error: some(row.error),
+            attempts: row.attempts,
+            request_id: some(row.request_id),
+            correlation_id: some(row.correlation_id),
+            warnings: some(row.warnings),
+        }
+    }
+}
+
+impl RowRecord {
+    /// Whether a person should look at this row: every status but those of a clean exit (`updated`, `unchanged`,
+    /// and a dry run's `would_update` or a rollback's `restored`, which are what those jobs are for).
+    pub fn needs_attention(&self) -> bool {
+        !matches!(
+            RowStatus::from_name(&self.status),
+            Some(RowStatus::Updated | RowStatus::Unchanged | RowStatus::WouldUpdate | RowStatus::Restored)
+        )
+    }
+
+    /// The key the top errors group by.
+    fn error_key(&self) -> String {
+        match (&self.error_code, self.http_status) {
+            (Some(code), _) => code.clone(),
+            (None, Some(status)) if status >= 400 => format!("HTTP {status}"),
+            _ => self.status.clone(),
+        }
+    }
+
+    /// The error without the `http nnn: ` and `code: ` prefixes the client puts in front.
+    fn description(&self) -> String {
+        let mut error = self.error.as_deref().unwrap_or_default();
+        if let Some(status) = self.http_status {
+            error = error.strip_prefix(&format!("http {status}: ")).unwrap_or(error);
+        }
+        if let Some(code) = &self.error_code {
+            error = error.strip_prefix(&format!("{code}: ")).unwrap_or(error);
+        }
+        error.to_string()
+    }
+}
+
+/// Reads the job of this kind from a state file.
+pub fn find(state: &StateFile, kind: JobKind) -> anyhow::Result<Job> {
+    use anyhow::Context;
+    state.find_job(kind)?.with_context(|| format!("state file {} holds no {} job", state.path().display(), kind.name()))
+}
+
+impl Summary {
+    /// Sums the job up; `each_problem` sees every row that needs attention, in input order.
+    pub fn read(state: &StateFile, job: &Job, mut each_problem: impl FnMut(RowRecord)) -> Result<Summary, StateError> {
+        let counts = state.counts(job.id)?;
+        let mut errors: HashMap<String, ErrorCount> = HashMap::new();
+        state.each_row(job.id, |row| {
+            let record = RowRecord::from(row);
+            if record.needs_attention() && record.status != RowStatus::Pending.name() {
+                let key = record.error_key();
+                let description = record.description();
+                errors.entry(key.clone()).or_insert(ErrorCount { code: key, description, rows: 0 }).rows += 1;
+            }
+            if record.needs_attention() {
+                each_problem(record);
+            }
+            Ok(())
+        })?;
+        let mut top_errors: Vec<ErrorCount> = errors.into_values().collect();
+        top_errors.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)));
+        top_errors.truncate(TOP_ERRORS);
+        let minutes = state.minutes(job.id)?.into_iter().map(minute_count).collect();
+        Ok(Summary {
+            job: job.kind.name().to_string(),
+            csv: job.csv_path.clone(),
+            target: job.base_url.clone(),
+            started: job.created_at.clone(),
+            last_moved: job.last_moved_at.clone(),
+            finished: job.finished_at.clone(),
+            duration_seconds: seconds_between(&job.created_at, job.finished_at.as_ref().or(job.last_moved_at.as_ref())),
+            requests: job.requests,
+            throttled: job.throttled,
+            settled_rate: job.settled_rate,
+            rows: counts.values().sum(),
+            counts: RowStatus::ALL
+                .iter()
+                .map(|status| (status.name().to_string(), counts.get(status).copied().unwrap_or_default()))
+                .collect(),
+            top_errors,
+            minutes,
+        })
+    }
+
+    /// The count of one status.
+    pub fn count(&self, status: RowStatus) -> u64 {
+        self.counts.get(status.name()).copied().unwrap_or_default()
+    }
+}
+
+fn minute_count(minute: crate::state::Minute) -> MinuteCount {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(minute.minute).unwrap_or(0) * 60);
+    MinuteCount {
+        minute: humantime::format_rfc3339_seconds(at).to_string(),
+        requests: minute.requests,
+        throttled: minute.throttled,
+    }
+}
+
+fn seconds_between(start: &str, end: Option<&String>) -> Option<u64> {
+    let start = humantime::parse_rfc3339(start).ok()?;
+    let end = humantime::parse_rfc3339(end?).ok()?;
+    Some(end.duration_since(start).ok()?.as_secs())
+}
+
+/// Writes `{"schema", "summary", "rows"}` for the job, the rows streamed from the state file in input order.
+pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::Result<()> {
+    let summary = Summary::read(state, job, |_| {})?;
+    write!(out, "{{\"schema\":\"{SCHEMA}\",\"summary\":{},\"rows\":[", serde_json::to_string(&summary)?)?;
+    let mut first = true;
+    state.each_row(job.id, |row| {
+        let separator = if std::mem::take(&mut first) { "" } else { "," };
+        write!(out, "{separator}")?;
+        serde_json::to_writer(&mut *out, &RowRecord::from(row)).map_err(io::Error::from)
+    })?;
+    writeln!(out, "]}}")?;
+    Ok(())
+}
+
+/// Writes a file whole or not at all (mode 0600, renamed into place once written).
+pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut partial = path.as_os_str().to_os_string();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let file = crate::report::create_private(&partial).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut sink = io::BufWriter::new(file);
+    write(&mut sink).with_context(|| format!("cannot write {}", path.display()))?;
+    sink.into_inner().map_err(|error| error.into_error()).and_then(|file| file.sync_all())?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes the JSON summary and the HTML page of the job of this kind, as asked (`apply --summary-json`, `--html`).
+pub fn write_after_job(
+    state_path: &Path,
+    kind: JobKind,
+    json: Option<&Path>,
+    html: Option<&Path>,
+) -> anyhow::Result<()> {
+    if json.is_none() && html.is_none() {
+        return Ok(());
+    }
+    let state = StateFile::open_existing(state_path)?;
+    let job = find(&state, kind)?;
+    if let Some(path) = json {
+        write_file(path, |out| write_json(&state, &job, out))?;
+        eprintln!("summary: {}", path.display());
+    }
+    if let Some(path) = html {
+        write_file(path, |out| html::write(&state, &job, out))?;
+        eprintln!("page: {}", path.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

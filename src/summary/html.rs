@@ -1,0 +1,341 @@
+//! The summary page: one self-contained HTML file (no external script, font, style or image: it must open from an
+//! email attachment). Every text that comes from the CSV, the state file or the service goes through [`escape`].
+
+use super::{RowRecord, Summary};
+use crate::state::{Job, RowStatus, StateFile};
+use std::fmt::Write as _;
+use std::io::Write;
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(character),
+        }
+    }
+    escaped
+}
+
+/// A status as a CSS class or id part: only `[a-z_]`, whatever the state file holds.
+fn token(status: &str) -> String {
+    status.chars().filter(|c| c.is_ascii_lowercase() || *c == '_').collect()
+}
+
+fn colour(status: &str) -> &'static str {
+    match RowStatus::from_name(status) {
+        Some(RowStatus::Updated | RowStatus::Restored) => "#2e7d32",
+        Some(RowStatus::Unchanged) => "#78909c",
+        Some(RowStatus::WouldUpdate) => "#1565c0",
+        Some(RowStatus::Failed) => "#c62828",
+        Some(RowStatus::Invalid) => "#ef6c00",
+        Some(RowStatus::Conflict) => "#6a1b9a",
+        Some(RowStatus::Pending) | None => "#9e9e9e",
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em;color:#222;max-width:1100px}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1.5em}dt{color:#666}dd{margin:0}
+table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
+.filter input{margin-left:1em}";
+
+/// Writes the page of the job.
+pub fn write(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mut problems = Vec::new();
+    let summary = Summary::read(state, job, |row| problems.push(row))?;
+    out.write_all(render(&summary, &problems).as_bytes())?;
+    Ok(())
+}
+
+/// The page of a summary and the rows that need attention.
+pub fn render(summary: &Summary, problems: &[RowRecord]) -> String {
+    let mut page = String::new();
+    let title = format!("pcbulk {}: {}", summary.job, summary.csv);
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}{}</style></head><body>\n",
+        escape(&title),
+        filter_style(problems)
+    );
+    let _ = writeln!(page, "<h1>{}</h1>", escape(&title));
+    header(&mut page, summary);
+    page.push_str("<h2>Rows per status</h2>\n");
+    counts_chart(&mut page, summary);
+    page.push_str("<h2>Requests and 429s per minute</h2>\n");
+    minutes_chart(&mut page, summary);
+    page.push_str("<h2>Top errors</h2>\n");
+    errors_table(&mut page, summary);
+    let _ = writeln!(page, "<h2>Rows that need a look ({})</h2>", problems.len());
+    problems_table(&mut page, problems);
+    page.push_str("</body></html>\n");
+    page
+}
+
+fn header(page: &mut String, summary: &Summary) {
+    let duration = summary
+        .duration_seconds
+        .map(|seconds| humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string());
+    let settled = summary.settled_rate.map(|rate| format!("{rate:.1} requests/s"));
+    let fields: [(&str, &str, String); 10] = [
+        ("csv", "input file", summary.csv.clone()),
+        ("target", "target", summary.target.clone()),
+        ("started", "started", summary.started.clone()),
+        ("finished", "finished", summary.finished.clone().unwrap_or_else(|| "not finished".into())),
+        ("duration", "duration", duration.unwrap_or_default()),
+        ("settled_rate", "pace settled at", settled.unwrap_or_default()),
+        ("requests", "requests sent", summary.requests.to_string()),
+        ("throttled", "429s met", summary.throttled.to_string()),
+        ("rows", "rows", summary.rows.to_string()),
+        ("job", "job", summary.job.clone()),
+    ];
+    page.push_str("<dl id=\"job\">\n");
+    for (key, label, value) in fields {
+        let _ = writeln!(page, "<dt>{label}</dt><dd data-field=\"{key}\">{}</dd>", escape(&value));
+    }
+    page.push_str("</dl>\n");
+}
+
+fn counts_chart(page: &mut String, summary: &Summary) {
+    let shown: Vec<(&str, u64)> = RowStatus::ALL
+        .iter()
+        .map(|status| (status.name(), summary.count(*status)))
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    let most = shown.iter().map(|(_, count)| *count).max().unwrap_or(1).max(1);
+    let (width, bar, label) = (640.0, 24.0, 110.0);
+    let height = bar * shown.len().max(1) as f64 + 8.0;
+    let _ = writeln!(
+        page,
+        "<svg id=\"counts\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"rows per status\">"
+    );
+    for (index, (status, count)) in shown.iter().enumerate() {
+        let y = index as f64 * bar + 4.0;
+        let length = (width - label - 80.0) * (*count as f64) / (most as f64);
+        let _ = writeln!(
+            page,
+            "<g class=\"bar\" data-status=\"{status}\" data-count=\"{count}\"><title>{status}: {count}</title>\
+             <text x=\"0\" y=\"{ty}\">{status}</text>\
+             <rect x=\"{label}\" y=\"{y}\" width=\"{length:.1}\" height=\"{h}\" fill=\"{fill}\"/>\
+             <text x=\"{tx:.1}\" y=\"{ty}\">{count}</text></g>",
+            status = escape(status),
+            ty = y + bar * 0.65,
+            h = bar - 6.0,
+            fill = colour(status),
+            tx = label + length + 6.0,
+        );
+    }
+    page.push_str("</svg>\n");
+}
+
+/// A recorded minute placed on the chart: minutes since the first, its label, and its two counts.
+struct Point<'a> {
+    offset: f64,
+    label: &'a str,
+    requests: u64,
+    throttled: u64,
+}
+
+fn minute_points(summary: &Summary) -> Vec<Point<'_>> {
+    let parse = |text: &str| humantime::parse_rfc3339(text).ok();
+    let first = summary.minutes.first().and_then(|minute| parse(&minute.minute));
+    summary
+        .minutes
+        .iter()
+        .filter_map(|minute| {
+            let offset = parse(&minute.minute)?.duration_since(first?).ok()?.as_secs_f64() / 60.0;
+            Some(Point { offset, label: &minute.minute, requests: minute.requests, throttled: minute.throttled })
+        })
+        .collect()
+}
+
+/// The chart's frame: where the plot sits and how counts map to it.
+struct Frame {
+    width: f64,
+    height: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    bottom: f64,
+    span: f64,
+    most: u64,
+}
+
+impl Frame {
+    fn x(&self, offset: f64) -> f64 {
+        self.left + (self.right - self.left) * offset / self.span
+    }
+
+    fn y(&self, count: u64) -> f64 {
+        self.bottom - (self.bottom - self.top) * count as f64 / self.most as f64
+    }
+}
+
+fn minutes_chart(page: &mut String, summary: &Summary) {
+    let points = minute_points(summary);
+    let frame = Frame {
+        width: 820.0,
+        height: 230.0,
+        left: 50.0,
+        right: 700.0,
+        top: 12.0,
+        bottom: 195.0,
+        span: points.last().map_or(1.0, |point| point.offset).max(1.0),
+        most: points.iter().map(|point| point.requests.max(point.throttled)).max().unwrap_or(1).max(1),
+    };
+    let _ = writeln!(
+        page,
+        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" \
+         aria-label=\"requests and 429s per minute\" data-minutes=\"{}\">",
+        frame.width,
+        frame.height,
+        points.len()
+    );
+    axes(page, &frame, &points);
+    for (class, colour) in [("requests", "#1565c0"), ("throttled", "#c62828")] {
+        let count = |point: &Point| if class == "requests" { point.requests } else { point.throttled };
+        let coordinates: Vec<String> =
+            points.iter().map(|point| format!("{:.1},{:.1}", frame.x(point.offset), frame.y(count(point)))).collect();
+        let _ = writeln!(
+            page,
+            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
+            coordinates.join(" ")
+        );
+        for point in &points {
+            let _ = write!(
+                page,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{}: {} requests, {} answered 429</title></circle>",
+                frame.x(point.offset),
+                frame.y(count(point)),
+                escape(point.label),
+                point.requests,
+                point.throttled
+            );
+        }
+    }
+    let legend = frame.right + 20.0;
+    let _ = writeln!(
+        page,
+        "<rect x=\"{legend}\" y=\"14\" width=\"12\" height=\"4\" fill=\"#1565c0\"/><text x=\"{lx}\" y=\"20\">requests</text>\
+         <rect x=\"{legend}\" y=\"32\" width=\"12\" height=\"4\" fill=\"#c62828\"/><text x=\"{lx}\" y=\"38\">429s</text></svg>",
+        lx = legend + 18.0
+    );
+}
+
+fn axes(page: &mut String, frame: &Frame, points: &[Point]) {
+    let (x0, x1, y0) = (frame.left, frame.right, frame.bottom);
+    let below = frame.height - 10.0;
+    let first = points.first().map_or("no requests recorded", |point| point.label);
+    let last = points.last().filter(|_| points.len() > 1).map_or("", |point| point.label);
+    let _ = writeln!(
+        page,
+        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/>\
+         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
+         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x1}\" y2=\"{top}\" stroke=\"#eee\"/>\
+         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{most}</text><text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>\
+         <text x=\"{x0}\" y=\"{below}\">{first}</text><text x=\"{x1}\" y=\"{below}\" text-anchor=\"end\">{last}</text>",
+        top = frame.top,
+        lx = x0 - 6.0,
+        ty = frame.top + 4.0,
+        most = frame.most,
+        first = escape(first),
+        last = escape(last),
+    );
+}
+
+fn errors_table(page: &mut String, summary: &Summary) {
+    if summary.top_errors.is_empty() {
+        page.push_str("<p id=\"no-errors\">No errors.</p>\n");
+        return;
+    }
+    page.push_str(
+        "<table id=\"errors\"><thead><tr><th>code</th><th>description</th><th>rows</th></tr></thead><tbody>\n",
+    );
+    for error in &summary.top_errors {
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&error.code),
+            escape(&error.description),
+            error.rows
+        );
+    }
+    page.push_str("</tbody></table>\n");
+}
+
+/// The statuses of the rows that need attention, in the order of [`RowStatus::ALL`].
+fn problem_statuses(problems: &[RowRecord]) -> Vec<String> {
+    let mut statuses: Vec<String> = problems.iter().map(|row| token(&row.status)).collect();
+    statuses.sort_by_key(|status| RowStatus::ALL.iter().position(|known| known.name() == status));
+    statuses.dedup();
+    statuses
+}
+
+/// The CSS-only filter: a checked radio hides the table rows of every other status.
+fn filter_style(problems: &[RowRecord]) -> String {
+    problem_statuses(problems)
+        .iter()
+        .map(|status| format!("#show-{status}:checked~table tbody tr:not(.s-{status}){{display:none}}"))
+        .collect()
+}
+
+fn problems_table(page: &mut String, problems: &[RowRecord]) {
+    if problems.is_empty() {
+        page.push_str("<p id=\"no-problems\">Every row was updated or left unchanged.</p>\n");
+        return;
+    }
+    page.push_str("<div class=\"filter\">show:<input type=\"radio\" name=\"show\" id=\"show-all\" checked><label for=\"show-all\">all</label>");
+    for status in problem_statuses(problems) {
+        let count = problems.iter().filter(|row| token(&row.status) == status).count();
+        let _ = write!(
+            page,
+            "<input type=\"radio\" name=\"show\" id=\"show-{status}\"><label for=\"show-{status}\">{status} ({count})</label>"
+        );
+    }
+    page.push_str(
+        "\n<table id=\"problems\"><thead><tr><th>line</th><th>customer id</th><th>status</th><th>error</th>\
+                   <th>request ids</th></tr></thead><tbody>\n",
+    );
+    for row in problems {
+        let ids = [&row.request_id, &row.correlation_id]
+            .iter()
+            .filter_map(|id| id.as_deref())
+            .map(escape)
+            .collect::<Vec<_>>()
+            .join("<br>");
+        let _ = writeln!(
+            page,
+            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td>{}</td><td class=\"ids\">{ids}</td></tr>",
+            row.line,
+            escape(&row.customer_id),
+            escape(row.error.as_deref().unwrap_or_default()),
+            status = token(&row.status),
+        );
+    }
+    page.push_str("</tbody></table></div>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup_quotes_and_ampersands() {
+        assert_eq!(
+            escape(r#"<script>alert("x") & 'y'</script>"#),
+            "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn a_status_token_keeps_only_safe_characters() {
+        assert_eq!(token("would_update"), "would_update");
+        assert_eq!(token("x\"><script>"), "xscript");
+    }
+}
