@@ -5,7 +5,7 @@
 //! whole across resumes. Resuming reads the CSV again and skips the settled lines.
 
 use crate::client::{self, ApiConfig};
-use crate::engine::{self, Ending, Mode, Work};
+use crate::engine::{self, Ending, Mode, Source, Work};
 use crate::fields::{self, CUSTOMER_BILLING};
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::merge::FieldChange;
@@ -197,8 +197,7 @@ pub async fn apply(
     let recorder = Recorder::start(state, job.id);
     progress.started(total);
     let work = Work {
-        csv: config.csv.clone(),
-        input: config.input,
+        source: Source::Csv { path: config.csv.clone(), input: config.input },
         settled,
         sent_before,
         mode: config.mode,

@@ -5,6 +5,7 @@
 //! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
 //! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
+//! - [`undo`] is pure too: a profile as read plus the changes a job wrote gives the restore, or a conflict.
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
@@ -33,5 +34,6 @@ pub mod progress;
 pub mod report;
 pub mod sandbox;
 pub mod state;
+pub mod undo;
 pub mod validate;
 pub mod wire;
