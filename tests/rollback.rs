@@ -275,17 +275,41 @@ async fn a_state_file_without_an_apply_job_is_refused() {
 async fn a_rollback_made_for_an_earlier_apply_is_refused_unless_restart() {
     let rig = Rig::applied(4, Faults::default()).await;
     rig.rollback(&rig.config(Mode::Apply)).await;
-    let mut again = rig.apply_config();
-    again.restart = true;
-    // The created_at of a job is to the second: make sure the new apply job is another second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    job::apply(&again, Arc::new(Silent), CancellationToken::new()).await.unwrap();
-    let error =
-        rollback::rollback(&rig.config(Mode::Apply), Arc::new(Silent), CancellationToken::new()).await.unwrap_err();
+    // Another apply job in the same state file: the rollback recorded there undoes the earlier one.
+    let mut other = rig.apply_config();
+    other.csv = rig.work.write("updates.csv", format!("customer_id,companyName\n{},Renamed\n", customer(1)));
+    other.restart = true;
+    job::apply(&other, Arc::new(Silent), CancellationToken::new()).await.unwrap();
+    let refused = rollback::rollback(&rig.config(Mode::Apply), Arc::new(Silent), CancellationToken::new()).await;
+    let error = refused.unwrap_err();
     assert!(matches!(error, JobError::OtherJob { .. }), "{error}");
+    assert!(error.to_string().contains("--restart"), "{error}");
     let mut config = rig.config(Mode::Apply);
     config.restart = true;
     let outcome = rig.rollback(&config).await;
-    assert_eq!(count(&outcome, RowStatus::Restored), 4);
+    assert_eq!(count(&outcome, RowStatus::Restored), 1, "{:?}", outcome.counts);
     rig.assert_restored(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_exits_2_when_rows_are_conflicts_and_writes_the_report_beside_the_csv() {
+    let rig = Rig::applied(10, Faults::default()).await;
+    rig.sandbox.edit_customer(&customer(4), "companyName", "Someone Else Ltd").unwrap();
+    let token = rig.sandbox.mint_token();
+    let (url, csv) = (rig.sandbox.url().to_string(), rig.csv.display().to_string());
+    let run = move || {
+        let env = [("PCBULK_TOKEN", token.as_str()), ("PCBULK_BASE_URL", url.as_str())];
+        let mut child = common::spawn_pcbulk(&["rollback", &csv], &env, std::process::Stdio::piped());
+        let status = common::wait_at_most(&mut child, Duration::from_secs(60));
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        (status, stderr)
+    };
+    let (status, stderr) = tokio::task::spawn_blocking(run).await.unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("restored 9"), "{stderr}");
+    assert!(stderr.contains("conflict 1"), "{stderr}");
+    let report = rig.report();
+    assert_eq!(report.iter().filter(|row| row.1 == "conflict").count(), 1);
+    rig.assert_restored(&[4]);
 }
