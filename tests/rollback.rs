@@ -11,7 +11,7 @@ use pcbulk::job::rollback::{self, RollbackConfig};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
 use pcbulk::pace::PaceConfig;
 use pcbulk::progress::{Progress, Silent};
-use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
 use pcbulk::state::RowStatus;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -206,6 +206,44 @@ async fn a_dry_run_sends_no_put_and_is_not_progress_of_the_rollback() {
     assert!(!real.resumed);
     assert_eq!(count(&real, RowStatus::Restored), 15);
     rig.assert_restored(&[]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_through_lost_answers_stale_etags_429s_and_edits_to_other_fields_restores_every_row() {
+    let rig = Rig::applied(40, Faults::default()).await;
+    let faults = Faults {
+        drop_after_commit: 0.3,
+        concurrent_edit: 0.3,
+        stale_etag: StaleEtag::Mixed,
+        error_rate: 0.05,
+        rate_limit: Some(200.0),
+        ..Faults::default()
+    };
+    rig.sandbox.set_faults(faults).unwrap();
+    let outcome = rig.rollback(&rig.config(Mode::Apply)).await;
+    let counters = rig.sandbox.counters();
+    assert!(counters.connections_dropped > 0 && counters.total_concurrent_edits() > 0, "the faults did not fire");
+    // Someone else's edits touch only `extensions.editsBySomeoneElse`, never a field the job wrote: so no row is a
+    // conflict of values, and only a profile that kept changing through every re-read may be left as found.
+    assert_eq!(count(&outcome, RowStatus::Restored) + count(&outcome, RowStatus::Conflict), 40, "{:?}", outcome.counts);
+    assert_eq!(counters.lost_edits, 0);
+    for (index, original) in &rig.originals {
+        let mut now = rig.sandbox.customer(&customer(*index)).unwrap();
+        let edits = counters.concurrent_edits.get(&customer(*index)).copied().unwrap_or_default();
+        assert_eq!(now["extensions"]["editsBySomeoneElse"], Value::from(edits), "customer {index}");
+        let mut original = original.clone();
+        for profile in [&mut now, &mut original] {
+            profile["attributes"]["etag"] = Value::Null;
+            profile["extensions"]["editsBySomeoneElse"] = Value::Null;
+        }
+        let conflict = rig.report().iter().any(|row| row.0 == *index as u64 + 2 && row.1 == "conflict");
+        if !conflict {
+            assert_eq!(now, original, "customer {index}");
+        }
+        let puts = counters.puts_succeeded.get(&customer(*index)).copied().unwrap_or_default();
+        assert!(puts <= 2, "customer {index} saw {puts} successful PUTs (apply and rollback)");
+    }
+    assert_eq!(counters.fields_dropped_count, 0, "{:?}", counters.fields_dropped);
 }
 
 /// Cancels the job after a number of rows, as Ctrl-C would.
