@@ -40,7 +40,8 @@ struct Rig {
 }
 
 impl Rig {
-    async fn applied(rows: usize, faults: Faults) -> Rig {
+    /// The sandbox and the CSV, before the apply.
+    async fn new(rows: usize, faults: Faults) -> Rig {
         let work = WorkDir::new();
         let ids: Vec<String> = (0..rows).map(customer).collect();
         let config = SandboxConfig { customer_ids: ids.clone(), faults, seed: 11, ..SandboxConfig::default() };
@@ -51,7 +52,11 @@ impl Rig {
         }
         let csv = work.write("updates.csv", text);
         let originals = (0..rows).map(|index| (index, sandbox.customer(&customer(index)).unwrap())).collect();
-        let rig = Rig { work, sandbox, csv, rows, originals };
+        Rig { work, sandbox, csv, rows, originals }
+    }
+
+    async fn applied(rows: usize, faults: Faults) -> Rig {
+        let rig = Rig::new(rows, faults).await;
         let outcome = job::apply(&rig.apply_config(), Arc::new(Silent), CancellationToken::new()).await.unwrap();
         assert_eq!(count(&outcome, RowStatus::Updated), rows as u64, "{:?}", outcome.counts);
         rig
@@ -350,4 +355,23 @@ async fn the_binary_exits_2_when_rows_are_conflicts_and_writes_the_report_beside
     let report = rig.report();
     assert_eq!(report.iter().filter(|row| row.1 == "conflict").count(), 1);
     rig.assert_restored(&[4]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_an_interrupted_apply_updates_after_a_rollback_join_the_next_rollback() {
+    let rig = Rig::new(30, Faults { latency_ms: 5, ..Faults::default() }).await;
+    let cancel = CancellationToken::new();
+    let progress = Arc::new(CancelAfter { rows: 10, done: AtomicU64::new(0), cancel: cancel.clone() });
+    let first = job::apply(&rig.apply_config(), progress, cancel).await.unwrap();
+    assert_eq!(first.ending, Ending::Interrupted);
+    let partly = rig.rollback(&rig.config(Mode::Apply)).await;
+    assert_eq!(count(&partly, RowStatus::Restored), count(&first, RowStatus::Updated), "{:?}", partly.counts);
+    // The apply resumes and updates the rest (the restored rows stay settled in the apply job).
+    let rest = job::apply(&rig.apply_config(), Arc::new(Silent), CancellationToken::new()).await.unwrap();
+    assert_eq!(rest.ending, Ending::Complete);
+    let again = rig.rollback(&rig.config(Mode::Apply)).await;
+    assert!(again.resumed);
+    assert_eq!(count(&again, RowStatus::Restored), 30, "{:?}", again.counts);
+    assert_eq!(rig.report().len(), 30);
+    rig.assert_restored(&[]);
 }

@@ -87,16 +87,19 @@ fn existing_job(state: &mut StateFile, config: &RollbackConfig, apply: &Job) -> 
 }
 
 /// The rollback's rows: one per row the apply job updated, each `pending`.
+fn planned(written: &[WrittenRow]) -> impl Iterator<Item = PlannedRow> + '_ {
+    written.iter().map(|row| PlannedRow {
+        line: row.line,
+        customer_id: row.customer_id.clone(),
+        status: RowStatus::Pending,
+        error: String::new(),
+        warnings: String::new(),
+    })
+}
+
+/// Records a new rollback job with its rows.
 fn plan(state: &mut StateFile, config: &RollbackConfig, apply: &Job, written: &[WrittenRow]) -> Result<Job, JobError> {
-    let rows = written.iter().map(|row| {
-        Ok(PlannedRow {
-            line: row.line,
-            customer_id: row.customer_id.clone(),
-            status: RowStatus::Pending,
-            error: String::new(),
-            warnings: String::new(),
-        })
-    });
+    let rows = planned(written).map(Ok);
     Ok(state.create_job(kind_of(config.mode), &apply.csv_path, &undoes(apply), &apply.base_url, rows)??)
 }
 
@@ -125,6 +128,9 @@ pub async fn rollback(
     let written = state.written_rows(apply.id)?;
     let (job, resumed) = match existing_job(&mut state, config, &apply)? {
         Some(job) => {
+            // The apply job may have updated more rows since (it was resumed after an earlier rollback): they join
+            // this rollback, so no row is ever worked on that the state file cannot record.
+            state.add_rows(job.id, planned(&written))?;
             state.touch_job(job.id)?;
             (job, true)
         }

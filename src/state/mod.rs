@@ -313,6 +313,31 @@ impl StateFile {
         Ok(Ok(job))
     }
 
+    /// Adds to a job the planned rows it does not hold yet (by line), leaving the rows it holds as they are; returns
+    /// how many were added.
+    pub fn add_rows(&mut self, job: i64, rows: impl Iterator<Item = PlannedRow>) -> Result<usize, StateError> {
+        let transaction = self.connection.transaction()?;
+        let mut added = 0;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for row in rows {
+                added += insert.execute(params![
+                    job,
+                    row.line,
+                    row.customer_id,
+                    row.status.name(),
+                    row.error,
+                    row.warnings
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(added)
+    }
+
     /// The lines of the job that are settled and must be neither read nor written again.
     pub fn settled_lines(&self, job: i64, retry_failed: bool) -> Result<LineSet, StateError> {
         let mut statement = self.connection.prepare_cached(
