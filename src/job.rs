@@ -64,8 +64,8 @@ pub enum JobError {
     )]
     OtherBaseUrl { applied: String, given: String },
     #[error(
-        "the apply job has {count} rows whose PUT may or may not have landed: run the apply again to settle them, \
-         then roll back"
+        "the apply job has {count} rows whose PUT may or may not have landed: run the apply again (with \
+         --retry-failed) to settle them, then roll back"
     )]
     InDoubt { count: usize },
 }
