@@ -14,6 +14,7 @@ use crate::state::{RowOutcome, RowStatus};
 use crate::undo::{self, Undone};
 use crate::wire;
 use serde_json::Value;
+use std::ops::ControlFlow;
 
 /// Re-reads after a stale etag before the row is a `conflict`.
 pub const MAX_REMERGES: u32 = 5;
@@ -50,6 +51,29 @@ impl Calls {
             correlation_id: last.map(|(_, ids)| ids.correlation_id.to_string()),
             ..RowOutcome::default()
         }
+    }
+
+    /// What the plan made of the profile read: the profile to write and its changes, or the row's outcome when
+    /// there is nothing to write. `sent`: the changes of a PUT of this job for the row that may have landed.
+    fn to_write(
+        &self,
+        row: &Task,
+        step: Result<Step, MergeError>,
+        sent: &Option<Vec<FieldChange>>,
+    ) -> ControlFlow<RowOutcome, (Value, Vec<FieldChange>)> {
+        let (status, changes, error) = match step {
+            Ok(Step::Write { profile, changes }) => return ControlFlow::Continue((profile, changes)),
+            // The values are in place: ours if this job sent a PUT for the row, else they already were.
+            Ok(Step::InPlace) => match sent {
+                Some(changes) => (row.plan.done(), changes.clone(), None),
+                None => (row.plan.found_in_place(), Vec::new(), None),
+            },
+            Ok(Step::Conflict(message)) => (RowStatus::Conflict, Vec::new(), Some(message)),
+            Err(error) => (RowStatus::Failed, Vec::new(), Some(error.to_string())),
+        };
+        let mut outcome = self.outcome(row, status, changes);
+        outcome.error = error;
+        ControlFlow::Break(outcome)
     }
 
     fn failed(&mut self, row: &Task, error: &CallError) -> Result<RowOutcome, Halt> {
@@ -130,25 +154,9 @@ pub async fn process(
         };
         calls.attempts += fetched.attempts;
         calls.last_get = Some((Some(fetched.status), fetched.ids));
-        let (profile, changes) = match row.plan.step(&fetched.body) {
-            Ok(Step::Write { profile, changes }) => (profile, changes),
-            Ok(Step::InPlace) => {
-                // The values are in place: ours if this job sent a PUT for the row, else they already were.
-                return Ok(match sent {
-                    Some(changes) => calls.outcome(row, row.plan.done(), changes),
-                    None => calls.outcome(row, row.plan.found_in_place(), Vec::new()),
-                });
-            }
-            Ok(Step::Conflict(message)) => {
-                let mut outcome = calls.outcome(row, RowStatus::Conflict, Vec::new());
-                outcome.error = Some(message);
-                return Ok(outcome);
-            }
-            Err(error) => {
-                let mut outcome = calls.outcome(row, RowStatus::Failed, Vec::new());
-                outcome.error = Some(error.to_string());
-                return Ok(outcome);
-            }
+        let (profile, changes) = match calls.to_write(row, row.plan.step(&fetched.body), &sent) {
+            ControlFlow::Continue(write) => write,
+            ControlFlow::Break(outcome) => return Ok(outcome),
         };
         if context.mode == Mode::DryRun {
             return Ok(calls.outcome(row, RowStatus::WouldUpdate, changes));
