@@ -375,3 +375,32 @@ async fn rows_an_interrupted_apply_updates_after_a_rollback_join_the_next_rollba
     assert_eq!(rig.report().len(), 30);
     rig.assert_restored(&[]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_of_the_apply_job_still_in_doubt_refuses_the_rollback() {
+    let rig = Rig::applied(3, Faults::default()).await;
+    // As a kill between a PUT's intent and its answer leaves it.
+    let connection = rusqlite::Connection::open(rig.work.path("updates.csv.pcbulk.db")).unwrap();
+    connection.execute("UPDATE rows SET status = 'pending', put_sent = 1 WHERE line = 3", []).unwrap();
+    drop(connection);
+    let error =
+        rollback::rollback(&rig.config(Mode::Apply), Arc::new(Silent), CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(error, JobError::InDoubt { count: 1 }), "{error}");
+    assert_eq!(rig.puts(), 3);
+    // The apply run again settles it (its values are in place: `updated`), and the rollback goes ahead.
+    job::apply(&rig.apply_config(), Arc::new(Silent), CancellationToken::new()).await.unwrap();
+    let outcome = rig.rollback(&rig.config(Mode::Apply)).await;
+    assert_eq!(count(&outcome, RowStatus::Restored), 3, "{:?}", outcome.counts);
+    rig.assert_restored(&[]);
+}
+
+#[test]
+fn the_binary_needs_a_csv_or_a_state_file() {
+    let output = common::pcbulk(&["rollback", "--base-url", "http://127.0.0.1:9"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = common::stderr(&output);
+    assert!(
+        stderr.contains("give the CSV of the job to undo, or --state FILE") || stderr.contains("credentials"),
+        "{stderr}"
+    );
+}

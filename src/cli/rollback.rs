@@ -2,7 +2,6 @@
 
 use super::apply::{beside, default_state, summarise, watch_signals};
 use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
-use crate::client::ApiConfig;
 use crate::engine::Mode;
 use crate::job::rollback::{self, RollbackConfig};
 use clap::Args;
@@ -39,7 +38,8 @@ pub struct RollbackArgs {
     pub grace: u64,
 }
 
-fn resolve(args: &RollbackArgs, api: ApiConfig) -> anyhow::Result<RollbackConfig> {
+/// The rollback's configuration: where the job is first (so a missing CSV is said before missing credentials).
+fn resolve(args: &RollbackArgs, environment: Environment) -> anyhow::Result<RollbackConfig> {
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let state = match (&args.state, &args.csv) {
         (Some(state), _) => state.clone(),
@@ -59,7 +59,7 @@ fn resolve(args: &RollbackArgs, api: ApiConfig) -> anyhow::Result<RollbackConfig
         mode,
         restart: args.restart,
         retry_failed: args.retry_failed,
-        api,
+        api: resolve_api(&args.api, &args.pace, environment)?,
         grace: Duration::from_secs(args.grace),
     })
 }
@@ -68,7 +68,7 @@ fn resolve(args: &RollbackArgs, api: ApiConfig) -> anyhow::Result<RollbackConfig
 pub fn run(args: RollbackArgs, environment: Environment) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
     runtime.block_on(async {
-        let config = resolve(&args, resolve_api(&args.api, &args.pace, environment)?)?;
+        let config = resolve(&args, environment)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
         let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
