@@ -9,7 +9,8 @@
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
-//! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report.
+//! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report;
+//!   [`job::rollback`] is the job that undoes an apply, planned from the apply's rows in the state file.
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
