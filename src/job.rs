@@ -3,7 +3,7 @@
 //! A job is identified by the CSV's content hash, the base URL and its kind. Planning records every data line of
 //! the CSV in the state file (valid rows `pending`, invalid rows `invalid` with their problems), so the report is
 //! whole across resumes. Resuming reads the CSV again and skips the settled lines. A rollback ([`rollback`]) is a
-//! job too, planned from the apply job's rows and run the same way ([`execute`]).
+//! job too, planned from the apply job's rows and run the same way (`execute`).
 
 pub mod rollback;
 
