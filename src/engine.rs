@@ -1,5 +1,6 @@
-//! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel; a fixed set of
-//! workers (as many as `--concurrency`) take rows and run [`row::process`]; every outcome goes to the state file's
+//! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel (the CSV's for an
+//! apply, the state file's for a rollback: a [`Source`]); a fixed set of workers (as many as `--concurrency`) take
+//! rows and run [`row::process`], which asks each row's [`Plan`] what to write; every outcome goes to the state file's
 //! recorder. The pace (rate and in-flight bound) lives in the client; the engine never spawns a task per row.
 //!
 //! Shutdown is injected: the caller's `CancellationToken` stops the reader and the workers take no new row;
@@ -8,7 +9,7 @@
 pub mod row;
 
 use crate::client::Client;
-use crate::input::{self, ChangeRow, InputConfig, Verdict};
+use crate::input::{self, Change, CustomerId, InputConfig, Verdict};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::state::LineSet;
@@ -50,10 +51,35 @@ pub enum Ending {
     Halted(Halt),
 }
 
+/// What a row asks of its profile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// Apply: set the CSV row's changes ([`crate::merge::merge`]).
+    Apply(Vec<Change>),
+    /// Rollback: put back the before-values of the changes a job wrote, where they still hold ([`crate::undo`]).
+    Restore(Vec<FieldChange>),
+}
+
+/// One row for a worker: the customer and what to do to its profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Task {
+    /// The input line of the row (of the apply's CSV, for a rollback).
+    pub line: u64,
+    pub customer_id: CustomerId,
+    pub plan: Plan,
+}
+
+/// Where the rows come from.
+pub enum Source {
+    /// The valid rows of a CSV, read as the workers go (apply, dry run).
+    Csv { path: PathBuf, input: InputConfig },
+    /// Rows already in hand, in order (rollback: from the state file).
+    Tasks(Vec<Task>),
+}
+
 /// What the engine is given to work on.
 pub struct Work {
-    pub csv: PathBuf,
-    pub input: InputConfig,
+    pub source: Source,
     /// Lines already settled: neither read nor written again.
     pub settled: LineSet,
     /// Rows whose PUT an earlier run sent without recording the answer, with the changes it carried.
@@ -74,8 +100,8 @@ pub async fn run(
     let workers = client.pace().config().concurrency.get();
     let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let stop = cancel.child_token();
-    let (sender, receiver) = mpsc::channel::<ChangeRow>(workers * 2);
-    let reader = spawn_reader(work.csv.clone(), work.input, work.settled, sender, stop.clone());
+    let (sender, receiver) = mpsc::channel::<Task>(workers * 2);
+    let reader = spawn_reader(work.source, work.settled, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let shared = Arc::new(Shared { client, recorder, mode: work.mode, sent_before: work.sent_before, progress });
     let mut tasks = tokio::task::JoinSet::new();
@@ -126,7 +152,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The one worker loop: take a row, do it, record it; until the rows run out or the job stops.
 async fn work_rows(
     shared: &Shared,
-    receiver: &tokio::sync::Mutex<mpsc::Receiver<ChangeRow>>,
+    receiver: &tokio::sync::Mutex<mpsc::Receiver<Task>>,
     stop: &CancellationToken,
     halt: &Mutex<Option<Halt>>,
 ) {
@@ -159,23 +185,37 @@ async fn work_rows(
     }
 }
 
-/// Reads the CSV on a blocking thread and sends the rows still to do, in input order.
+/// Sends the rows still to do, in input order, from a blocking thread (the CSV is read as it goes).
 fn spawn_reader(
-    csv: PathBuf,
-    config: InputConfig,
+    source: Source,
     settled: LineSet,
-    sender: mpsc::Sender<ChangeRow>,
+    sender: mpsc::Sender<Task>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<Result<(), String>> {
     tokio::task::spawn_blocking(move || {
-        let reader = input::open(&csv, config).map_err(|error| error.to_string())?;
-        for record in reader {
-            let record = record.map_err(|error| error.to_string())?;
-            let Verdict::Valid(row) = record.verdict else { continue };
-            if settled.contains(row.line) {
+        let tasks: Box<dyn Iterator<Item = Result<Task, String>>> = match source {
+            Source::Csv { path, input } => {
+                let reader = input::open(&path, input).map_err(|error| error.to_string())?;
+                Box::new(reader.filter_map(|record| match record {
+                    Err(error) => Some(Err(error.to_string())),
+                    Ok(record) => match record.verdict {
+                        Verdict::Valid(row) => Some(Ok(Task {
+                            line: row.line,
+                            customer_id: row.customer_id,
+                            plan: Plan::Apply(row.changes),
+                        })),
+                        Verdict::Invalid(_) => None,
+                    },
+                }))
+            }
+            Source::Tasks(tasks) => Box::new(tasks.into_iter().map(Ok)),
+        };
+        for task in tasks {
+            let task = task?;
+            if settled.contains(task.line) {
                 continue;
             }
-            if stop.is_cancelled() || sender.blocking_send(row).is_err() {
+            if stop.is_cancelled() || sender.blocking_send(task).is_err() {
                 return Ok(());
             }
         }

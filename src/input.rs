@@ -68,6 +68,8 @@ pub enum Edit {
     Set(String),
     /// Empty the field: `""`, or left as it is when absent or `null`.
     Clear,
+    /// Put back a value a job recorded as the field's before-value (rollback); `Null` stands for absent or null.
+    Restore(serde_json::Value),
 }
 
 /// One field a row changes.

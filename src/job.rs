@@ -2,10 +2,13 @@
 //!
 //! A job is identified by the CSV's content hash, the base URL and its kind. Planning records every data line of
 //! the CSV in the state file (valid rows `pending`, invalid rows `invalid` with their problems), so the report is
-//! whole across resumes. Resuming reads the CSV again and skips the settled lines.
+//! whole across resumes. Resuming reads the CSV again and skips the settled lines. A rollback ([`rollback`]) is a
+//! job too, planned from the apply job's rows and run the same way (`execute`).
+
+pub mod rollback;
 
 use crate::client::{self, ApiConfig};
-use crate::engine::{self, Ending, Mode, Work};
+use crate::engine::{self, Ending, Mode, Source, Work};
 use crate::fields::{self, CUSTOMER_BILLING};
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::merge::FieldChange;
@@ -53,6 +56,18 @@ pub enum JobError {
     Report { path: String, source: std::io::Error },
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error("state file {state} holds no apply job: there is nothing to roll back")]
+    NoApply { state: String },
+    #[error(
+        "the apply job ran against {applied}, this rollback would go to {given}: a rollback goes where its job went \
+         (give --base-url {applied})"
+    )]
+    OtherBaseUrl { applied: String, given: String },
+    #[error(
+        "the apply job has {count} rows whose PUT may or may not have landed: run the apply again (with \
+         --retry-failed) to settle them, then roll back"
+    )]
+    InDoubt { count: usize },
 }
 
 /// How a job ended and what it did.
@@ -152,24 +167,78 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
     Ok(state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(&config.api), rows)??)
 }
 
-/// The changes of PUTs an earlier run sent without recording their answers.
-fn sent_before(state: &StateFile, job: i64) -> Result<HashMap<u64, Vec<FieldChange>>, JobError> {
+/// Changes as the state file stores them (`before` and `after` JSON objects `{field: value}`), read back.
+pub(crate) fn stored_changes(before: &str, after: &str) -> Vec<FieldChange> {
     let parse =
         |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).unwrap_or_default();
-    let mut sent = HashMap::new();
-    for (line, (before, after)) in state.unsettled_puts(job)? {
-        let (before, after) = (parse(&before), parse(&after));
-        let changes = after
-            .into_iter()
-            .filter_map(|(name, after)| {
-                let field = fields::lookup(CUSTOMER_BILLING, &name)?;
-                let before = before.get(&name).cloned().unwrap_or_default();
-                Some(FieldChange { field: field.name, before, after })
-            })
-            .collect();
-        sent.insert(line, changes);
-    }
-    Ok(sent)
+    let (before, after) = (parse(before), parse(after));
+    after
+        .into_iter()
+        .filter_map(|(name, after)| {
+            let field = fields::lookup(CUSTOMER_BILLING, &name)?;
+            let before = before.get(&name).cloned().unwrap_or_default();
+            Some(FieldChange { field: field.name, before, after })
+        })
+        .collect()
+}
+
+/// The changes of PUTs an earlier run sent without recording their answers.
+fn sent_before(state: &StateFile, job: i64) -> Result<HashMap<u64, Vec<FieldChange>>, JobError> {
+    let unsettled = state.unsettled_puts(job)?;
+    Ok(unsettled.into_iter().map(|(line, (before, after))| (line, stored_changes(&before, &after))).collect())
+}
+
+/// A job decided (planned or resumed), ready for the engine.
+pub(crate) struct Run {
+    pub job: Job,
+    pub resumed: bool,
+    pub source: Source,
+    pub mode: Mode,
+    pub retry_failed: bool,
+    pub grace: Duration,
+    pub report: PathBuf,
+    pub started: Instant,
+}
+
+/// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
+pub(crate) async fn execute(
+    state: StateFile,
+    run: Run,
+    api: &ApiConfig,
+    progress: Arc<dyn Progress>,
+    cancel: CancellationToken,
+) -> Result<JobOutcome, JobError> {
+    let job = run.job.id;
+    let settled = state.settled_lines(job, run.retry_failed)?;
+    let sent_before = sent_before(&state, job)?;
+    let counts = state.counts(job)?;
+    let total: u64 = counts.values().sum::<u64>() - settled.len() as u64;
+    let client = client::connect(api)?;
+    let pace = client.pace().clone();
+    let recorder = Recorder::start(state, job);
+    let timeline = crate::timeline::Timeline::start(pace.clone());
+    progress.started(total);
+    let work = Work { source: run.source, settled, sent_before, mode: run.mode, grace: run.grace };
+    let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
+    progress.finished();
+    let minutes = timeline.finish().await;
+    let mut state = recorder.finish()?;
+    state.add_minutes(job, &minutes)?;
+    let figures = JobFigures {
+        requests: pace.requests_sent(),
+        throttled: pace.throttled(),
+        settled_rate: Some(pace.settled_rate()),
+    };
+    state.finish_job(job, &figures, ending == Ending::Complete)?;
+    write_report(&state, job, &run.report)?;
+    Ok(JobOutcome {
+        ending,
+        resumed: run.resumed,
+        counts: state.counts(job)?,
+        figures,
+        duration: run.started.elapsed(),
+        report: run.report,
+    })
 }
 
 /// Runs an apply or a dry run to its end (or its interruption), then writes the report.
@@ -188,43 +257,17 @@ pub async fn apply(
         }
         None => (plan(&mut state, config, &hash)?, false),
     };
-    let settled = state.settled_lines(job.id, config.retry_failed)?;
-    let sent_before = sent_before(&state, job.id)?;
-    let counts = state.counts(job.id)?;
-    let total: u64 = counts.values().sum::<u64>() - settled.len() as u64;
-    let client = client::connect(&config.api)?;
-    let pace = client.pace().clone();
-    let recorder = Recorder::start(state, job.id);
-    let timeline = crate::timeline::Timeline::start(pace.clone());
-    progress.started(total);
-    let work = Work {
-        csv: config.csv.clone(),
-        input: config.input,
-        settled,
-        sent_before,
-        mode: config.mode,
-        grace: config.grace,
-    };
-    let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
-    progress.finished();
-    let minutes = timeline.finish().await;
-    let mut state = recorder.finish()?;
-    state.add_minutes(job.id, &minutes)?;
-    let figures = JobFigures {
-        requests: pace.requests_sent(),
-        throttled: pace.throttled(),
-        settled_rate: Some(pace.settled_rate()),
-    };
-    state.finish_job(job.id, &figures, ending == Ending::Complete)?;
-    write_report(&state, job.id, &config.report)?;
-    Ok(JobOutcome {
-        ending,
+    let run = Run {
+        job,
         resumed,
-        counts: state.counts(job.id)?,
-        figures,
-        duration: started.elapsed(),
+        source: Source::Csv { path: config.csv.clone(), input: config.input },
+        mode: config.mode,
+        retry_failed: config.retry_failed,
+        grace: config.grace,
         report: config.report.clone(),
-    })
+        started,
+    };
+    execute(state, run, &config.api, progress, cancel).await
 }
 
 /// Writes a job's report from the state file.

@@ -5,10 +5,12 @@
 //! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
 //! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
+//! - [`undo`] is pure too: a profile as read plus the changes a job wrote gives the restore, or a conflict.
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
-//! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report.
+//! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report;
+//!   [`job::rollback`] is the job that undoes an apply, planned from the apply's rows in the state file.
 //! - [`preflight`] is pure: a country's rules and a merged profile give the rules it breaks.
 //! - [`budget`] is pure: the error budget of a run (`--max-failures N` or `P%`).
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
@@ -41,5 +43,6 @@ pub mod sandbox;
 pub mod state;
 pub mod summary;
 pub mod timeline;
+pub mod undo;
 pub mod validate;
 pub mod wire;

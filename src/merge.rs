@@ -53,6 +53,10 @@ fn wanted(edit: &Edit, current: Option<&Value>) -> Option<Value> {
         (Edit::Clear, None | Some(Value::Null)) => None,
         (Edit::Clear, Some(Value::String(existing))) if existing.is_empty() => None,
         (Edit::Clear, Some(_)) => Some(Value::String(String::new())),
+        // Absent and null are one before-value: restoring null to an absent field leaves it absent.
+        (Edit::Restore(Value::Null), None | Some(Value::Null)) => None,
+        (Edit::Restore(value), Some(existing)) if existing == value => None,
+        (Edit::Restore(value), _) => Some(value.clone()),
     }
 }
 
@@ -71,8 +75,8 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
         let key = find_key(object, parent).unwrap_or_else(|| parent.to_string());
         let slot = object.entry(key).or_insert(Value::Null);
         if slot.is_null() {
-            // Setting a field of an absent (or null) parent adds the parent; clearing leaves it as it is.
-            if matches!(change.edit, Edit::Clear) {
+            // Setting a field of an absent (or null) parent adds the parent; clearing (or restoring null) leaves it.
+            if matches!(change.edit, Edit::Clear | Edit::Restore(Value::Null)) {
                 return Ok(None);
             }
             *slot = Value::Object(Map::new());

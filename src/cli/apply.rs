@@ -120,7 +120,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
                 counters.lost_edits
             );
         }
-        let exit = summarise(&config, &outcome);
+        let exit = summarise(&config.csv, &outcome);
         let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
         crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
         Ok(exit)
@@ -150,7 +150,7 @@ fn sandbox_api(sandbox: &Sandbox, args: &ApplyArgs) -> anyhow::Result<ApiConfig>
 
 /// The first Ctrl-C (or SIGTERM) stops the job cleanly; a second Ctrl-C exits at once (the state stays
 /// consistent: rows in flight are settled by the next run).
-fn watch_signals(cancel: CancellationToken) {
+pub(super) fn watch_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         let mut terminate = terminate_signal();
         tokio::select! {
@@ -177,9 +177,9 @@ fn terminate_signal() -> Option<()> {
 }
 
 /// The summary on stderr, and the exit code.
-fn summarise(config: &ApplyConfig, outcome: &JobOutcome) -> Exit {
+pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
     let counts: Vec<String> = outcome.counts.iter().map(|(status, count)| format!("{status} {count}")).collect();
-    eprintln!("{}: {}", config.csv.display(), counts.join(", "));
+    eprintln!("{}: {}", subject.display(), counts.join(", "));
     eprintln!(
         "{:.1}s, {} requests, {} answered 429, pace settled at {:.1} requests/s{}",
         outcome.duration.as_secs_f64(),

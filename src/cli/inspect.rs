@@ -24,6 +24,7 @@ pub enum Kind {
     Apply,
     DryRun,
     Rollback,
+    RollbackDryRun,
 }
 
 impl From<Kind> for JobKind {
@@ -32,6 +33,7 @@ impl From<Kind> for JobKind {
             Kind::Apply => JobKind::Apply,
             Kind::DryRun => JobKind::DryRun,
             Kind::Rollback => JobKind::Rollback,
+            Kind::RollbackDryRun => JobKind::RollbackDryRun,
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod completions;
 pub mod inspect;
+pub mod rollback;
 
 use crate::auth::{Credentials, DEFAULT_AUTHORITY, Secret};
 use crate::client::{ApiConfig, ClientConfig};
@@ -74,6 +75,8 @@ pub enum Command {
     Status(inspect::StateArgs),
     /// Writes the report again from the state file.
     Report(inspect::ReportArgs),
+    /// Puts back the before-values of the fields a job changed, where they still hold what it wrote; resumable.
+    Rollback(rollback::RollbackArgs),
     /// Read or change the partner's own profiles: billing, legalbusiness, organization, support.
     Partner(crate::partner::PartnerArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
@@ -221,6 +224,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Apply(args) => apply::run(args, environment),
         Command::Status(args) => inspect::status(args),
         Command::Report(args) => inspect::report(args),
+        Command::Rollback(args) => rollback::run(args, environment),
         Command::Partner(args) => crate::partner::run(args, environment),
         Command::Completions(args) => completions::run(args),
         Command::Sandbox(args) => {

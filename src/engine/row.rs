@@ -1,17 +1,20 @@
-//! One row's work: GET, merge, PUT with If-Match, settle. Written once; every worker runs it.
+//! One row's work: GET, merge, PUT with If-Match, settle. Written once; every worker runs it, for an apply (the
+//! CSV's changes) and for a rollback (the before-values, where the job's values still hold) alike.
 //!
 //! Never sends a PUT without first committing its intent (so a crash can tell `updated` from `unchanged`), never
 //! resends a PUT whose answer was lost (it reads again instead: If-Match makes a blind resend pointless and the
 //! re-read settles it), and never overwrites a profile that changed since it was read (412 / 2055 → read again,
 //! merge again, at most [`MAX_REMERGES`] times).
 
-use super::{Halt, Mode};
+use super::{Halt, Mode, Plan, Task};
 use crate::client::{CallError, CallIds, Client, ErrorClass};
-use crate::input::ChangeRow;
-use crate::merge::{self, FieldChange, Merged};
+use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::recorder::RecorderHandle;
 use crate::state::{RowOutcome, RowStatus};
+use crate::undo::{self, Undone};
 use crate::wire;
+use serde_json::Value;
+use std::ops::ControlFlow;
 
 /// Re-reads after a stale etag before the row is a `conflict`.
 pub const MAX_REMERGES: u32 = 5;
@@ -36,7 +39,7 @@ struct Calls {
 
 impl Calls {
     /// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
-    fn outcome(&self, row: &ChangeRow, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
+    fn outcome(&self, row: &Task, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
         let last = self.last_put.or(self.last_get);
         RowOutcome {
             line: row.line,
@@ -50,7 +53,30 @@ impl Calls {
         }
     }
 
-    fn failed(&mut self, row: &ChangeRow, error: &CallError) -> Result<RowOutcome, Halt> {
+    /// What the plan made of the profile read: the profile to write and its changes, or the row's outcome when
+    /// there is nothing to write. `sent`: the changes of a PUT of this job for the row that may have landed.
+    fn to_write(
+        &self,
+        row: &Task,
+        step: Result<Step, MergeError>,
+        sent: &Option<Vec<FieldChange>>,
+    ) -> ControlFlow<RowOutcome, (Value, Vec<FieldChange>)> {
+        let (status, changes, error) = match step {
+            Ok(Step::Write { profile, changes }) => return ControlFlow::Continue((profile, changes)),
+            // The values are in place: ours if this job sent a PUT for the row, else they already were.
+            Ok(Step::InPlace) => match sent {
+                Some(changes) => (row.plan.done(), changes.clone(), None),
+                None => (row.plan.found_in_place(), Vec::new(), None),
+            },
+            Ok(Step::Conflict(message)) => (RowStatus::Conflict, Vec::new(), Some(message)),
+            Err(error) => (RowStatus::Failed, Vec::new(), Some(error.to_string())),
+        };
+        let mut outcome = self.outcome(row, status, changes);
+        outcome.error = error;
+        ControlFlow::Break(outcome)
+    }
+
+    fn failed(&mut self, row: &Task, error: &CallError) -> Result<RowOutcome, Halt> {
         if error.is_fatal() {
             return Err(Halt::Credentials(error.to_string()));
         }
@@ -64,11 +90,53 @@ impl Calls {
     }
 }
 
+/// What a row's plan makes of the profile as read.
+enum Step {
+    /// Write this profile; these fields change.
+    Write { profile: Value, changes: Vec<FieldChange> },
+    /// Every field already holds what the plan asks.
+    InPlace,
+    /// Rollback only: someone changed a field since the job wrote it; left as found.
+    Conflict(String),
+}
+
+impl Plan {
+    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+        let merged = match self {
+            Plan::Apply(changes) => merge::merge(read, changes)?,
+            Plan::Restore(written) => match undo::restore(read, written)? {
+                Undone::Merged(merged) => merged,
+                Undone::Conflict(message) => return Ok(Step::Conflict(message)),
+            },
+        };
+        Ok(match merged {
+            Merged::Changed { profile, changes } => Step::Write { profile, changes },
+            Merged::Unchanged => Step::InPlace,
+        })
+    }
+
+    /// The status of a row whose PUT landed, or whose values this job put in place.
+    fn done(&self) -> RowStatus {
+        match self {
+            Plan::Apply(_) => RowStatus::Updated,
+            Plan::Restore(_) => RowStatus::Restored,
+        }
+    }
+
+    /// The status of a row found in place without a PUT of this job: a rollback's aim is met either way.
+    fn found_in_place(&self) -> RowStatus {
+        match self {
+            Plan::Apply(_) => RowStatus::Unchanged,
+            Plan::Restore(_) => RowStatus::Restored,
+        }
+    }
+}
+
 /// Does one row to its outcome. `sent_before`: the changes of a PUT an earlier run sent for this row without
 /// recording its answer. `Err` means the job must stop (the row stays `pending`).
 pub async fn process(
     context: &RowContext<'_>,
-    row: &ChangeRow,
+    row: &Task,
     sent_before: Option<Vec<FieldChange>>,
 ) -> Result<RowOutcome, Halt> {
     let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
@@ -86,20 +154,9 @@ pub async fn process(
         };
         calls.attempts += fetched.attempts;
         calls.last_get = Some((Some(fetched.status), fetched.ids));
-        let (profile, changes) = match merge::merge(&fetched.body, &row.changes) {
-            Ok(Merged::Changed { profile, changes }) => (profile, changes),
-            Ok(Merged::Unchanged) => {
-                // The values are in place: ours if this job sent a PUT for the row, else they already were.
-                return Ok(match sent {
-                    Some(changes) => calls.outcome(row, RowStatus::Updated, changes),
-                    None => calls.outcome(row, RowStatus::Unchanged, Vec::new()),
-                });
-            }
-            Err(error) => {
-                let mut outcome = calls.outcome(row, RowStatus::Failed, Vec::new());
-                outcome.error = Some(error.to_string());
-                return Ok(outcome);
-            }
+        let (profile, changes) = match calls.to_write(row, row.plan.step(&fetched.body), &sent) {
+            ControlFlow::Continue(write) => write,
+            ControlFlow::Break(outcome) => return Ok(outcome),
         };
         if context.mode == Mode::DryRun {
             return Ok(calls.outcome(row, RowStatus::WouldUpdate, changes));
@@ -110,7 +167,7 @@ pub async fn process(
             Ok(put) => {
                 calls.attempts += put.attempts;
                 calls.last_put = Some((Some(put.status), put.ids));
-                return Ok(calls.outcome(row, RowStatus::Updated, changes));
+                return Ok(calls.outcome(row, row.plan.done(), changes));
             }
             Err(error) => {
                 calls.attempts += error.attempts();

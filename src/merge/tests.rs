@@ -148,9 +148,10 @@ mod properties {
     }
 
     fn changes() -> impl Strategy<Value = Vec<Change>> {
-        let change = (0..CUSTOMER_BILLING.len(), proptest::option::of("[ -~]{0,6}")).prop_map(|(index, value)| {
-            Change { field: &CUSTOMER_BILLING[index], edit: value.map_or(Edit::Clear, Edit::Set) }
-        });
+        let edit =
+            prop_oneof![Just(Edit::Clear), "[ -~]{0,6}".prop_map(Edit::Set), json_value().prop_map(Edit::Restore),];
+        let change = (0..CUSTOMER_BILLING.len(), edit)
+            .prop_map(|(index, edit)| Change { field: &CUSTOMER_BILLING[index], edit });
         proptest::collection::vec(change, 0..5).prop_map(|mut changes| {
             // A row names each field once: the CSV reader refuses a repeated column.
             let mut seen = std::collections::HashSet::new();
@@ -221,4 +222,21 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn restore_puts_back_a_value_and_null_means_absent_or_null() {
+    let field = |name| fields::lookup(CUSTOMER_BILLING, name).unwrap();
+    let restore = |name, value: Value| Change { field: field(name), edit: Edit::Restore(value) };
+    let (merged, changes) = changed(
+        merge(&profile(), &[restore("defaultAddress.city", json!("Bellevue")), restore("email", Value::Null)]).unwrap(),
+    );
+    assert_eq!(merged["defaultAddress"]["city"], json!("Bellevue"));
+    assert_eq!(merged["email"], Value::Null);
+    assert_eq!(changes[1], FieldChange { field: "email", before: json!("old@contoso.com"), after: Value::Null });
+    // Absent, or null, already holds a null before-value; an absent parent is not made for it.
+    let in_place = [restore("lastName", Value::Null), restore("defaultAddress.region", Value::Null)];
+    assert_eq!(merge(&profile(), &in_place).unwrap(), Merged::Unchanged);
+    let no_address = json!({"id": "c1"});
+    assert_eq!(merge(&no_address, &[restore("defaultAddress.city", Value::Null)]).unwrap(), Merged::Unchanged);
 }

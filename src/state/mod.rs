@@ -27,6 +27,8 @@ pub enum JobKind {
     Apply,
     DryRun,
     Rollback,
+    /// A rollback's dry run: its own kind, so it never disturbs a real rollback under way.
+    RollbackDryRun,
 }
 
 impl JobKind {
@@ -35,6 +37,7 @@ impl JobKind {
             JobKind::Apply => "apply",
             JobKind::DryRun => "dry-run",
             JobKind::Rollback => "rollback",
+            JobKind::RollbackDryRun => "rollback-dry-run",
         }
     }
 }
@@ -143,6 +146,17 @@ pub struct RowOutcome {
     pub attempts: u32,
     pub request_id: Option<String>,
     pub correlation_id: Option<String>,
+}
+
+/// A row a job wrote, as a rollback reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenRow {
+    pub line: u64,
+    pub customer_id: String,
+    /// `{field: value before the job}`.
+    pub before: String,
+    /// `{field: value the job wrote}`.
+    pub after: String,
 }
 
 /// A row as stored, for the report and for rollback.
@@ -302,6 +316,31 @@ impl StateFile {
         Ok(Ok(job))
     }
 
+    /// Adds to a job the planned rows it does not hold yet (by line), leaving the rows it holds as they are; returns
+    /// how many were added.
+    pub fn add_rows(&mut self, job: i64, rows: impl Iterator<Item = PlannedRow>) -> Result<usize, StateError> {
+        let transaction = self.connection.transaction()?;
+        let mut added = 0;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for row in rows {
+                added += insert.execute(params![
+                    job,
+                    row.line,
+                    row.customer_id,
+                    row.status.name(),
+                    row.error,
+                    row.warnings
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(added)
+    }
+
     /// The lines of the job that are settled and must be neither read nor written again.
     pub fn settled_lines(&self, job: i64, retry_failed: bool) -> Result<LineSet, StateError> {
         let mut statement = self.connection.prepare_cached(
@@ -322,6 +361,19 @@ impl StateFile {
             "SELECT line, before, after FROM rows WHERE job_id = ?1 AND put_sent = 1 AND status IN ('pending', 'failed')",
         )?;
         let rows = statement.query_map(params![job], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
+        rows.collect::<Result<_, _>>().map_err(StateError::from)
+    }
+
+    /// The rows the job `updated`, with the changes it wrote (JSON objects `{field: value}` of each side), in
+    /// input order: what a rollback undoes.
+    pub fn written_rows(&self, job: i64) -> Result<Vec<WrittenRow>, StateError> {
+        let mut statement = self.connection.prepare(
+            "SELECT line, customer_id, COALESCE(before, '{}'), COALESCE(after, '{}') FROM rows
+             WHERE job_id = ?1 AND status = 'updated' ORDER BY line",
+        )?;
+        let rows = statement.query_map(params![job], |row| {
+            Ok(WrittenRow { line: row.get(0)?, customer_id: row.get(1)?, before: row.get(2)?, after: row.get(3)? })
+        })?;
         rows.collect::<Result<_, _>>().map_err(StateError::from)
     }
 

@@ -1,0 +1,78 @@
+//! `pcbulk rollback`: resolve the options, run the rollback job on the apply job's state file, sum it up.
+
+use super::apply::{beside, default_state, summarise, watch_signals};
+use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
+use crate::engine::Mode;
+use crate::job::rollback::{self, RollbackConfig};
+use clap::Args;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The CSV of the job to undo (only to find its state file beside it; the rollback reads the state file).
+    pub csv: Option<PathBuf>,
+    #[command(flatten)]
+    pub api: ApiArgs,
+    #[command(flatten)]
+    pub pace: PaceArgs,
+    /// The state file of the job [default: the CSV's path with .pcbulk.db appended].
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The report [default: the job's CSV path with .rollback.report.csv appended].
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Reads and checks, no PUT: says per row what would be put back (status would_update).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Start over even though the state file holds a rollback made for another apply job.
+    #[arg(long)]
+    pub restart: bool,
+    /// On resume, try the rows that failed before again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Seconds rows in flight may take to finish after Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    pub grace: u64,
+}
+
+/// The rollback's configuration: where the job is first (so a missing CSV is said before missing credentials).
+fn resolve(args: &RollbackArgs, environment: Environment) -> anyhow::Result<RollbackConfig> {
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
+    let state = match (&args.state, &args.csv) {
+        (Some(state), _) => state.clone(),
+        (None, Some(csv)) => default_state(csv),
+        (None, None) => anyhow::bail!("give the CSV of the job to undo, or --state FILE"),
+    };
+    let report = args.report.clone().or_else(|| {
+        let csv = args.csv.as_ref()?;
+        Some(match mode {
+            Mode::Apply => beside(csv, ".rollback.report.csv"),
+            Mode::DryRun => beside(csv, ".rollback.dry-run.report.csv"),
+        })
+    });
+    Ok(RollbackConfig {
+        state,
+        report,
+        mode,
+        restart: args.restart,
+        retry_failed: args.retry_failed,
+        api: resolve_api(&args.api, &args.pace, environment)?,
+        grace: Duration::from_secs(args.grace),
+    })
+}
+
+/// Runs `pcbulk rollback`.
+pub fn run(args: RollbackArgs, environment: Environment) -> anyhow::Result<Exit> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let config = resolve(&args, environment)?;
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
+        let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
+        let outcome = rollback::rollback(&config, progress, cancel).await?;
+        Ok(summarise(&config.state, &outcome))
+    })
+}
