@@ -244,6 +244,16 @@ impl Client {
         self.call(request).await
     }
 
+    /// POSTs `body` to a path that changes nothing on the service (`/v1/validations/address`): retried like a GET.
+    pub async fn post_query(&self, path: &str, body: &serde_json::Value) -> Result<Fetched, CallError> {
+        let body = serde_json::to_vec(body).map(Bytes::from).map_err(|error| CallError::Invalid {
+            detail: format!("the body cannot be written as json: {error}"),
+            ids: CallIds::fresh(),
+        })?;
+        let request = self.request(Method::POST, path, Some(body), None)?;
+        self.call(request).await
+    }
+
     fn request<'a>(
         &self,
         method: Method,

@@ -6,6 +6,7 @@
 //! Shutdown is injected: the caller's `CancellationToken` stops the reader and the workers take no new row;
 //! what is in flight finishes (bounded by a grace period) and is recorded.
 
+pub mod preflight;
 pub mod row;
 
 use crate::client::Client;
@@ -87,6 +88,8 @@ pub struct Work {
     pub mode: Mode,
     /// How long rows in flight may take to finish after a cancel.
     pub grace: Duration,
+    /// Pre-flight of merged profiles (off for a rollback).
+    pub preflight: preflight::PreflightConfig,
 }
 
 /// Runs the rows of `work` through the client, recording every outcome.
@@ -103,7 +106,9 @@ pub async fn run(
     let (sender, receiver) = mpsc::channel::<Task>(workers * 2);
     let reader = spawn_reader(work.source, work.settled, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
-    let shared = Arc::new(Shared { client, recorder, mode: work.mode, sent_before: work.sent_before, progress });
+    let preflight = work.preflight.ran().then(|| preflight::Preflight::new(work.preflight));
+    let shared =
+        Arc::new(Shared { client, recorder, mode: work.mode, sent_before: work.sent_before, progress, preflight });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (shared, receiver, stop, halt) = (shared.clone(), receiver.clone(), stop.clone(), halt.clone());
@@ -143,6 +148,7 @@ struct Shared {
     mode: Mode,
     sent_before: HashMap<u64, Vec<FieldChange>>,
     progress: Arc<dyn Progress>,
+    preflight: Option<preflight::Preflight>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,7 +162,12 @@ async fn work_rows(
     stop: &CancellationToken,
     halt: &Mutex<Option<Halt>>,
 ) {
-    let context = RowContext { client: &shared.client, recorder: &shared.recorder, mode: shared.mode };
+    let context = RowContext {
+        client: &shared.client,
+        recorder: &shared.recorder,
+        mode: shared.mode,
+        preflight: shared.preflight.as_ref(),
+    };
     loop {
         // Biased, stop first: once the job stops no new row is taken, even when one waits in the channel (unbiased,
         // each worker went on taking rows after a Ctrl-C half of the time: tests/crash.rs).

@@ -8,6 +8,7 @@
 pub mod rollback;
 
 use crate::client::{self, ApiConfig};
+use crate::engine::preflight::PreflightConfig;
 use crate::engine::{self, Ending, Mode, Source, Work};
 use crate::fields::{self, CUSTOMER_BILLING};
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
@@ -37,6 +38,8 @@ pub struct ApplyConfig {
     pub api: ApiConfig,
     /// How long rows in flight may take to finish after Ctrl-C.
     pub grace: Duration,
+    /// Pre-flight of merged addresses (on by default for a dry run).
+    pub preflight: PreflightConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +201,7 @@ pub(crate) struct Run {
     pub grace: Duration,
     pub report: PathBuf,
     pub started: Instant,
+    pub preflight: PreflightConfig,
 }
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
@@ -218,7 +222,8 @@ pub(crate) async fn execute(
     let recorder = Recorder::start(state, job);
     let timeline = crate::timeline::Timeline::start(pace.clone());
     progress.started(total);
-    let work = Work { source: run.source, settled, sent_before, mode: run.mode, grace: run.grace };
+    let work =
+        Work { source: run.source, settled, sent_before, mode: run.mode, grace: run.grace, preflight: run.preflight };
     let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
     progress.finished();
     let minutes = timeline.finish().await;
@@ -266,6 +271,7 @@ pub async fn apply(
         grace: config.grace,
         report: config.report.clone(),
         started,
+        preflight: config.preflight,
     };
     execute(state, run, &config.api, progress, cancel).await
 }
@@ -273,7 +279,8 @@ pub async fn apply(
 /// Writes a job's report from the state file.
 pub fn write_report(state: &StateFile, job: i64, path: &Path) -> Result<(), JobError> {
     let report_error = |source| JobError::Report { path: path.display().to_string(), source };
-    let mut file = report::ReportFile::create(path, Preflight::NotRan).map_err(report_error)?;
+    let preflight = if state.ran_preflight(job)? { Preflight::Ran } else { Preflight::NotRan };
+    let mut file = report::ReportFile::create(path, preflight).map_err(report_error)?;
     state.each_row(job, |row| file.write(&report::ReportRow::from(row)))?;
     file.commit().map_err(report_error)
 }

@@ -65,8 +65,8 @@ impl From<crate::state::StoredRow> for ReportRow {
             attempts: row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default(),
             request_id: row.request_id,
             correlation_id: row.correlation_id,
-            preflight: String::new(),
-            suggested_address: String::new(),
+            preflight: row.preflight,
+            suggested_address: row.suggested_address,
             warnings: row.warnings,
         }
     }

@@ -77,6 +77,7 @@ impl Rig {
             strict: false,
             api: self.api(rate),
             grace: Duration::from_secs(30),
+            preflight: Default::default(),
         }
     }
 

@@ -92,6 +92,7 @@ impl Rig {
             strict: false,
             api: self.api(),
             grace: Duration::from_secs(30),
+            preflight: Default::default(),
         }
     }
 

@@ -3,6 +3,7 @@
 use super::{ApiArgs, CsvArgs, Environment, Exit, PaceArgs, resolve_api, resolve_input, resolve_pace, runtime};
 use crate::auth::{Credentials, Secret};
 use crate::client::{ApiConfig, ClientConfig};
+use crate::engine::preflight::PreflightConfig;
 use crate::engine::{Ending, Mode};
 use crate::job::{self, ApplyConfig, JobOutcome};
 use crate::sandbox::{Sandbox, SandboxConfig};
@@ -49,6 +50,19 @@ pub struct ApplyArgs {
     /// At the end, also write the summary page (self-contained HTML) to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Check every merged address against its country's rules (GET /v1/countryvalidationrules/{iso2}) before
+    /// writing it [default: on with --dry-run, else off].
+    #[arg(long, overrides_with = "no_preflight")]
+    pub preflight: bool,
+    /// Turn pre-flight off, also for a dry run.
+    #[arg(long)]
+    pub no_preflight: bool,
+    /// Also send every changed address to POST /v1/validations/address; an address it does not verify is a warning.
+    #[arg(long)]
+    pub validate_addresses: bool,
+    /// With --validate-addresses: an address the service does not verify makes the row invalid.
+    #[arg(long)]
+    pub strict_addresses: bool,
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
@@ -91,6 +105,11 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         strict: args.strict,
         api,
         grace: Duration::from_secs(args.grace),
+        preflight: PreflightConfig {
+            rules: !args.no_preflight && (args.preflight || mode == Mode::DryRun),
+            validate_addresses: args.validate_addresses,
+            strict_addresses: args.strict_addresses,
+        },
     })
 }
 

@@ -6,6 +6,7 @@
 //! re-read settles it), and never overwrites a profile that changed since it was read (412 / 2055 → read again,
 //! merge again, at most [`MAX_REMERGES`] times).
 
+use super::preflight::Preflight;
 use super::{Halt, Mode, Plan, Task};
 use crate::client::{CallError, CallIds, Client, ErrorClass};
 use crate::merge::{self, FieldChange, MergeError, Merged};
@@ -27,6 +28,8 @@ pub struct RowContext<'a> {
     pub client: &'a Client,
     pub recorder: &'a RecorderHandle,
     pub mode: Mode,
+    /// Pre-flight, when it runs: a merged profile that breaks its country's rules is not written.
+    pub preflight: Option<&'a Preflight>,
 }
 
 /// The calls made for a row so far.
@@ -158,8 +161,29 @@ pub async fn process(
             ControlFlow::Continue(write) => write,
             ControlFlow::Break(outcome) => return Ok(outcome),
         };
+        let mut checked = None;
+        if let Some(preflight) = context.preflight {
+            let address_changed = changes.iter().any(|change| change.field.starts_with("defaultAddress."));
+            let verdict = preflight.check(context.client, &profile, address_changed).await;
+            if !verdict.broken.is_empty() {
+                // Partner Center would refuse it: report the rule, send nothing.
+                let mut outcome = calls.outcome(row, RowStatus::Invalid, changes);
+                outcome.error = Some(format!("pre-flight: {}", verdict.broken.join("; ")));
+                outcome.preflight = Some(verdict.cell());
+                outcome.suggested_address = verdict.suggestion;
+                return Ok(outcome);
+            }
+            checked = Some(verdict);
+        }
+        let noted = |mut outcome: RowOutcome| {
+            if let Some(verdict) = &checked {
+                outcome.preflight = Some(verdict.cell());
+                outcome.suggested_address = verdict.suggestion.clone();
+            }
+            outcome
+        };
         if context.mode == Mode::DryRun {
-            return Ok(calls.outcome(row, RowStatus::WouldUpdate, changes));
+            return Ok(noted(calls.outcome(row, RowStatus::WouldUpdate, changes)));
         }
         let etag = merge::etag(&fetched.body).map(str::to_string);
         context.recorder.intend_put(row.line, &changes).await.map_err(|error| Halt::State(error.to_string()))?;
@@ -167,7 +191,7 @@ pub async fn process(
             Ok(put) => {
                 calls.attempts += put.attempts;
                 calls.last_put = Some((Some(put.status), put.ids));
-                return Ok(calls.outcome(row, row.plan.done(), changes));
+                return Ok(noted(calls.outcome(row, row.plan.done(), changes)));
             }
             Err(error) => {
                 calls.attempts += error.attempts();

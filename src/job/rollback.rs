@@ -146,6 +146,7 @@ pub async fn rollback(
         grace: config.grace,
         report,
         started,
+        preflight: Default::default(),
     };
     execute(state, run, &config.api, progress, cancel).await
 }

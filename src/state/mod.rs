@@ -146,6 +146,10 @@ pub struct RowOutcome {
     pub attempts: u32,
     pub request_id: Option<String>,
     pub correlation_id: Option<String>,
+    /// Pre-flight's findings (rules broken, warnings), when it ran.
+    pub preflight: Option<String>,
+    /// The address validation service's first suggestion, as one line.
+    pub suggested_address: Option<String>,
 }
 
 /// A row a job wrote, as a rollback reads it.
@@ -175,6 +179,8 @@ pub struct StoredRow {
     pub request_id: String,
     pub correlation_id: String,
     pub warnings: String,
+    pub preflight: String,
+    pub suggested_address: String,
 }
 
 /// The changes of a row as a JSON object `{field: value}` of one side (`before` or `after`).
@@ -396,7 +402,7 @@ impl StateFile {
     pub fn each_row(&self, job: i64, mut each: impl FnMut(StoredRow) -> std::io::Result<()>) -> Result<(), StateError> {
         let mut statement = self.connection.prepare(
             "SELECT line, customer_id, status, changed_fields, before, after, http_status, error_code, error, attempts,
-                    request_id, correlation_id, warnings
+                    request_id, correlation_id, warnings, preflight, suggested_address
              FROM rows WHERE job_id = ?1 ORDER BY line",
         )?;
         let mut rows = statement.query(params![job])?;
@@ -416,10 +422,22 @@ impl StateFile {
                 request_id: text(10)?,
                 correlation_id: text(11)?,
                 warnings: text(12)?,
+                preflight: text(13)?,
+                suggested_address: text(14)?,
             };
             each(stored).map_err(|error| StateError::RecorderGone(format!("cannot write: {error}")))?;
         }
         Ok(())
+    }
+
+    /// Whether pre-flight ran for any row of the job (its report then carries the pre-flight columns).
+    pub fn ran_preflight(&self, job: i64) -> Result<bool, StateError> {
+        let ran = self.connection.query_row(
+            "SELECT EXISTS (SELECT 1 FROM rows WHERE job_id = ?1 AND preflight IS NOT NULL)",
+            params![job],
+            |row| row.get(0),
+        )?;
+        Ok(ran)
     }
 
     /// Records the job's request figures and when it finished.

@@ -139,7 +139,8 @@ fn commit(state: &mut StateFile, job: i64, batch: &[Message]) -> Result<(), rusq
             "UPDATE rows SET status = ?3,
                  changed_fields = COALESCE(?4, changed_fields), before = COALESCE(?5, before),
                  after = COALESCE(?6, after), http_status = ?7, error_code = ?8, error = ?9, attempts = ?10,
-                 request_id = ?11, correlation_id = ?12, updated_at = ?13
+                 request_id = ?11, correlation_id = ?12, updated_at = ?13,
+                 preflight = ?14, suggested_address = ?15
              WHERE job_id = ?1 AND line = ?2",
         )?;
         for message in batch {
@@ -168,7 +169,9 @@ fn commit(state: &mut StateFile, job: i64, batch: &[Message]) -> Result<(), rusq
                         outcome.attempts,
                         outcome.request_id,
                         outcome.correlation_id,
-                        stamp
+                        stamp,
+                        outcome.preflight,
+                        outcome.suggested_address
                     ])?;
                 }
                 Message::Flush(_) | Message::Stop => {}

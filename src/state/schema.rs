@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS rows (
     request_id     TEXT,
     correlation_id TEXT,
     warnings       TEXT,
+    preflight      TEXT,
+    suggested_address TEXT,
     updated_at     TEXT,
     PRIMARY KEY (job_id, line)
 ) WITHOUT ROWID;
