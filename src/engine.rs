@@ -9,12 +9,13 @@
 pub mod preflight;
 pub mod row;
 
+use crate::budget::MaxFailures;
 use crate::client::Client;
 use crate::input::{self, Change, CustomerId, InputConfig, Verdict};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
-use crate::state::LineSet;
 use crate::state::recorder::RecorderHandle;
+use crate::state::{LineSet, RowOutcome, RowStatus};
 use row::RowContext;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ pub enum Halt {
 }
 
 /// How a run of the engine ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Ending {
     /// Every row it was given is settled.
     Complete,
@@ -50,7 +51,34 @@ pub enum Ending {
     Interrupted,
     /// The job had to stop; rows not reached stay pending.
     Halted(Halt),
+    /// `--canary N`: the first rows are done and the job stopped to let a person look; resumable.
+    Canary(Vec<CanaryRow>),
+    /// `--max-failures`: more rows failed than the budget allows; the job stopped taking rows; resumable.
+    BudgetSpent(MaxFailures),
 }
+
+/// A row a canary did, for the summary a person reads before letting the rest run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CanaryRow {
+    pub line: u64,
+    pub customer_id: String,
+    pub status: RowStatus,
+    pub changes: Vec<FieldChange>,
+    pub error: Option<String>,
+}
+
+/// Guard rails of a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Guard {
+    /// Do only the first N rows of those the run would do, then stop.
+    pub canary: Option<u64>,
+    /// Stop taking rows once more rows than this have failed in the run.
+    pub max_failures: Option<MaxFailures>,
+}
+
+/// Rows in a row that fail with 403 before the job stops as if its credentials had died: a partner whose consent
+/// was withdrawn gets 403 on every customer, and failing all of them helps nobody.
+pub const FORBIDDEN_STREAK: u64 = 20;
 
 /// What a row asks of its profile.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,6 +118,7 @@ pub struct Work {
     pub grace: Duration,
     /// Pre-flight of merged profiles (off for a rollback).
     pub preflight: preflight::PreflightConfig,
+    pub guard: Guard,
 }
 
 /// Runs the rows of `work` through the client, recording every outcome.
@@ -104,11 +133,19 @@ pub async fn run(
     let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let stop = cancel.child_token();
     let (sender, receiver) = mpsc::channel::<Task>(workers * 2);
-    let reader = spawn_reader(work.source, work.settled, sender, stop.clone());
+    let reader = spawn_reader(work.source, work.settled, work.guard.canary, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(receiver));
     let preflight = work.preflight.ran().then(|| preflight::Preflight::new(work.preflight));
-    let shared =
-        Arc::new(Shared { client, recorder, mode: work.mode, sent_before: work.sent_before, progress, preflight });
+    let shared = Arc::new(Shared {
+        client,
+        recorder,
+        mode: work.mode,
+        sent_before: work.sent_before,
+        progress,
+        preflight,
+        guard: work.guard,
+        tally: Mutex::default(),
+    });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (shared, receiver, stop, halt) = (shared.clone(), receiver.clone(), stop.clone(), halt.clone());
@@ -130,12 +167,64 @@ pub async fn run(
     }
     let read = reader.await.unwrap_or_else(|error| Err(format!("the reader stopped: {error}")));
     let halted = lock(&halt).take();
+    let mut tally = std::mem::take(&mut *lock(&shared.tally));
+    tally.canary.sort_by_key(|row| row.line);
     match (halted, read) {
         (Some(halt), _) => Ending::Halted(halt),
+        (None, _) if tally.budget_spent => {
+            Ending::BudgetSpent(shared.guard.max_failures.unwrap_or(MaxFailures::Count(tally.failed)))
+        }
         (None, _) if cancel.is_cancelled() => Ending::Interrupted,
         (None, Err(message)) => Ending::Halted(Halt::Input(message)),
-        (None, Ok(())) => Ending::Complete,
+        (None, Ok(ReadEnd::CanaryDone)) => Ending::Canary(tally.canary),
+        (None, Ok(ReadEnd::AllSent)) => Ending::Complete,
     }
+}
+
+/// What the rows of this run came to so far.
+#[derive(Default)]
+struct Tally {
+    finished: u64,
+    failed: u64,
+    /// Rows in a row that failed with 403.
+    forbidden: u64,
+    budget_spent: bool,
+    canary: Vec<CanaryRow>,
+}
+
+impl Shared {
+    /// Counts a recorded row; says why the job must stop, when it must.
+    fn count(&self, task: &Task, outcome: &RowOutcome) -> Option<Stop> {
+        let mut tally = lock(&self.tally);
+        tally.finished += 1;
+        let failed = outcome.status == Some(RowStatus::Failed);
+        tally.failed += u64::from(failed);
+        tally.forbidden = if failed && outcome.http_status == Some(403) { tally.forbidden + 1 } else { 0 };
+        if self.guard.canary.is_some()
+            && let Some(status) = outcome.status
+        {
+            tally.canary.push(CanaryRow {
+                line: task.line,
+                customer_id: task.customer_id.to_string(),
+                status,
+                changes: outcome.changes.clone(),
+                error: outcome.error.clone(),
+            });
+        }
+        if tally.forbidden >= FORBIDDEN_STREAK {
+            let words = format!("403 on {FORBIDDEN_STREAK} rows in a row: the partner's access or consent is gone");
+            return Some(Stop::Halt(Halt::Credentials(words)));
+        }
+        let spent = self.guard.max_failures.is_some_and(|budget| budget.exceeded(tally.finished, tally.failed));
+        tally.budget_spent |= spent;
+        spent.then_some(Stop::Budget)
+    }
+}
+
+/// Why a worker stops the job.
+enum Stop {
+    Halt(Halt),
+    Budget,
 }
 
 async fn drain(tasks: &mut tokio::task::JoinSet<()>) {
@@ -149,6 +238,8 @@ struct Shared {
     sent_before: HashMap<u64, Vec<FieldChange>>,
     progress: Arc<dyn Progress>,
     preflight: Option<preflight::Preflight>,
+    guard: Guard,
+    tally: Mutex<Tally>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -180,10 +271,18 @@ async fn work_rows(
         let halted = match row::process(&context, &row, shared.sent_before.get(&row.line).cloned()).await {
             Ok(outcome) => {
                 let status = outcome.status;
+                let stop_now = shared.count(&row, &outcome);
                 match shared.recorder.record(outcome) {
                     Ok(()) => {
                         status.into_iter().for_each(|status| shared.progress.row_done(status));
-                        continue;
+                        match stop_now {
+                            None => continue,
+                            Some(Stop::Budget) => {
+                                stop.cancel();
+                                return;
+                            }
+                            Some(Stop::Halt(halt)) => halt,
+                        }
                     }
                     Err(error) => Halt::State(error.to_string()),
                 }
@@ -197,12 +296,21 @@ async fn work_rows(
 }
 
 /// Sends the rows still to do, in input order, from a blocking thread (the CSV is read as it goes).
+/// How the reader ended.
+enum ReadEnd {
+    /// Every row still to do was sent.
+    AllSent,
+    /// The canary's rows were sent and more rows remain.
+    CanaryDone,
+}
+
 fn spawn_reader(
     source: Source,
     settled: LineSet,
+    canary: Option<u64>,
     sender: mpsc::Sender<Task>,
     stop: CancellationToken,
-) -> tokio::task::JoinHandle<Result<(), String>> {
+) -> tokio::task::JoinHandle<Result<ReadEnd, String>> {
     tokio::task::spawn_blocking(move || {
         let tasks: Box<dyn Iterator<Item = Result<Task, String>>> = match source {
             Source::Csv { path, input } => {
@@ -221,15 +329,20 @@ fn spawn_reader(
             }
             Source::Tasks(tasks) => Box::new(tasks.into_iter().map(Ok)),
         };
+        let mut sent = 0;
         for task in tasks {
             let task = task?;
             if settled.contains(task.line) {
                 continue;
             }
-            if stop.is_cancelled() || sender.blocking_send(task).is_err() {
-                return Ok(());
+            if canary.is_some_and(|canary| sent >= canary) {
+                return Ok(ReadEnd::CanaryDone);
             }
+            if stop.is_cancelled() || sender.blocking_send(task).is_err() {
+                return Ok(ReadEnd::AllSent);
+            }
+            sent += 1;
         }
-        Ok(())
+        Ok(ReadEnd::AllSent)
     })
 }

@@ -9,7 +9,7 @@ pub mod rollback;
 
 use crate::client::{self, ApiConfig};
 use crate::engine::preflight::PreflightConfig;
-use crate::engine::{self, Ending, Mode, Source, Work};
+use crate::engine::{self, Ending, Guard, Mode, Source, Work};
 use crate::fields::{self, CUSTOMER_BILLING};
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::merge::FieldChange;
@@ -40,6 +40,8 @@ pub struct ApplyConfig {
     pub grace: Duration,
     /// Pre-flight of merged addresses (on by default for a dry run).
     pub preflight: PreflightConfig,
+    /// `--canary`, `--max-failures`.
+    pub guard: Guard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +204,7 @@ pub(crate) struct Run {
     pub report: PathBuf,
     pub started: Instant,
     pub preflight: PreflightConfig,
+    pub guard: Guard,
 }
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
@@ -222,8 +225,15 @@ pub(crate) async fn execute(
     let recorder = Recorder::start(state, job);
     let timeline = crate::timeline::Timeline::start(pace.clone());
     progress.started(total);
-    let work =
-        Work { source: run.source, settled, sent_before, mode: run.mode, grace: run.grace, preflight: run.preflight };
+    let work = Work {
+        source: run.source,
+        settled,
+        sent_before,
+        mode: run.mode,
+        grace: run.grace,
+        preflight: run.preflight,
+        guard: run.guard,
+    };
     let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
     progress.finished();
     let minutes = timeline.finish().await;
@@ -272,6 +282,7 @@ pub async fn apply(
         report: config.report.clone(),
         started,
         preflight: config.preflight,
+        guard: config.guard,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

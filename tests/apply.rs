@@ -78,6 +78,7 @@ impl Rig {
             api: self.api(rate),
             grace: Duration::from_secs(30),
             preflight: Default::default(),
+            guard: Default::default(),
         }
     }
 
@@ -339,4 +340,83 @@ async fn rows_failed_in_an_outage_are_retried_with_retry_failed() {
     let third = rig.apply(&config).await;
     assert_eq!(count(&third, RowStatus::Updated), 6, "{:?}", third.counts);
     rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
+    let rig = Rig::new(30, Faults::default(), "").await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.guard.canary = Some(5);
+    let canary = rig.apply(&config).await;
+    let Ending::Canary(rows) = &canary.ending else { panic!("{:?}", canary.ending) };
+    assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), [2, 3, 4, 5, 6], "the first rows, in input order");
+    assert!(rows.iter().all(|row| row.status == RowStatus::Updated && row.changes.len() == 2));
+    assert_eq!(count(&canary, RowStatus::Updated), 5);
+    assert_eq!(count(&canary, RowStatus::Pending), 25);
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 5);
+    config.guard.canary = None;
+    let rest = rig.apply(&config).await;
+    assert!(rest.resumed);
+    assert_eq!(rest.ending, Ending::Complete);
+    assert_eq!(count(&rest, RowStatus::Updated), 30);
+    rig.assert_server_truth();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_error_budget_stops_a_job_full_of_404s_early() {
+    let unknown: String = (1000..1100).map(|index| format!("{},Nobody,Nowhere\n", customer(index))).collect();
+    let rig = Rig::new(5, Faults::default(), &unknown).await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.guard.max_failures = Some("10".parse().unwrap());
+    let outcome = rig.apply(&config).await;
+    assert!(matches!(outcome.ending, Ending::BudgetSpent(_)), "{:?}", outcome.ending);
+    let failed = count(&outcome, RowStatus::Failed);
+    assert!(failed > 10 && failed <= 10 + 8 + 1, "{failed} failed: the job stops soon after the budget");
+    assert!(count(&outcome, RowStatus::Pending) >= 70, "{:?}", outcome.counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_percentage_budget_waits_for_enough_rows() {
+    let unknown: String = (1000..1030).map(|index| format!("{},Nobody,Nowhere\n", customer(index))).collect();
+    let rig = Rig::new(40, Faults::default(), &unknown).await;
+    let mut config = rig.config(Mode::Apply, 1000);
+    // 30 of 70 rows fail (43%): the 50% budget is never spent, though the last rows fail one after the other.
+    config.guard.max_failures = Some("50%".parse().unwrap());
+    let outcome = rig.apply(&config).await;
+    assert_eq!(outcome.ending, Ending::Complete);
+    assert_eq!(count(&outcome, RowStatus::Failed), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forbidden_on_every_row_stops_the_job_with_the_rest_pending() {
+    let work = WorkDir::new();
+    let ids: Vec<String> = (0..60).map(customer).collect();
+    let config =
+        SandboxConfig { customer_ids: ids.clone(), forbidden_customers: ids.clone(), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let text: String = ids.iter().map(|id| format!("{id},Renamed,Elsewhere\n")).collect();
+    let csv = work.write("updates.csv", format!("customer_id,companyName,defaultAddress.city\n{text}"));
+    let rig = Rig { work, sandbox, csv, rows: 60 };
+    let mut config = rig.config(Mode::Apply, 1000);
+    config.api.pace.concurrency = NonZeroUsize::new(2).unwrap();
+    let outcome = rig.apply(&config).await;
+    assert!(
+        matches!(&outcome.ending, Ending::Halted(halt) if halt.to_string().contains("403")),
+        "{:?}",
+        outcome.ending
+    );
+    assert!(count(&outcome, RowStatus::Pending) >= 30, "{:?}", outcome.counts);
+}
+
+#[test]
+fn the_binary_exits_3_after_a_canary_and_says_how_to_continue() {
+    let work = WorkDir::new();
+    let csv = work.write("updates.csv", std::fs::read(common::sample("billing-updates.csv")).unwrap());
+    let output = common::pcbulk(&["apply", csv.to_str().unwrap(), "--sandbox", "--canary", "3", "--rate", "100"]);
+    let stderr = common::stderr(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("canary: 3 rows done"), "{stderr}");
+    assert!(stderr.contains("defaultAddress.city: "), "the before and after of each field: {stderr}");
+    let continuing = stderr.lines().find(|line| line.starts_with("to continue: ")).unwrap();
+    assert!(!continuing.contains("--canary") && continuing.contains("--sandbox"), "{continuing}");
 }

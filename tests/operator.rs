@@ -79,6 +79,7 @@ async fn run_mixed_job() -> Job {
         api,
         grace: Duration::from_secs(30),
         preflight: Default::default(),
+        guard: Default::default(),
     };
     job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
     Job { work, state, _sandbox: sandbox }

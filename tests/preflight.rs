@@ -82,6 +82,7 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         api,
         grace: Duration::from_secs(5),
         preflight: config,
+        guard: Default::default(),
     };
     job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
     let mut reader = csv::Reader::from_path(&report).unwrap();

@@ -93,6 +93,7 @@ impl Rig {
             api: self.api(),
             grace: Duration::from_secs(30),
             preflight: Default::default(),
+            guard: Default::default(),
         }
     }
 

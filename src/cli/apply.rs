@@ -2,9 +2,10 @@
 
 use super::{ApiArgs, CsvArgs, Environment, Exit, PaceArgs, resolve_api, resolve_input, resolve_pace, runtime};
 use crate::auth::{Credentials, Secret};
+use crate::budget::MaxFailures;
 use crate::client::{ApiConfig, ClientConfig};
 use crate::engine::preflight::PreflightConfig;
-use crate::engine::{Ending, Mode};
+use crate::engine::{Ending, Guard, Mode};
 use crate::job::{self, ApplyConfig, JobOutcome};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::RowStatus;
@@ -63,6 +64,14 @@ pub struct ApplyArgs {
     /// With --validate-addresses: an address the service does not verify makes the row invalid.
     #[arg(long)]
     pub strict_addresses: bool,
+    /// Apply the first N valid rows (of those this run would do), then stop with a summary so a person can look;
+    /// the same command without --canary continues.
+    #[arg(long, value_name = "N")]
+    pub canary: Option<u64>,
+    /// The error budget of this run: N rows, or P% of the rows finished (counted after 20 rows). Once more rows
+    /// than that have failed, stop taking rows, finish those in flight, exit 3.
+    #[arg(long, value_name = "N|P%")]
+    pub max_failures: Option<String>,
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
@@ -105,6 +114,15 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         strict: args.strict,
         api,
         grace: Duration::from_secs(args.grace),
+        guard: Guard {
+            canary: args.canary,
+            max_failures: match &args.max_failures {
+                Some(text) => {
+                    Some(text.parse::<MaxFailures>().map_err(|error| anyhow::anyhow!("--max-failures: {error}"))?)
+                }
+                None => None,
+            },
+        },
         preflight: PreflightConfig {
             rules: !args.no_preflight && (args.preflight || mode == Mode::DryRun),
             validate_addresses: args.validate_addresses,
@@ -219,14 +237,58 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
             resume();
             Exit::Failed
         }
+        Ending::Canary(rows) => {
+            show_canary(rows);
+            eprintln!("to continue: {}", continue_command());
+            Exit::Stopped
+        }
+        Ending::BudgetSpent(budget) => {
+            eprintln!(
+                "stopped: more than {budget} in this run (--max-failures); rows not reached stay pending. Fix the \
+                 cause, then resume with --retry-failed to try the failed rows again:"
+            );
+            eprintln!("  {} --retry-failed", resume_command());
+            Exit::Stopped
+        }
         Ending::Complete if outcome.counts.keys().any(|status| status.is_problem()) => Exit::RowsFailed,
         Ending::Complete if outcome.counts.contains_key(&RowStatus::Pending) => Exit::Failed,
         Ending::Complete => Exit::Clean,
     }
 }
 
+/// What the canary did, row by row, with the before and after of every field it changed.
+fn show_canary(rows: &[crate::engine::CanaryRow]) {
+    eprintln!("canary: {} rows done; look at them before the rest runs:", rows.len());
+    for row in rows {
+        eprintln!("  line {} ({}): {}", row.line, row.customer_id, row.status);
+        for change in &row.changes {
+            eprintln!("    {}: {} -> {}", change.field, change.before, change.after);
+        }
+        if let Some(error) = &row.error {
+            eprintln!("    {error}");
+        }
+    }
+}
+
+/// The command that continues after a canary: the same, without `--canary N`.
+fn continue_command() -> String {
+    let mut skip_next = false;
+    let args: Vec<String> = std::env::args()
+        .filter(|arg| {
+            let skip = std::mem::take(&mut skip_next) || arg.starts_with("--canary=");
+            skip_next = arg == "--canary";
+            !skip && arg != "--canary"
+        })
+        .collect();
+    command_line(args)
+}
+
 /// The command line as given (secrets never appear on it: they come from the environment).
 fn resume_command() -> String {
+    command_line(std::env::args().collect())
+}
+
+fn command_line(args: Vec<String>) -> String {
     let quote = |arg: String| {
         if arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c)) {
             arg
@@ -234,7 +296,7 @@ fn resume_command() -> String {
             format!("'{}'", arg.replace('\'', r"'\''"))
         }
     };
-    let mut args = std::env::args();
+    let mut args = args.into_iter();
     let program = args.next().map(|_| "pcbulk".to_string()).unwrap_or_default();
     std::iter::once(program).chain(args.filter(|arg| arg != "--restart").map(quote)).collect::<Vec<_>>().join(" ")
 }

@@ -147,6 +147,7 @@ pub async fn rollback(
         report,
         started,
         preflight: Default::default(),
+        guard: Default::default(),
     };
     execute(state, run, &config.api, progress, cancel).await
 }
