@@ -136,6 +136,7 @@ pub struct Client {
     fixed_headers: HeaderMap,
     auth: Arc<Auth>,
     pace: Arc<Pace>,
+    outage: Arc<crate::outage::Outage>,
 }
 
 impl std::fmt::Debug for Client {
@@ -213,7 +214,7 @@ impl Client {
             .user_agent(config.application.clone())
             .build()
             .map_err(ClientError::Build)?;
-        Ok(Client { http, config, fixed_headers, auth, pace })
+        Ok(Client { http, config, fixed_headers, auth, pace, outage: Arc::default() })
     }
 
     pub fn pace(&self) -> &Arc<Pace> {
@@ -280,6 +281,7 @@ impl Client {
         loop {
             // The permit first, then the token: waiting for the pace (a 429 hold may last a minute) must not
             // outlast the token that goes on the request.
+            self.outage.wait_turn().await;
             let permit = self.pace.acquire().await;
             let token = self.auth.token().await.map_err(|source| CallError::Auth {
                 source,
@@ -353,6 +355,9 @@ impl Client {
         token: &AccessToken,
         call: &mut CallState,
     ) -> Result<Next, CallError> {
+        if !matches!(verdict, Verdict::Transient { .. }) {
+            self.outage.on_answer();
+        }
         match verdict {
             Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
             Verdict::Unauthorized => self.unauthorized(request, call, token).await,
@@ -429,9 +434,18 @@ impl Client {
         detail: String,
         may_have_landed: bool,
     ) -> Result<Next, CallError> {
+        let down = self.outage.on_transient(request.path);
+        if down {
+            // The service is down, not this row unlucky: the attempt is not held against the call, and the slow
+            // probe (`Outage::wait_turn`) paces the retries instead of the backoff.
+            call.attempts = call.attempts.saturating_sub(1);
+        }
         let (ids, attempts) = (call.ids, call.attempts);
         if request.method == Method::PUT && may_have_landed {
             return Err(CallError::OutcomeUnknown { status, detail, ids, attempts });
+        }
+        if down {
+            return Ok(Next::Retry);
         }
         if attempts >= self.pace.config().max_attempts.get() {
             return Err(CallError::Exhausted { status, detail, ids, attempts });

@@ -8,6 +8,7 @@
 //! - [`undo`] is pure too: a profile as read plus the changes a job wrote gives the restore, or a conflict.
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
+//! - [`outage`] notices a service-wide outage and turns retries into one slow probe at a time.
 //! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
 //! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report;
 //!   [`job::rollback`] is the job that undoes an apply, planned from the apply's rows in the state file.
@@ -34,6 +35,7 @@ pub mod fields;
 pub mod input;
 pub mod job;
 pub mod merge;
+pub mod outage;
 pub mod pace;
 pub mod partner;
 pub mod preflight;
