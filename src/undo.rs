@@ -5,7 +5,7 @@
 //! the job wrote or what was there before, the whole row is left as found. The restore itself is [`merge::merge`]
 //! with [`Edit::Restore`], so every field the job did not change goes back untouched.
 
-use crate::fields::{self, CUSTOMER_BILLING};
+use crate::fields::{self, CUSTOMER_BILLING, Field};
 use crate::input::{Change, Edit, quote};
 use crate::merge::{self, FieldChange, MergeError, Merged};
 use serde_json::Value;
@@ -20,8 +20,8 @@ pub enum Undone {
 }
 
 /// The value at a field's path, `Null` when absent; absent and null are one value to a rollback.
-fn found(profile: &Value, field: &str) -> Value {
-    match fields::lookup(CUSTOMER_BILLING, field) {
+fn found(catalog: &'static [Field], profile: &Value, field: &str) -> Value {
+    match fields::lookup(catalog, field) {
         Some(field) => merge::value_at(profile, field.path),
         None => Value::Null,
     }
@@ -37,11 +37,16 @@ fn shown(value: &Value) -> String {
 
 /// Decides a row's rollback from the profile as read and the changes the job wrote (`before` → `after`).
 pub fn restore(profile: &Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
+    restore_in(CUSTOMER_BILLING, profile, written)
+}
+
+/// [`restore`] for a profile whose fields are in `catalog` (a partner profile's, say).
+pub fn restore_in(catalog: &'static [Field], profile: &Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
     let mut changes = Vec::new();
     for change in written {
-        let now = found(profile, change.field);
+        let now = found(catalog, profile, change.field);
         if now == change.after {
-            let Some(field) = fields::lookup(CUSTOMER_BILLING, change.field) else { continue };
+            let Some(field) = fields::lookup(catalog, change.field) else { continue };
             changes.push(Change { field, edit: Edit::Restore(change.before.clone()) });
         } else if now != change.before {
             return Ok(Undone::Conflict(format!(

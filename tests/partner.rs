@@ -101,7 +101,7 @@ impl Setup {
     async fn run_against(&self, base_url: &str, args: &[&str]) -> Ran {
         let mut line: Vec<String> = ["pcbulk"].iter().chain(args).map(|arg| arg.to_string()).collect();
         line.extend(["--base-url".to_string(), base_url.to_string()]);
-        if args.first() == Some(&"set") {
+        if matches!(args.first(), Some(&"set" | &"undo")) && !args.contains(&"--state") {
             line.extend(["--state".to_string(), self.state_path().display().to_string()]);
         }
         let parsed = PartnerCli::try_parse_from(&line).expect("the command line parses").partner;
@@ -412,4 +412,36 @@ async fn a_refused_put_fails_with_the_services_words_and_ids() {
     assert_eq!((audit[0].outcome, audit[0].http_status), (Some(PartnerOutcome::Failed), Some(400)));
     assert_eq!(audit[0].error_code.as_deref(), Some("27002"));
     assert!(error.contains(audit[0].request_id.as_deref().unwrap()), "{error}");
+}
+
+#[tokio::test]
+async fn undo_puts_back_the_last_change_and_nothing_else() {
+    let setup = Setup::start().await;
+    let before = setup.profile(PartnerProfileKind::Support);
+    setup
+        .run(&["set", "support", "--set", "telephone=+1 425 555 0199", "--set", "website=help.contoso.example"])
+        .await
+        .ok();
+    let changed = setup.profile(PartnerProfileKind::Support);
+    assert_ne!(changed["telephone"], before["telephone"]);
+    let ran = setup.run(&["undo", "support"]).await;
+    ran.ok();
+    assert!(ran.stderr.contains("undoing change"), "{}", ran.stderr);
+    let after = setup.profile(PartnerProfileKind::Support);
+    assert_eq!(without(&after, &[]), without(&before, &[]), "every field as it was before the change");
+    assert_eq!(setup.puts(PartnerProfileKind::Support), 2);
+    assert_eq!(setup.audit(PartnerProfileKind::Support).len(), 2, "the undo is in the audit trail too");
+}
+
+#[tokio::test]
+async fn undo_leaves_a_profile_changed_since_as_found() {
+    let setup = Setup::start().await;
+    setup.run(&["set", "billing", "--set", "purchaseOrderNumber=PO-1"]).await.ok();
+    // Someone else (another state file: another operator) changes the same field afterwards.
+    let other = setup.dir.path("someone-else.db").display().to_string();
+    setup.run(&["set", "billing", "--set", "purchaseOrderNumber=PO-2", "--state", &other]).await.ok();
+    let ran = setup.run(&["undo", "billing"]).await;
+    assert!(ran.error().contains("was changed since change"), "{}", ran.error());
+    assert_eq!(setup.profile(PartnerProfileKind::Billing)["purchaseOrderNumber"], "PO-2");
+    assert_eq!(setup.puts(PartnerProfileKind::Billing), 2, "the undo sent nothing");
 }

@@ -32,6 +32,25 @@ pub enum PartnerCommand {
     Get(GetArgs),
     /// Change fields of a partner profile: read, merge, show the diff, PUT with If-Match.
     Set(SetArgs),
+    /// Put back the before-values of the last change recorded for a profile, where they still hold what it wrote.
+    Undo(UndoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// billing, legalbusiness, organization or support.
+    pub kind: String,
+    /// Read and show what would be put back; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm an undo on the legal business profile (Partner Center may verify the partner again).
+    #[arg(long)]
+    pub yes: bool,
+    /// The SQLite file that keeps the audit trail of partner profile changes.
+    #[arg(long, default_value = DEFAULT_STATE)]
+    pub state: PathBuf,
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 #[derive(Debug, Args)]
@@ -116,7 +135,26 @@ pub fn run_with_output(
             let job = resolve_set(args, environment)?;
             run_set(job, notes)
         }
+        PartnerCommand::Undo(args) => run_undo(args, environment, notes),
     }
+}
+
+fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> anyhow::Result<Exit> {
+    let kind = resolve_kind(&args.kind)?;
+    let api = resolve_api(&args.api, &pace(), environment)?;
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply { confirmed: args.yes } };
+    let base_url = api.client.base_url.as_str().trim_end_matches('/').to_string();
+    let state = match mode {
+        Mode::DryRun => StateFile::open_existing(&args.state).map_err(PartnerError::State)?,
+        Mode::Apply { .. } => StateFile::open_for_job(&args.state).map_err(PartnerError::State)?,
+    };
+    let last = super::undo::last_change(&state, kind, &base_url)?;
+    let trail = Trail { state: &state, base_url: &base_url };
+    runtime()?.block_on(async {
+        let client = connect(&api)?;
+        super::undo::undo(&client, kind, last, mode, Some(&trail), notes).await
+    })?;
+    Ok(Exit::Clean)
 }
 
 fn run_set(job: SetJob, notes: &mut dyn Write) -> anyhow::Result<Exit> {

@@ -16,10 +16,12 @@ mod args;
 mod assignments;
 mod catalog;
 mod error;
+mod undo;
 mod update;
 
 pub use args::{DEFAULT_STATE, GetArgs, PartnerArgs, PartnerCommand, SetArgs, run, run_with_output};
 pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
 pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, service_owned};
 pub use error::PartnerError;
+pub use undo::{UndoError, last_change, undo};
 pub use update::{Mode, RE_MERGES, SetOutcome, SetRequest, Trail, fetch, set};

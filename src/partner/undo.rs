@@ -1,0 +1,79 @@
+//! `pcbulk partner undo KIND`: puts back the before-values of the last change recorded in the audit trail for that
+//! profile, where the fields still hold what the change wrote; a field someone changed since leaves the profile as
+//! found. The undo is itself a `set` (read, merge, If-Match, audit), so it can be undone in turn.
+
+use super::catalog::catalog;
+use super::update::{self, Mode, SetOutcome, SetRequest, Trail};
+use crate::client::Client;
+use crate::fields;
+use crate::input::{Change, Edit};
+use crate::merge::{FieldChange, Merged};
+use crate::state::StateFile;
+use crate::state::audit::{PartnerOutcome, partner_changes};
+use crate::undo::{self, Undone};
+use crate::wire::PartnerProfileKind;
+use serde_json::{Map, Value};
+use std::io::Write;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UndoError {
+    #[error("the audit trail holds no change of the {kind} profile made against {base_url} to undo")]
+    Nothing { kind: &'static str, base_url: String },
+    #[error("the {kind} profile was changed since change {id}: {message}; nothing was sent")]
+    Conflict { kind: &'static str, id: i64, message: String },
+}
+
+/// What the last recorded change of `kind` wrote, as field changes, with its id.
+pub fn last_change(
+    state: &StateFile,
+    kind: PartnerProfileKind,
+    base_url: &str,
+) -> anyhow::Result<(i64, Vec<FieldChange>)> {
+    let changes = partner_changes(state, kind)?;
+    let last = changes
+        .into_iter()
+        .rev()
+        .find(|change| change.outcome == Some(PartnerOutcome::Updated) && change.base_url == base_url)
+        .ok_or_else(|| UndoError::Nothing { kind: kind.name(), base_url: base_url.to_string() })?;
+    let parse = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
+    let (before, after) = (parse(&last.before), parse(&last.after));
+    let written = after
+        .into_iter()
+        .filter_map(|(name, after)| {
+            let field = fields::lookup(catalog(kind), &name)?;
+            Some(FieldChange { field: field.name, before: before.get(&name).cloned().unwrap_or_default(), after })
+        })
+        .collect();
+    Ok((last.id, written))
+}
+
+/// Undoes the change `id`, which wrote `written`: checks the profile as read, then sets the before-values.
+pub async fn undo(
+    client: &Client,
+    kind: PartnerProfileKind,
+    (id, written): (i64, Vec<FieldChange>),
+    mode: Mode,
+    trail: Option<&Trail<'_>>,
+    notes: &mut dyn Write,
+) -> anyhow::Result<SetOutcome> {
+    let profile = update::fetch(client, kind).await?;
+    let restore = match undo::restore_in(catalog(kind), &profile, &written) {
+        Ok(Undone::Conflict(message)) => return Err(UndoError::Conflict { kind: kind.name(), id, message }.into()),
+        Ok(Undone::Merged(Merged::Unchanged)) => {
+            let _ = writeln!(notes, "{} profile: change {id} is already undone", kind.name());
+            return Ok(SetOutcome::Unchanged);
+        }
+        Ok(Undone::Merged(Merged::Changed { changes, .. })) => changes,
+        Err(error) => return Err(super::PartnerError::Merge { kind: kind.name(), error }.into()),
+    };
+    let _ = writeln!(notes, "undoing change {id} of the {} profile", kind.name());
+    let changes: Vec<Change> = restore
+        .iter()
+        .filter_map(|change| {
+            let field = fields::lookup(catalog(kind), change.field)?;
+            Some(Change { field, edit: Edit::Restore(change.after.clone()) })
+        })
+        .collect();
+    let request = SetRequest { kind, changes, mode };
+    Ok(update::set(client, &request, trail, notes).await?)
+}
