@@ -197,3 +197,16 @@ async fn retry_after_is_honoured_and_capped() {
     let delay = pace.retry_delay(2, None);
     assert!(delay >= Duration::from_millis(500) && delay <= Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_woken_late_takes_the_slot_it_missed_and_the_schedule_keeps_its_place() {
+    let pace = Pace::new(config(10, 4));
+    let start = Instant::now();
+    drop(pace.acquire().await);
+    // Its slot was at 100 ms; it comes at 150 ms and goes at once, and the next slot is still at 200 ms.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(pace.acquire().await);
+    assert_eq!(Instant::now() - start, Duration::from_millis(150));
+    drop(pace.acquire().await);
+    assert_eq!(Instant::now() - start, Duration::from_millis(200));
+}
