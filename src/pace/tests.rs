@@ -210,3 +210,23 @@ async fn a_request_woken_late_takes_the_slot_it_missed_and_the_schedule_keeps_it
     drop(pace.acquire().await);
     assert_eq!(Instant::now() - start, Duration::from_millis(200));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_soon_after_another_goes_back_to_the_rate_the_api_bore() {
+    let pace = Pace::new(config(100, 8));
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 50);
+    // After the hold, +5/s for 5 s: above 50 without a 429, so the API bore 50.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(pace.current_rate(), 75);
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 50, "back to the rate borne, not halved to 37");
+    // A 429 at that rate itself: it is no longer borne, so halve.
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    assert_eq!(pace.current_rate(), 25);
+}
