@@ -317,3 +317,16 @@ async fn revoked_credentials_stop_the_job_with_rows_left_pending() {
     assert!(count(&outcome, RowStatus::Pending) > 0);
     assert_eq!(count(&outcome, RowStatus::Failed), 0, "{:?}", outcome.counts);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_customer_is_invalid_and_never_sent_even_though_the_engine_reads_without_the_duplicate_check() {
+    let rig = Rig::new(5, Faults::default(), &format!("{},Second Writer,Elsewhere\n", customer(0))).await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert_eq!(outcome.ending, Ending::Complete);
+    assert_eq!(count(&outcome, RowStatus::Updated), 5);
+    assert_eq!(count(&outcome, RowStatus::Invalid), 1);
+    rig.assert_server_truth();
+    let counters = rig.sandbox.counters();
+    assert_eq!(counters.requests_with("GET", 200), 5);
+    assert_eq!(counters.total_put_attempts(), 5);
+}

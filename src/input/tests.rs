@@ -228,3 +228,15 @@ fn lines_are_exact_across_crlf_blank_lines_and_multi_line_cells() {
     let lines: Vec<u64> = read(&text).unwrap().iter().map(|record| record.line).collect();
     assert_eq!(lines, [2, 5, 7, 11]);
 }
+
+#[test]
+fn without_the_duplicate_check_a_repeated_customer_is_read_like_any_other() {
+    let text = format!("customer_id,email\n{ID_A},a@contoso.com\n{ID_A},b@contoso.com\n");
+    let records: Vec<Record> = Reader::new(text.as_bytes(), InputConfig::default())
+        .unwrap()
+        .without_duplicate_check()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(valid(&records[1]).line, 3);
+    assert_eq!(valid(&records[1]).customer_id.to_string(), ID_A);
+}
