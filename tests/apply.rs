@@ -440,3 +440,16 @@ fn the_binary_exits_3_after_a_canary_and_says_how_to_continue() {
     let continuing = stderr.lines().find(|line| line.starts_with("to continue: ")).unwrap();
     assert!(!continuing.contains("--canary") && continuing.contains("--sandbox"), "{continuing}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_customer_is_invalid_and_never_sent_even_though_the_engine_reads_without_the_duplicate_check() {
+    let rig = Rig::new(5, Faults::default(), &format!("{},Second Writer,Elsewhere\n", customer(0))).await;
+    let outcome = rig.apply(&rig.config(Mode::Apply, 1000)).await;
+    assert_eq!(outcome.ending, Ending::Complete);
+    assert_eq!(count(&outcome, RowStatus::Updated), 5);
+    assert_eq!(count(&outcome, RowStatus::Invalid), 1);
+    rig.assert_server_truth();
+    let counters = rig.sandbox.counters();
+    assert_eq!(counters.requests_with("GET", 200), 5);
+    assert_eq!(counters.total_put_attempts(), 5);
+}

@@ -250,3 +250,15 @@ fn a_very_long_cell_is_refused_with_its_length_and_a_short_quote() {
     assert!(text.contains("100000 characters, more than the 256 allowed"), "{}", &text[..200.min(text.len())]);
     assert!(text.len() < 300, "the message quotes the value short");
 }
+
+#[test]
+fn without_the_duplicate_check_a_repeated_customer_is_read_like_any_other() {
+    let text = format!("customer_id,email\n{ID_A},a@contoso.com\n{ID_A},b@contoso.com\n");
+    let records: Vec<Record> = Reader::new(text.as_bytes(), InputConfig::default())
+        .unwrap()
+        .without_duplicate_check()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(valid(&records[1]).line, 3);
+    assert_eq!(valid(&records[1]).customer_id.to_string(), ID_A);
+}

@@ -197,3 +197,36 @@ async fn retry_after_is_honoured_and_capped() {
     let delay = pace.retry_delay(2, None);
     assert!(delay >= Duration::from_millis(500) && delay <= Duration::from_secs(1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_woken_late_takes_the_slot_it_missed_and_the_schedule_keeps_its_place() {
+    let pace = Pace::new(config(10, 4));
+    let start = Instant::now();
+    drop(pace.acquire().await);
+    // Its slot was at 100 ms; it comes at 150 ms and goes at once, and the next slot is still at 200 ms.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    drop(pace.acquire().await);
+    assert_eq!(Instant::now() - start, Duration::from_millis(150));
+    drop(pace.acquire().await);
+    assert_eq!(Instant::now() - start, Duration::from_millis(200));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_soon_after_another_goes_back_to_the_rate_the_api_bore() {
+    let pace = Pace::new(config(100, 8));
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 50);
+    // After the hold, +5/s for 5 s: above 50 without a 429, so the API bore 50.
+    tokio::time::advance(Duration::from_secs(6)).await;
+    assert_eq!(pace.current_rate(), 75);
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 50, "back to the rate borne, not halved to 37");
+    // A 429 at that rate itself: it is no longer borne, so halve.
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    assert_eq!(pace.current_rate(), 25);
+}
