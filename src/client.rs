@@ -356,7 +356,7 @@ impl Client {
         call: &mut CallState,
     ) -> Result<Next, CallError> {
         if !matches!(verdict, Verdict::Transient { .. }) {
-            self.outage.on_answer();
+            self.outage.on_answer(issued_at);
         }
         match verdict {
             Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),

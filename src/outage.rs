@@ -23,6 +23,8 @@ pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 struct State {
     streak: u32,
+    /// When the streak's first failure came: an answer to a request sent before it says nothing of the service now.
+    streak_since: Option<Instant>,
     /// The resource of the streak's first failure, and whether another resource failed since.
     first_path: Option<String>,
     several_paths: bool,
@@ -43,6 +45,7 @@ impl Default for Outage {
     fn default() -> Self {
         let state = State {
             streak: 0,
+            streak_since: None,
             first_path: None,
             several_paths: false,
             down_since: None,
@@ -64,6 +67,7 @@ impl Outage {
     pub fn on_transient(&self, path: &str) -> bool {
         let mut state = self.lock();
         state.streak += 1;
+        state.streak_since.get_or_insert_with(Instant::now);
         match &state.first_path {
             None => state.first_path = Some(path.to_string()),
             Some(first) if first != path => state.several_paths = true,
@@ -81,10 +85,15 @@ impl Outage {
         state.down_since.is_some_and(|since| since.elapsed() < MAX_OUTAGE)
     }
 
-    /// Any answer that is not a transient failure: the service is up.
-    pub fn on_answer(&self) {
+    /// Any answer that is not a transient failure, to a request sent at `sent`: the service is up, unless the request
+    /// left before the failures began (a slow answer from before an outage proves nothing about it).
+    pub fn on_answer(&self, sent: Instant) {
         let mut state = self.lock();
+        if state.streak_since.is_some_and(|since| sent < since) {
+            return;
+        }
         state.streak = 0;
+        state.streak_since = None;
         state.first_path = None;
         state.several_paths = false;
         if let Some(since) = state.down_since.take() {
@@ -139,7 +148,7 @@ mod tests {
         assert_eq!(start.elapsed(), FIRST_PROBE_INTERVAL * 2);
         outage.wait_turn().await;
         assert_eq!(start.elapsed(), FIRST_PROBE_INTERVAL * 4, "the interval doubles");
-        outage.on_answer();
+        outage.on_answer(Instant::now());
         assert!(!outage.is_down());
         let now = Instant::now();
         outage.wait_turn().await;
@@ -150,10 +159,17 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_answer_in_between_resets_the_streak() {
         let outage = Outage::default();
+        let before = Instant::now();
+        tokio::time::advance(Duration::from_millis(10)).await;
         outage.on_transient("/a");
         outage.on_transient("/b");
-        outage.on_answer();
-        assert!(!outage.on_transient("/c"));
+        outage.on_answer(before);
+        assert!(outage.on_transient("/c"), "an answer to a request sent before the failures does not end them");
+        let fresh = Outage::default();
+        fresh.on_transient("/a");
+        fresh.on_transient("/b");
+        fresh.on_answer(Instant::now());
+        assert!(!fresh.on_transient("/c"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -346,8 +346,8 @@ async fn rows_failed_by_5xx_are_retried_with_retry_failed() {
 async fn an_outage_of_the_whole_service_fails_no_row() {
     let rig = Rig::new(40, Faults { latency_ms: 5, ..Faults::default() }, "").await;
     let mut config = rig.config(Mode::Apply, 40);
-    // Two attempts per request: without the slow probe, every row in flight during the outage would fail.
-    config.api.pace.max_attempts = NonZeroU32::new(2).unwrap();
+    // Three attempts per request: without the slow probe, every row in flight during the outage would fail.
+    config.api.pace.max_attempts = NonZeroU32::new(3).unwrap();
     config.api.pace.backoff_base = Duration::from_millis(10);
     let outage = async {
         tokio::time::sleep(Duration::from_millis(300)).await;

@@ -450,6 +450,12 @@ impl StateFile {
         Ok(())
     }
 
+    /// Marks the job finished again, its figures as they were (a finished job run again did nothing).
+    pub fn mark_finished(&self, job: i64) -> Result<(), StateError> {
+        self.connection.execute("UPDATE jobs SET finished_at = ?2 WHERE id = ?1", params![job, now()])?;
+        Ok(())
+    }
+
     /// Marks the job as started again (a resume).
     pub fn touch_job(&self, job: i64) -> Result<(), StateError> {
         self.connection
