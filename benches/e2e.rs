@@ -5,8 +5,6 @@
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
-use pcbulk::auth::{Credentials, Secret};
-use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::{self, ApplyConfig};
 use pcbulk::pace::PaceConfig;
@@ -63,7 +61,7 @@ impl InProcess {
     }
 
     fn config(&self, rate: u32, concurrency: usize) -> ApplyConfig {
-        let credentials = self.sandbox.credentials();
+        let _credentials = self.sandbox.credentials();
         ApplyConfig {
             csv: self.csv.clone(),
             input: Default::default(),
@@ -73,20 +71,15 @@ impl InProcess {
             restart: true,
             retry_failed: false,
             strict: false,
-            api: ApiConfig {
-                client: ClientConfig::new(self.sandbox.url()).expect("the sandbox url"),
-                credentials: Credentials::ClientCredentials {
-                    authority: self.sandbox.url().to_string(),
-                    tenant: "t".into(),
-                    client_id: credentials.client_id.clone(),
-                    client_secret: Secret::new(credentials.client_secret.clone()),
-                },
-                pace: PaceConfig::new(
+            api: pcbulk::cli::apply::sandbox_api_config(
+                &self.sandbox,
+                PaceConfig::new(
                     NonZeroU32::new(rate).expect("a rate"),
                     NonZeroUsize::new(concurrency).expect("a concurrency"),
                     NonZeroU32::new(6).expect("attempts"),
                 ),
-            },
+            )
+            .unwrap(),
             grace: Duration::from_secs(30),
             preflight: Default::default(),
             guard: Default::default(),

@@ -48,12 +48,6 @@ impl CustomerId {
         }
         Some(CustomerId(value))
     }
-
-    /// The two halves, for compact hashing.
-    fn halves(self) -> (u64, u64) {
-        // Truncation is the point: the high and the low 64 bits.
-        ((self.0 >> 64) as u64, self.0 as u64)
-    }
 }
 
 impl fmt::Display for CustomerId {
@@ -324,7 +318,7 @@ pub struct Reader<R> {
     layout: Layout,
     buffer: csv::ByteRecord,
     /// Customer id → the line it first appeared on; `None` when the caller knows the duplicates already.
-    seen: Option<HashMap<(u64, u64), u64>>,
+    seen: Option<seen::SeenIds>,
 }
 
 impl<R: io::Read> Reader<R> {
@@ -341,7 +335,7 @@ impl<R: io::Read> Reader<R> {
             return Err(FileError::Empty);
         }
         let layout = resolve_header(&header)?;
-        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(HashMap::new()) })
+        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()) })
     }
 
     /// Leaves duplicate customer ids to the caller: a row repeating an earlier row's customer is read like any
@@ -428,16 +422,13 @@ impl<R: io::Read> Reader<R> {
         let Some(seen) = self.seen.as_mut() else {
             return Some(id);
         };
-        match seen.get(&id.halves()) {
-            Some(&first) => {
+        match seen.first_line(id.0, line) {
+            Some(first) => {
                 let message = format!("the same customer as line {first}: the earlier line wins, this one is skipped");
                 problems.push(Problem { line, column, value: Some(text.to_string()), message });
                 None
             }
-            None => {
-                seen.insert(id.halves(), line);
-                Some(id)
-            }
+            None => Some(id),
         }
     }
 
@@ -524,6 +515,8 @@ pub fn open(path: &std::path::Path, config: InputConfig) -> Result<Reader<io::Bu
         std::fs::File::open(path).map_err(|source| FileError::Open { path: path.display().to_string(), source })?;
     Reader::new(io::BufReader::with_capacity(64 * 1024, file), config)
 }
+
+mod seen;
 
 #[cfg(test)]
 mod tests;

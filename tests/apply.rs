@@ -4,7 +4,7 @@ mod common;
 
 use common::{WorkDir, report_rows};
 use pcbulk::auth::{Credentials, Secret};
-use pcbulk::client::{ApiConfig, ClientConfig};
+use pcbulk::client::ApiConfig;
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
 use pcbulk::pace::PaceConfig;
@@ -48,21 +48,11 @@ impl Rig {
     }
 
     fn api(&self, rate: u32) -> ApiConfig {
-        let credentials = self.sandbox.credentials();
-        ApiConfig {
-            client: ClientConfig::new(self.sandbox.url()).unwrap(),
-            credentials: Credentials::ClientCredentials {
-                authority: self.sandbox.url().to_string(),
-                tenant: "t".into(),
-                client_id: credentials.client_id.clone(),
-                client_secret: Secret::new(credentials.client_secret.clone()),
-            },
-            pace: PaceConfig::new(
-                NonZeroU32::new(rate).unwrap(),
-                NonZeroUsize::new(8).unwrap(),
-                NonZeroU32::new(6).unwrap(),
-            ),
-        }
+        pcbulk::cli::apply::sandbox_api_config(
+            &self.sandbox,
+            PaceConfig::new(NonZeroU32::new(rate).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
+        )
+        .unwrap()
     }
 
     fn config(&self, mode: Mode, rate: u32) -> ApplyConfig {

@@ -4,8 +4,6 @@
 mod common;
 
 use common::{WorkDir, pcbulk, stderr, stdout};
-use pcbulk::auth::{Credentials, Secret};
-use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::Mode;
 use pcbulk::job::{self, ApplyConfig};
 use pcbulk::pace::PaceConfig;
@@ -56,17 +54,11 @@ async fn run_mixed_job() -> Job {
     text.push_str("not-a-guid,,\n");
     let csv = work.write("updates.csv", text);
     let state = work.path("updates.csv.pcbulk.db");
-    let credentials = sandbox.credentials();
-    let api = ApiConfig {
-        client: ClientConfig::new(sandbox.url()).unwrap(),
-        credentials: Credentials::ClientCredentials {
-            authority: sandbox.url().to_string(),
-            tenant: "t".into(),
-            client_id: credentials.client_id.clone(),
-            client_secret: Secret::new(credentials.client_secret.clone()),
-        },
-        pace: PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::MIN),
-    };
+    let api = pcbulk::cli::apply::sandbox_api_config(
+        &sandbox,
+        PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::MIN),
+    )
+    .unwrap();
     let config = ApplyConfig {
         csv,
         input: Default::default(),

@@ -4,8 +4,6 @@
 mod common;
 
 use common::WorkDir;
-use pcbulk::auth::{Credentials, Secret};
-use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::Mode;
 use pcbulk::engine::preflight::PreflightConfig;
 use pcbulk::job::{self, ApplyConfig};
@@ -54,21 +52,11 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         text.push_str(&format!("{id},{}\n", row.join(",")));
     }
     let csv = work.write("moves.csv", text);
-    let credentials = sandbox.credentials();
-    let api = ApiConfig {
-        client: ClientConfig::new(sandbox.url()).unwrap(),
-        credentials: Credentials::ClientCredentials {
-            authority: sandbox.url().to_string(),
-            tenant: "t".into(),
-            client_id: credentials.client_id.clone(),
-            client_secret: Secret::new(credentials.client_secret.clone()),
-        },
-        pace: PaceConfig::new(
-            NonZeroU32::new(500).unwrap(),
-            NonZeroUsize::new(4).unwrap(),
-            NonZeroU32::new(3).unwrap(),
-        ),
-    };
+    let api = pcbulk::cli::apply::sandbox_api_config(
+        &sandbox,
+        PaceConfig::new(NonZeroU32::new(500).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::new(3).unwrap()),
+    )
+    .unwrap();
     let report = work.path("moves.report.csv");
     let config = ApplyConfig {
         csv,

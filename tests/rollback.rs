@@ -4,7 +4,6 @@
 mod common;
 
 use common::{WorkDir, report_rows};
-use pcbulk::auth::{Credentials, Secret};
 use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::rollback::{self, RollbackConfig};
@@ -63,21 +62,11 @@ impl Rig {
     }
 
     fn api(&self) -> ApiConfig {
-        let credentials = self.sandbox.credentials();
-        ApiConfig {
-            client: ClientConfig::new(self.sandbox.url()).unwrap(),
-            credentials: Credentials::ClientCredentials {
-                authority: self.sandbox.url().to_string(),
-                tenant: "t".into(),
-                client_id: credentials.client_id.clone(),
-                client_secret: Secret::new(credentials.client_secret.clone()),
-            },
-            pace: PaceConfig::new(
-                NonZeroU32::new(1000).unwrap(),
-                NonZeroUsize::new(8).unwrap(),
-                NonZeroU32::new(6).unwrap(),
-            ),
-        }
+        pcbulk::cli::apply::sandbox_api_config(
+            &self.sandbox,
+            PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
+        )
+        .unwrap()
     }
 
     fn apply_config(&self) -> ApplyConfig {

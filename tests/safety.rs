@@ -4,7 +4,7 @@ mod common;
 
 use common::{WorkDir, stderr, stdout};
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const SECRET: &str = "s3cr3t-client-secret-value";
 const REFRESH: &str = "r3fr3sh-token-value";
@@ -14,15 +14,7 @@ fn customer(index: usize) -> String {
 }
 
 fn run<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pcbulk"))
-        .args(args)
-        .env_remove("PCBULK_TOKEN")
-        .env_remove("PCBULK_REFRESH_TOKEN")
-        .env_remove("PCBULK_CLIENT_SECRET")
-        .env_remove("PCBULK_BASE_URL")
-        .envs(env.iter().copied())
-        .output()
-        .expect("the pcbulk binary runs")
+    common::pcbulk_with(args, env)
 }
 
 async fn sandbox(rows: usize, lifetime: u64) -> Sandbox {

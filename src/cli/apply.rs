@@ -7,6 +7,7 @@ use crate::client::{ApiConfig, ClientConfig};
 use crate::engine::preflight::PreflightConfig;
 use crate::engine::{Ending, Guard, Mode};
 use crate::job::{self, ApplyConfig, JobOutcome};
+use crate::pace::PaceConfig;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::RowStatus;
 use anyhow::Context;
@@ -172,6 +173,12 @@ async fn start_sandbox(csv: &Path) -> anyhow::Result<Sandbox> {
 
 /// The in-process sandbox as the API, with app credentials through its own token endpoint (a real token flow).
 fn sandbox_api(sandbox: &Sandbox, args: &ApplyArgs) -> anyhow::Result<ApiConfig> {
+    Ok(sandbox_api_config(sandbox, resolve_pace(&args.pace)?)?)
+}
+
+/// The API settings of an in-process sandbox (`apply --sandbox`, the tests, the benches): its URL, and app
+/// credentials through its own token endpoint, so even a rehearsal runs a real token flow.
+pub fn sandbox_api_config(sandbox: &Sandbox, pace: PaceConfig) -> Result<ApiConfig, crate::client::ClientError> {
     let credentials = sandbox.credentials();
     Ok(ApiConfig {
         client: ClientConfig::new(sandbox.url())?,
@@ -181,7 +188,7 @@ fn sandbox_api(sandbox: &Sandbox, args: &ApplyArgs) -> anyhow::Result<ApiConfig>
             client_id: credentials.client_id.clone(),
             client_secret: Secret::new(credentials.client_secret.clone()),
         },
-        pace: resolve_pace(&args.pace)?,
+        pace,
     })
 }
 

@@ -41,26 +41,29 @@ pub fn sample(name: &str) -> PathBuf {
 
 /// Runs the real `pcbulk` binary with these arguments.
 pub fn pcbulk(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pcbulk"))
-        .args(args)
-        .env_remove("PCBULK_TOKEN")
-        .env_remove("PCBULK_REFRESH_TOKEN")
-        .env_remove("PCBULK_CLIENT_SECRET")
-        .env_remove("PCBULK_BASE_URL")
-        .output()
-        .expect("the pcbulk binary runs")
+    pcbulk_with(args, &[])
+}
+
+/// The real `pcbulk` binary, with none of the caller's credentials: only those of `env`.
+fn command(env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pcbulk"));
+    for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL"] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// Runs the real `pcbulk` binary with these arguments and environment variables, to its end.
+pub fn pcbulk_with<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
+    command(env).args(args).output().expect("the pcbulk binary runs")
 }
 
 /// Starts the real `pcbulk` binary with these arguments and environment variables (and no other credentials),
 /// its stderr going to `stderr`, and returns it still running.
 pub fn spawn_pcbulk(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_pcbulk"))
+    command(env)
         .args(args)
-        .env_remove("PCBULK_TOKEN")
-        .env_remove("PCBULK_REFRESH_TOKEN")
-        .env_remove("PCBULK_CLIENT_SECRET")
-        .env_remove("PCBULK_BASE_URL")
-        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
