@@ -577,3 +577,27 @@ fn a_rollback_killed_four_times_restores_every_row_exactly_once() {
     assert_report_lines(&report, &input);
     assert!(report.iter().all(|row| row.status == "restored"), "{report:?}");
 }
+
+/// A second Ctrl-C while stopping exits at once; the state stays consistent and the next run settles the rows that
+/// were in flight (no row twice, every row right).
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_the_rerun_settles_what_was_in_flight() {
+    let mut rng = StdRng::seed_from_u64(0x2c);
+    let input = Input::generate(&mut rng, 40, false);
+    let server = Server::start(input.seeded.clone(), Faults { latency_ms: 400, ..Faults::default() }, 5);
+    let mut job = Job::new(&input);
+    let (mut child, stderr_path) = job.spawn(&server, &["--rate", "20", "--grace", "60"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&child, "INT");
+    let status = wait_at_most(&mut child, RUN_LIMIT);
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("exiting at once"), "{stderr}");
+    server.sandbox.set_faults(Faults { latency_ms: 5, ..Faults::default() }).expect("valid faults");
+    let (status, stderr) = job.run(&server, &["--rate", "200"]);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert_applied_once(&server, &input);
+    assert!(job.report().iter().all(|row| row.status == "updated"));
+}
