@@ -20,7 +20,7 @@ use crate::wire::{
     HEADER_APPLICATION, HEADER_CONTRACT_VERSION, HEADER_CORRELATION_ID, HEADER_LOCALE, HEADER_REQUEST_ID,
 };
 use bytes::Bytes;
-use classify::{Verdict, classify};
+use classify::{Verdict, classify, classify_put};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, IF_MATCH, RETRY_AFTER};
 use reqwest::{Method, Url};
 use std::sync::Arc;
@@ -234,6 +234,8 @@ impl Client {
 
     /// PUTs `body` to `path` with `If-Match: "<etag>"`, retrying 429s, one 401, and failures to connect.
     ///
+    /// The answer's body is checked to be JSON but not kept (`Fetched::body` is `null`): nothing reads it.
+    ///
     /// A PUT is never sent twice once it may have landed: after a timeout, a dropped connection, a 408 or a 5xx
     /// this returns [`CallError::OutcomeUnknown`], and the engine settles the row by reading the profile again.
     pub async fn put(&self, path: &str, body: &serde_json::Value, etag: Option<&str>) -> Result<Fetched, CallError> {
@@ -294,7 +296,10 @@ impl Client {
             drop(permit);
             let next = match answer {
                 Answer::Response { status, retry_after, body } => {
-                    let verdict = classify(status, retry_after.as_deref(), &body);
+                    let verdict = match request.method {
+                        Method::PUT => classify_put(status, retry_after.as_deref(), &body),
+                        _ => classify(status, retry_after.as_deref(), &body),
+                    };
                     self.judge(&request, verdict, status, issued_at, &token, &mut call).await?
                 }
                 Answer::Transport { detail, before_sending } => {
