@@ -2,20 +2,19 @@
 
 mod common;
 
-use common::{WorkDir, report_rows};
+use common::{CancelAfter, WorkDir, report_rows};
 use pcbulk::auth::{Credentials, Secret};
 use pcbulk::client::ApiConfig;
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
 use pcbulk::pace::PaceConfig;
-use pcbulk::progress::{Progress, Silent};
+use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
 use pcbulk::state::RowStatus;
 use serde_json::Value;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -237,28 +236,11 @@ async fn every_fault_at_once_with_bad_rows() {
     assert_eq!(report.iter().map(|row| row.0).collect::<Vec<_>>(), (2..105).collect::<Vec<_>>());
 }
 
-/// Cancels the job after a number of rows, as Ctrl-C would.
-struct CancelAfter {
-    rows: u64,
-    done: AtomicU64,
-    cancel: CancellationToken,
-}
-
-impl Progress for CancelAfter {
-    fn started(&self, _total: u64) {}
-    fn row_done(&self, _status: RowStatus) {
-        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.rows {
-            self.cancel.cancel();
-        }
-    }
-    fn finished(&self) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_job_resumes_where_it_stopped() {
     let rig = Rig::new(60, Faults { latency_ms: 5, ..Faults::default() }, "").await;
     let cancel = CancellationToken::new();
-    let progress = Arc::new(CancelAfter { rows: 15, done: AtomicU64::new(0), cancel: cancel.clone() });
+    let progress = Arc::new(CancelAfter::new(15, cancel.clone()));
     let first = job::apply(&rig.config(Mode::Apply, 1000), progress, cancel).await.unwrap();
     assert_eq!(first.ending, Ending::Interrupted);
     assert!(count(&first, RowStatus::Pending) > 0);

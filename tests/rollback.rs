@@ -3,13 +3,13 @@
 
 mod common;
 
-use common::{WorkDir, report_rows};
+use common::{CancelAfter, WorkDir, report_rows};
 use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::rollback::{self, RollbackConfig};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
 use pcbulk::pace::PaceConfig;
-use pcbulk::progress::{Progress, Silent};
+use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
 use pcbulk::state::RowStatus;
 use serde_json::Value;
@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -242,28 +241,11 @@ async fn a_rollback_through_lost_answers_stale_etags_429s_and_edits_to_other_fie
     assert_eq!(counters.fields_dropped_count, 0, "{:?}", counters.fields_dropped);
 }
 
-/// Cancels the job after a number of rows, as Ctrl-C would.
-struct CancelAfter {
-    rows: u64,
-    done: AtomicU64,
-    cancel: CancellationToken,
-}
-
-impl Progress for CancelAfter {
-    fn started(&self, _total: u64) {}
-    fn row_done(&self, _status: RowStatus) {
-        if self.done.fetch_add(1, Ordering::SeqCst) + 1 == self.rows {
-            self.cancel.cancel();
-        }
-    }
-    fn finished(&self) {}
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_rollback_resumes_where_it_stopped() {
     let rig = Rig::applied(60, Faults { latency_ms: 5, ..Faults::default() }).await;
     let cancel = CancellationToken::new();
-    let progress = Arc::new(CancelAfter { rows: 15, done: AtomicU64::new(0), cancel: cancel.clone() });
+    let progress = Arc::new(CancelAfter::new(15, cancel.clone()));
     let first = rollback::rollback(&rig.config(Mode::Apply), progress, cancel).await.unwrap();
     assert_eq!(first.ending, Ending::Interrupted);
     assert!(count(&first, RowStatus::Pending) > 0, "{:?}", first.counts);
@@ -352,7 +334,7 @@ async fn the_binary_exits_2_when_rows_are_conflicts_and_writes_the_report_beside
 async fn rows_an_interrupted_apply_updates_after_a_rollback_join_the_next_rollback() {
     let rig = Rig::new(30, Faults { latency_ms: 5, ..Faults::default() }).await;
     let cancel = CancellationToken::new();
-    let progress = Arc::new(CancelAfter { rows: 10, done: AtomicU64::new(0), cancel: cancel.clone() });
+    let progress = Arc::new(CancelAfter::new(10, cancel.clone()));
     let first = job::apply(&rig.apply_config(), progress, cancel).await.unwrap();
     assert_eq!(first.ending, Ending::Interrupted);
     let partly = rig.rollback(&rig.config(Mode::Apply)).await;

@@ -110,3 +110,26 @@ pub fn report_rows(text: &str) -> Vec<(u64, String, String)> {
         })
         .collect()
 }
+
+/// Cancels a job after a number of rows, as Ctrl-C would.
+pub struct CancelAfter {
+    rows: u64,
+    done: std::sync::atomic::AtomicU64,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl CancelAfter {
+    pub fn new(rows: u64, cancel: tokio_util::sync::CancellationToken) -> CancelAfter {
+        CancelAfter { rows, done: Default::default(), cancel }
+    }
+}
+
+impl pcbulk::progress::Progress for CancelAfter {
+    fn started(&self, _total: u64) {}
+    fn row_done(&self, _status: pcbulk::state::RowStatus) {
+        if self.done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == self.rows {
+            self.cancel.cancel();
+        }
+    }
+    fn finished(&self) {}
+}
