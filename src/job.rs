@@ -156,7 +156,8 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
     if config.strict {
         strict_check(config)?;
     }
-    let reader = input::open(&config.csv, config.input)?;
+    // Duplicates are found by the state file after the rows are in (an index, not a map of every id in memory).
+    let reader = input::open(&config.csv, config.input)?.without_duplicate_check();
     let rows = reader.map(|record| {
         record.map(|record| {
             let details = |problems: &[Problem]| problems.iter().map(Problem::detail).collect::<Vec<_>>().join("; ");
@@ -169,7 +170,9 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
         })
     });
     let csv_path = config.csv.display().to_string();
-    Ok(state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(&config.api), rows)??)
+    let job = state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(&config.api), rows)??;
+    state.mark_duplicates(job.id)?;
+    Ok(job)
 }
 
 /// Changes as the state file stores them (`before` and `after` JSON objects `{field: value}`), read back.

@@ -420,6 +420,9 @@ async fn a_repeated_customer_is_invalid_and_never_sent_even_though_the_engine_re
     assert_eq!(outcome.ending, Ending::Complete);
     assert_eq!(count(&outcome, RowStatus::Updated), 5);
     assert_eq!(count(&outcome, RowStatus::Invalid), 1);
+    let duplicate = rig.report().into_iter().find(|row| row.1 == "invalid").unwrap();
+    assert_eq!(duplicate.0, 7);
+    assert!(duplicate.2.contains("the same customer as line 2: the earlier line wins"), "{}", duplicate.2);
     rig.assert_server_truth();
     let counters = rig.sandbox.counters();
     assert_eq!(counters.requests_with("GET", 200), 5);

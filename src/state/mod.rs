@@ -278,6 +278,25 @@ impl StateFile {
         Ok(job)
     }
 
+    /// Marks every pending row whose customer already appeared on an earlier line `invalid` (the earlier line wins),
+    /// with the words the reader's own duplicate check uses. Done in SQL, through an index, so planning a job keeps no
+    /// map of every id in memory.
+    pub fn mark_duplicates(&mut self, job: i64) -> Result<u64, StateError> {
+        let marked = self.connection.execute(
+            "UPDATE rows SET status = 'invalid',
+                 error = 'column customer_id: value \"' || customer_id || '\": the same customer as line '
+                         || (SELECT MIN(earlier.line) FROM rows AS earlier
+                             WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id))
+                         || ': the earlier line wins, this one is skipped'
+             WHERE job_id = ?1 AND status = 'pending' AND EXISTS (
+                 SELECT 1 FROM rows AS earlier
+                 WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id)
+                   AND earlier.line < rows.line)",
+            params![job],
+        )?;
+        Ok(marked as u64)
+    }
+
     /// Removes a job and its rows.
     pub fn delete_job(&mut self, id: i64) -> Result<(), StateError> {
         let transaction = self.connection.transaction()?;

@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS partner_changes (
     request_id     TEXT,
     correlation_id TEXT
 );
+CREATE INDEX IF NOT EXISTS rows_by_customer ON rows (job_id, lower(customer_id));
 CREATE INDEX IF NOT EXISTS partner_changes_by_kind ON partner_changes (kind, id);
 ";
 
