@@ -10,7 +10,7 @@ pub mod rollback;
 use crate::client::{self, ApiConfig};
 use crate::engine::preflight::PreflightConfig;
 use crate::engine::{self, Ending, Guard, Mode, Source, Work};
-use crate::fields::{self, CUSTOMER_BILLING};
+use crate::fields::CUSTOMER_BILLING;
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
@@ -175,19 +175,9 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
     Ok(job)
 }
 
-/// Changes as the state file stores them (`before` and `after` JSON objects `{field: value}`), read back.
+/// Changes as the state file stores them, read back (customer billing fields).
 pub(crate) fn stored_changes(before: &str, after: &str) -> Vec<FieldChange> {
-    let parse =
-        |text: &str| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text).unwrap_or_default();
-    let (before, after) = (parse(before), parse(after));
-    after
-        .into_iter()
-        .filter_map(|(name, after)| {
-            let field = fields::lookup(CUSTOMER_BILLING, &name)?;
-            let before = before.get(&name).cloned().unwrap_or_default();
-            Some(FieldChange { field: field.name, before, after })
-        })
-        .collect()
+    crate::state::decode_changes(CUSTOMER_BILLING, before, after)
 }
 
 /// The changes of PUTs an earlier run sent without recording their answers.

@@ -32,7 +32,6 @@ struct State {
     down_since: Option<Instant>,
     next_probe: Instant,
     interval: Duration,
-    outages: u64,
 }
 
 /// The outage detector of a run.
@@ -51,7 +50,6 @@ impl Default for Outage {
             down_since: None,
             next_probe: Instant::now(),
             interval: FIRST_PROBE_INTERVAL,
-            outages: 0,
         };
         Outage { state: Mutex::new(state) }
     }
@@ -78,7 +76,6 @@ impl Outage {
             state.down_since = Some(now);
             state.next_probe = now + FIRST_PROBE_INTERVAL;
             state.interval = FIRST_PROBE_INTERVAL;
-            state.outages += 1;
             tracing::warn!(failures = state.streak, "the service fails every request: probing slowly until it answers");
         }
         // Past the longest outage worth waiting for, attempts count again and rows fail.
@@ -125,11 +122,6 @@ impl Outage {
     pub fn is_down(&self) -> bool {
         self.lock().down_since.is_some()
     }
-
-    /// How many outages this run met.
-    pub fn outages(&self) -> u64 {
-        self.lock().outages
-    }
 }
 
 #[cfg(test)]
@@ -153,7 +145,6 @@ mod tests {
         let now = Instant::now();
         outage.wait_turn().await;
         assert_eq!(now.elapsed(), Duration::ZERO);
-        assert_eq!(outage.outages(), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -86,6 +86,11 @@ fn pace() -> PaceArgs {
     PaceArgs { rate: 10, concurrency: 1, max_attempts: 6 }
 }
 
+/// `--dry-run` and `--yes`, as `set` and `undo` take them.
+fn write_mode(dry_run: bool, yes: bool) -> Mode {
+    if dry_run { Mode::DryRun } else { Mode::Apply { confirmed: yes } }
+}
+
 fn resolve_kind(name: &str) -> Result<PartnerProfileKind, PartnerError> {
     PartnerProfileKind::from_name(name.trim()).ok_or_else(|| PartnerError::Kind(name.to_string()))
 }
@@ -100,7 +105,7 @@ struct SetJob {
 fn resolve_set(args: SetArgs, environment: Environment) -> anyhow::Result<SetJob> {
     let kind = resolve_kind(&args.kind)?;
     let changes = parse_assignments(kind, &args.set)?;
-    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply { confirmed: args.yes } };
+    let mode = write_mode(args.dry_run, args.yes);
     let api = resolve_api(&args.api, &pace(), environment)?;
     Ok(SetJob { request: SetRequest { kind, changes, mode }, state: args.state, api })
 }
@@ -142,7 +147,7 @@ pub fn run_with_output(
 fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> anyhow::Result<Exit> {
     let kind = resolve_kind(&args.kind)?;
     let api = resolve_api(&args.api, &pace(), environment)?;
-    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply { confirmed: args.yes } };
+    let mode = write_mode(args.dry_run, args.yes);
     let base_url = api.client.base_url.as_str().trim_end_matches('/').to_string();
     let state = match mode {
         Mode::DryRun => StateFile::open_existing(&args.state).map_err(PartnerError::State)?,

@@ -12,7 +12,6 @@ use crate::state::StateFile;
 use crate::state::audit::{PartnerOutcome, partner_changes};
 use crate::undo::{self, Undone};
 use crate::wire::PartnerProfileKind;
-use serde_json::{Map, Value};
 use std::io::Write;
 
 #[derive(Debug, thiserror::Error)]
@@ -35,16 +34,7 @@ pub fn last_change(
         .rev()
         .find(|change| change.outcome == Some(PartnerOutcome::Updated) && change.base_url == base_url)
         .ok_or_else(|| UndoError::Nothing { kind: kind.name(), base_url: base_url.to_string() })?;
-    let parse = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
-    let (before, after) = (parse(&last.before), parse(&last.after));
-    let written = after
-        .into_iter()
-        .filter_map(|(name, after)| {
-            let field = fields::lookup(catalog(kind), &name)?;
-            Some(FieldChange { field: field.name, before: before.get(&name).cloned().unwrap_or_default(), after })
-        })
-        .collect();
-    Ok((last.id, written))
+    Ok((last.id, crate::state::decode_changes(catalog(kind), &last.before, &last.after)))
 }
 
 /// Undoes the change `id`, which wrote `written`: checks the profile as read, then sets the before-values.

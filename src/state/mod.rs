@@ -10,7 +10,6 @@ pub mod minutes;
 pub mod recorder;
 mod schema;
 
-use crate::input::CustomerId;
 use crate::merge::FieldChange;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
@@ -188,6 +187,21 @@ pub fn changes_json(changes: &[FieldChange], side: impl Fn(&FieldChange) -> &Val
     let object: Map<String, Value> =
         changes.iter().map(|change| (change.field.to_string(), side(change).clone())).collect();
     Value::Object(object).to_string()
+}
+
+/// Changes as the state file stores them (`before` and `after` JSON objects `{field: value}`, see [`changes_json`]),
+/// read back; field names are those of `catalog`, and a name it does not know is left out.
+pub fn decode_changes(catalog: &'static [crate::fields::Field], before: &str, after: &str) -> Vec<FieldChange> {
+    let parse = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
+    let (before, after) = (parse(before), parse(after));
+    after
+        .into_iter()
+        .filter_map(|(name, after)| {
+            let field = crate::fields::lookup(catalog, &name)?;
+            let before = before.get(&name).cloned().unwrap_or_default();
+            Some(FieldChange { field: field.name, before, after })
+        })
+        .collect()
 }
 
 /// Now, as RFC 3339 UTC to the second.
@@ -521,11 +535,6 @@ impl LineSet {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
-}
-
-/// The customer id as stored.
-pub fn customer_text(id: CustomerId) -> String {
-    id.to_string()
 }
 
 #[cfg(test)]
