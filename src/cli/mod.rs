@@ -228,7 +228,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Partner(args) => crate::partner::run(args, environment),
         Command::Completions(args) => completions::run(args),
         Command::Sandbox(args) => {
-            let runtime = runtime()?;
+            let runtime = server_runtime()?;
             runtime.block_on(crate::sandbox::run(args, async {
                 // An error here means no Ctrl-C handler could be installed: serve until killed.
                 if tokio::signal::ctrl_c().await.is_err() {
@@ -240,7 +240,15 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
     }
 }
 
+/// The runtime of a client command (apply, rollback, partner): one thread. The work is waiting on the API, and
+/// one thread never has to wake another to share it (on two worker threads a row cost a third more CPU, most of it
+/// the kernel's futex and scheduler). Blocking work (the CSV reader) still gets its own thread.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// The runtime of `pcbulk sandbox`: a server answering many connections at once uses every core.
+fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 

@@ -8,12 +8,17 @@
 use super::{RowOutcome, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;
 use rusqlite::params;
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// The most messages one transaction takes.
+/// The most outcomes that wait in the outbox before the recorder is woken to commit them.
 const BATCH: usize = 2048;
+
+/// The longest an outcome waits in the outbox when no intent or flush comes to take it along.
+const OUTCOME_WAIT: Duration = Duration::from_millis(200);
 
 enum Message {
     Intend {
@@ -21,15 +26,21 @@ enum Message {
         changes: Vec<FieldChange>,
         done: oneshot::Sender<Result<(), String>>,
     },
-    Record(Box<RowOutcome>),
+    /// Commit the outbox now: it is full.
+    Collect,
     Flush(oneshot::Sender<Result<(), String>>),
     /// Commit what came before, then stop.
     Stop,
 }
 
+/// Outcomes recorded and not yet handed to the recorder thread. A worker only pushes to it (no message, so the
+/// recorder thread is not woken once per row); the thread takes it whole with the next intent, flush or timeout.
+type Outbox = Arc<Mutex<Vec<RowOutcome>>>;
+
 /// The handle the workers use to reach the state file.
 pub struct Recorder {
     sender: mpsc::Sender<Message>,
+    outbox: Outbox,
     thread: JoinHandle<Result<StateFile, StateError>>,
 }
 
@@ -37,18 +48,21 @@ pub struct Recorder {
 #[derive(Clone)]
 pub struct RecorderHandle {
     sender: mpsc::Sender<Message>,
+    outbox: Outbox,
 }
 
 impl Recorder {
     /// Hands the state file to its owner thread for the job `job`.
     pub fn start(state: StateFile, job: i64) -> Recorder {
         let (sender, receiver) = mpsc::channel();
-        let thread = std::thread::spawn(move || run(state, job, receiver));
-        Recorder { sender, thread }
+        let outbox = Outbox::default();
+        let taken = outbox.clone();
+        let thread = std::thread::spawn(move || run(state, job, &receiver, &taken));
+        Recorder { sender, outbox, thread }
     }
 
     pub fn handle(&self) -> RecorderHandle {
-        RecorderHandle { sender: self.sender.clone() }
+        RecorderHandle { sender: self.sender.clone(), outbox: self.outbox.clone() }
     }
 
     /// Commits everything sent so far, stops the thread and gives the state file back.
@@ -60,16 +74,26 @@ impl Recorder {
 }
 
 impl RecorderHandle {
-    /// Records, durably, that a PUT with these changes is about to be sent for this row.
+    /// Records, durably, that a PUT with these changes is about to be sent for this row. Outcomes recorded before
+    /// it are committed in the same transaction.
     pub async fn intend_put(&self, line: u64, changes: &[FieldChange]) -> Result<(), StateError> {
         let (done, answer) = oneshot::channel();
         self.send(Message::Intend { line, changes: changes.to_vec(), done })?;
         wait(answer).await
     }
 
-    /// Records a row's outcome in the next batch.
+    /// Records a row's outcome: committed with the next intent or flush, when `BATCH` outcomes wait, or within
+    /// `OUTCOME_WAIT`, whichever comes first. One lost to a crash before that is settled again by the next run.
     pub fn record(&self, outcome: RowOutcome) -> Result<(), StateError> {
-        self.send(Message::Record(Box::new(outcome)))
+        let waiting = {
+            let mut outbox = lock(&self.outbox);
+            outbox.push(outcome);
+            outbox.len()
+        };
+        match waiting >= BATCH {
+            true => self.send(Message::Collect),
+            false => Ok(()),
+        }
     }
 
     /// Waits until everything sent so far is committed.
@@ -84,6 +108,11 @@ impl RecorderHandle {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A worker that panicked while pushing left a whole `Vec`: nothing half-done to fear.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 async fn wait(answer: oneshot::Receiver<Result<(), String>>) -> Result<(), StateError> {
     match answer.await {
         Ok(Ok(())) => Ok(()),
@@ -92,33 +121,59 @@ async fn wait(answer: oneshot::Receiver<Result<(), String>>) -> Result<(), State
     }
 }
 
-fn run(mut state: StateFile, job: i64, receiver: mpsc::Receiver<Message>) -> Result<StateFile, StateError> {
+fn run(
+    mut state: StateFile,
+    job: i64,
+    receiver: &mpsc::Receiver<Message>,
+    outbox: &Mutex<Vec<RowOutcome>>,
+) -> Result<StateFile, StateError> {
     // Once a commit fails (a full disk), every later intent fails too: no PUT goes out unrecorded.
     let mut broken: Option<String> = None;
-    let mut stopping = false;
-    while !stopping && let Ok(first) = receiver.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH && !matches!(batch.last(), Some(Message::Stop)) {
-            match receiver.try_recv() {
-                Ok(message) => batch.push(message),
-                Err(_) => break,
-            }
+    let mut batch: Vec<Message> = Vec::new();
+    let mut outcomes: Vec<RowOutcome> = Vec::new();
+    // The job's `last_moved_at` as last written: it changes once a second at most, so most commits leave it.
+    let mut moved_at = String::new();
+    loop {
+        match receiver.recv_timeout(OUTCOME_WAIT) {
+            Ok(message) => batch.push(message),
+            Err(RecvTimeoutError::Timeout) => {}
+            // Every handle and the recorder itself are gone: commit what is left.
+            Err(RecvTimeoutError::Disconnected) => batch.push(Message::Stop),
         }
-        stopping = matches!(batch.last(), Some(Message::Stop));
+        while !matches!(batch.last(), Some(Message::Stop))
+            && let Ok(message) = receiver.try_recv()
+        {
+            batch.push(message);
+        }
+        // Taken after the messages: an outcome recorded before a flush or stop was sent is in it.
+        std::mem::swap(&mut outcomes, &mut *lock(outbox));
+        let stopping = matches!(batch.last(), Some(Message::Stop));
+        if batch.is_empty() && outcomes.is_empty() {
+            continue;
+        }
+        let stamp = now();
+        let moved = (stamp != moved_at).then_some(stamp.as_str());
         let result = match &broken {
             Some(message) => Err(message.clone()),
-            None => commit(&mut state, job, &batch).map_err(|error| error.to_string()),
+            None => commit(&mut state, job, &stamp, moved, &outcomes, &batch).map_err(|error| error.to_string()),
         };
+        if result.is_ok() && moved.is_some() {
+            moved_at = stamp;
+        }
         if let Err(message) = &result {
             broken.get_or_insert_with(|| message.clone());
         }
-        for message in batch {
+        outcomes.clear();
+        for message in batch.drain(..) {
             match message {
                 Message::Intend { done, .. } | Message::Flush(done) => {
                     let _ = done.send(result.clone());
                 }
-                Message::Record(_) | Message::Stop => {}
+                Message::Collect | Message::Stop => {}
             }
+        }
+        if stopping {
+            break;
         }
     }
     match broken {
@@ -127,8 +182,14 @@ fn run(mut state: StateFile, job: i64, receiver: mpsc::Receiver<Message>) -> Res
     }
 }
 
-fn commit(state: &mut StateFile, job: i64, batch: &[Message]) -> Result<(), rusqlite::Error> {
-    let stamp = now();
+fn commit(
+    state: &mut StateFile,
+    job: i64,
+    stamp: &str,
+    moved: Option<&str>,
+    outcomes: &[RowOutcome],
+    batch: &[Message],
+) -> Result<(), rusqlite::Error> {
     let transaction = state.connection.transaction()?;
     {
         let mut intend = transaction.prepare_cached(
@@ -144,41 +205,40 @@ fn commit(state: &mut StateFile, job: i64, batch: &[Message]) -> Result<(), rusq
              WHERE job_id = ?1 AND line = ?2",
         )?;
         for message in batch {
-            match message {
-                Message::Intend { line, changes, .. } => {
-                    let (fields, before, after) = describe(changes);
-                    intend.execute(params![job, line, fields, before, after, stamp])?;
-                }
-                Message::Record(outcome) => {
-                    let described = (!outcome.changes.is_empty()).then(|| describe(&outcome.changes));
-                    let (fields, before, after) = match described {
-                        Some((fields, before, after)) => (Some(fields), Some(before), Some(after)),
-                        None => (None, None, None),
-                    };
-                    let status = outcome.status.map_or("pending", |status| status.name());
-                    record.execute(params![
-                        job,
-                        outcome.line,
-                        status,
-                        fields,
-                        before,
-                        after,
-                        outcome.http_status,
-                        outcome.error_code,
-                        outcome.error,
-                        outcome.attempts,
-                        outcome.request_id,
-                        outcome.correlation_id,
-                        stamp,
-                        outcome.preflight,
-                        outcome.suggested_address
-                    ])?;
-                }
-                Message::Flush(_) | Message::Stop => {}
+            if let Message::Intend { line, changes, .. } = message {
+                let (fields, before, after) = describe(changes);
+                intend.execute(params![job, line, fields, before, after, stamp])?;
             }
         }
+        for outcome in outcomes {
+            let described = (!outcome.changes.is_empty()).then(|| describe(&outcome.changes));
+            let (fields, before, after) = match described {
+                Some((fields, before, after)) => (Some(fields), Some(before), Some(after)),
+                None => (None, None, None),
+            };
+            let status = outcome.status.map_or("pending", |status| status.name());
+            record.execute(params![
+                job,
+                outcome.line,
+                status,
+                fields,
+                before,
+                after,
+                outcome.http_status,
+                outcome.error_code,
+                outcome.error,
+                outcome.attempts,
+                outcome.request_id,
+                outcome.correlation_id,
+                stamp,
+                outcome.preflight,
+                outcome.suggested_address
+            ])?;
+        }
     }
-    transaction.execute("UPDATE jobs SET last_moved_at = ?2 WHERE id = ?1", params![job, stamp])?;
+    if let Some(stamp) = moved {
+        transaction.execute("UPDATE jobs SET last_moved_at = ?2 WHERE id = ?1", params![job, stamp])?;
+    }
     transaction.commit()
 }
 
