@@ -354,6 +354,24 @@ async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
     rig.assert_server_truth();
 }
 
+/// Rows reach the workers in chunks of 64: a canary that ends inside the second chunk still does exactly its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_ending_inside_a_chunk_of_rows_does_exactly_its_rows() {
+    let rig = Rig::new(150, Faults::default(), "").await;
+    let mut config = rig.config(Mode::Apply, 10_000);
+    config.guard.canary = Some(70);
+    let canary = rig.apply(&config).await;
+    let Ending::Canary(rows) = &canary.ending else { panic!("{:?}", canary.ending) };
+    assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), (2..72).collect::<Vec<_>>());
+    assert_eq!((count(&canary, RowStatus::Updated), count(&canary, RowStatus::Pending)), (70, 80));
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 70);
+    config.guard.canary = None;
+    let rest = rig.apply(&config).await;
+    assert_eq!((&rest.ending, count(&rest, RowStatus::Updated)), (&Ending::Complete, 150));
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 150, "no row twice");
+    rig.assert_server_truth();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_error_budget_stops_a_job_full_of_404s_early() {
     let unknown: String = (1000..1100).map(|index| format!("{},Nobody,Nowhere\n", customer(index))).collect();

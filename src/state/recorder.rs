@@ -2,8 +2,10 @@
 //! them in batches (group commit), so a thousand outcomes cost one transaction, not a thousand.
 //!
 //! A PUT's intent is committed before the PUT is sent (the worker waits for it): after a crash, a row found already
-//! holding its values is `updated` only if its PUT was sent. Outcomes are committed in the next batch; a row is done
-//! only once its outcome is committed, so one lost to a crash is simply settled again by the next run.
+//! holding its values is `updated` only if its PUT was sent. Outcomes go to an outbox the thread takes whole with
+//! the next intent's commit (or a flush, or after `OUTCOME_WAIT`): recording one wakes no thread and costs no fsync
+//! of its own. A row is done only once its outcome is committed, so one lost to a crash is simply settled again by
+//! the next run.
 
 use super::{RowOutcome, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;

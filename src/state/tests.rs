@@ -104,3 +104,47 @@ fn line_sets() {
     assert_eq!(lines.len(), 4);
     assert!(lines.contains(1_000_000) && lines.contains(64) && !lines.contains(3) && !lines.contains(5_000_000));
 }
+
+/// The status of a row as another process reading the state file sees it now.
+fn status_seen_by_a_reader(path: &std::path::Path, job: i64, line: u64) -> String {
+    let reader = StateFile::open_existing(path).unwrap();
+    reader
+        .connection
+        .query_row("SELECT status FROM rows WHERE job_id = ?1 AND line = ?2", rusqlite::params![job, line], |row| {
+            row.get(0)
+        })
+        .unwrap()
+}
+
+fn updated(line: u64) -> RowOutcome {
+    RowOutcome { line, status: Some(RowStatus::Updated), changes: vec![change()], ..RowOutcome::default() }
+}
+
+#[tokio::test]
+async fn an_outcome_rides_the_next_intents_commit_or_waits_at_most_a_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut state = StateFile::open_for_job(&path).unwrap();
+    let job = job_with_rows(&mut state, 3);
+    let recorder = Recorder::start(state, job.id);
+    let handle = recorder.handle();
+
+    // An intent's commit takes along every outcome recorded before it.
+    handle.intend_put(2, &[change()]).await.unwrap();
+    handle.record(updated(2)).unwrap();
+    handle.intend_put(3, &[change()]).await.unwrap();
+    assert_eq!(status_seen_by_a_reader(&path, job.id, 2), "updated");
+
+    // With no intent to ride, an outcome is committed on its own soon after (OUTCOME_WAIT, 200 ms).
+    handle.record(updated(3)).unwrap();
+    let recorded = std::time::Instant::now();
+    while status_seen_by_a_reader(&path, job.id, 3) != "updated" {
+        assert!(recorded.elapsed() < std::time::Duration::from_secs(10), "the outcome was never committed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // And what is recorded last is committed when the recorder finishes.
+    handle.record(updated(4)).unwrap();
+    drop(recorder.finish().unwrap());
+    assert_eq!(status_seen_by_a_reader(&path, job.id, 4), "updated");
+}
