@@ -191,7 +191,9 @@ pub async fn process(
             Ok(put) => {
                 calls.attempts += put.attempts;
                 calls.last_put = Some((Some(put.status), put.ids));
-                return Ok(noted(calls.outcome(row, row.plan.done(), changes)));
+                let mut outcome = calls.outcome(row, row.plan.done(), changes);
+                outcome.changes_in_intent = true;
+                return Ok(noted(outcome));
             }
             Err(error) => {
                 calls.attempts += error.attempts();

@@ -149,6 +149,8 @@ pub struct RowOutcome {
     pub preflight: Option<String>,
     /// The address validation service's first suggestion, as one line.
     pub suggested_address: Option<String>,
+    /// `changes` are those of the row's intent, already in the state file: the recorder does not write them again.
+    pub changes_in_intent: bool,
 }
 
 /// A row a job wrote, as a rollback reads it.

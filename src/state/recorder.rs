@@ -213,7 +213,9 @@ fn commit(
             }
         }
         for outcome in outcomes {
-            let described = (!outcome.changes.is_empty()).then(|| describe(&outcome.changes));
+            // Changes the row's intent wrote stay as written (`COALESCE`): describing them again was 3% of a row.
+            let described =
+                (!outcome.changes.is_empty() && !outcome.changes_in_intent).then(|| describe(&outcome.changes));
             let (fields, before, after) = match described {
                 Some((fields, before, after)) => (Some(fields), Some(before), Some(after)),
                 None => (None, None, None),
