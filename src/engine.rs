@@ -1,7 +1,7 @@
 //! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel (the CSV's for an
-//! apply, the state file's for a rollback: a [`Source`]); a fixed set of workers (as many as `--concurrency`) take
-//! rows and run [`row::process`], which asks each row's [`Plan`] what to write; every outcome goes to the state file's
-//! recorder. The pace (rate and in-flight bound) lives in the client; the engine never spawns a task per row.
+//! apply, the state file's for a rollback: a [`Source`]); a fixed set of workers ([`ROWS_PER_REQUEST_SLOT`] for each
+//! of `--concurrency`'s request slots) take rows and run [`row::process`], which asks each row's [`Plan`] what to
+//! write; every outcome goes to the state file's recorder. The pace (rate and in-flight bound) lives in the client; the engine never spawns a task per row.
 //!
 //! Shutdown is injected: the caller's `CancellationToken` stops the reader and the workers take no new row;
 //! what is in flight finishes (bounded by a grace period) and is recorded.
@@ -76,6 +76,12 @@ pub struct Guard {
     pub max_failures: Option<MaxFailures>,
 }
 
+/// Rows in progress for each request the pace lets be in flight (`--concurrency`). A row holds no request while
+/// its PUT's intent is made durable, or while it merges and records: with one row a slot, the slots idled through
+/// every fsync. With two, the requests in flight stay at `--concurrency` and the slots stay busy (a 20k-row job
+/// against a zero-latency sandbox: 21% less CPU a row and 22% less wall time; README "Performance").
+pub const ROWS_PER_REQUEST_SLOT: usize = 2;
+
 /// Rows in a row that fail with 403 before the job stops as if its credentials had died: a partner whose consent
 /// was withdrawn gets 403 on every customer, and failing all of them helps nobody.
 pub const FORBIDDEN_STREAK: u64 = 20;
@@ -129,7 +135,7 @@ pub async fn run(
     progress: Arc<dyn Progress>,
     cancel: CancellationToken,
 ) -> Ending {
-    let workers = client.pace().config().concurrency.get();
+    let workers = client.pace().config().concurrency.get() * ROWS_PER_REQUEST_SLOT;
     let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let stop = cancel.child_token();
     let (sender, receiver) = mpsc::channel::<Vec<Task>>(2);

@@ -409,10 +409,11 @@ fn stop_then_resume(signal_name: &str, seed: u64, concurrency: usize) {
         }
     }
     eprintln!("after SIG{signal_name}: {statuses:?}, {written_at_signal} written when it arrived");
-    // At most one row per worker was in flight when the signal came (one more for the signal's own delivery time).
+    // At most one row per worker was in progress when the signal came (one more for the signal's own delivery time).
     let written_after = counters.total_puts_succeeded() - written_at_signal;
+    let workers = concurrency.parse::<usize>().unwrap_or_default() * pcbulk::engine::ROWS_PER_REQUEST_SLOT;
     assert!(
-        written_after <= concurrency.parse::<u64>().unwrap_or_default() + 1,
+        written_after <= workers as u64 + 1,
         "{written_after} rows were written after the signal with --concurrency {concurrency}: new rows were taken"
     );
     assert!(statuses.get("updated").is_some_and(|&count| count > 0), "{statuses:?}");

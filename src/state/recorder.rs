@@ -22,12 +22,16 @@ const BATCH: usize = 2048;
 /// The longest an outcome waits in the outbox when no intent or flush comes to take it along.
 const OUTCOME_WAIT: Duration = Duration::from_millis(200);
 
+/// A PUT about to be sent, and the worker waiting for it to be durable.
+struct Intent {
+    line: u64,
+    changes: Vec<FieldChange>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
 enum Message {
-    Intend {
-        line: u64,
-        changes: Vec<FieldChange>,
-        done: oneshot::Sender<Result<(), String>>,
-    },
+    /// The intents gathered in one turn of the runtime.
+    Intend(Vec<Intent>),
     /// Commit the outbox now: it is full.
     Collect,
     Flush(oneshot::Sender<Result<(), String>>),
@@ -38,6 +42,10 @@ enum Message {
 /// Outcomes recorded and not yet handed to the recorder thread. A worker only pushes to it (no message, so the
 /// recorder thread is not woken once per row); the thread takes it whole with the next intent, flush or timeout.
 type Outbox = Arc<Mutex<Vec<RowOutcome>>>;
+
+/// Intents of workers woken in the same turn of the runtime (answers that came in together), sent as one message
+/// and so committed with one fsync; the first of them sends the lot once the others have had their turn.
+type Gathered = Arc<Mutex<Vec<Intent>>>;
 
 /// The handle the workers use to reach the state file.
 pub struct Recorder {
@@ -51,6 +59,7 @@ pub struct Recorder {
 pub struct RecorderHandle {
     sender: mpsc::Sender<Message>,
     outbox: Outbox,
+    gathered: Gathered,
 }
 
 impl Recorder {
@@ -64,7 +73,7 @@ impl Recorder {
     }
 
     pub fn handle(&self) -> RecorderHandle {
-        RecorderHandle { sender: self.sender.clone(), outbox: self.outbox.clone() }
+        RecorderHandle { sender: self.sender.clone(), outbox: self.outbox.clone(), gathered: Gathered::default() }
     }
 
     /// Commits everything sent so far, stops the thread and gives the state file back.
@@ -80,7 +89,22 @@ impl RecorderHandle {
     /// it are committed in the same transaction.
     pub async fn intend_put(&self, line: u64, changes: &[FieldChange]) -> Result<(), StateError> {
         let (done, answer) = oneshot::channel();
-        self.send(Message::Intend { line, changes: changes.to_vec(), done })?;
+        let first = {
+            let mut gathered = lock(&self.gathered);
+            gathered.push(Intent { line, changes: changes.to_vec(), done });
+            gathered.len() == 1
+        };
+        if first {
+            // Sent from a task of its own, queued behind the workers already woken: theirs join this batch. No
+            // clock is involved: a lone intent goes as soon as the runtime has nothing else ready.
+            let (gathered, sender) = (self.gathered.clone(), self.sender.clone());
+            tokio::spawn(async move {
+                tokio::task::yield_now().await;
+                let intents = std::mem::take(&mut *lock(&gathered));
+                // A recorder already gone drops the intents, and with them the answer each worker waits for.
+                let _ = sender.send(Message::Intend(intents));
+            });
+        }
         wait(answer).await
     }
 
@@ -168,7 +192,12 @@ fn run(
         outcomes.clear();
         for message in batch.drain(..) {
             match message {
-                Message::Intend { done, .. } | Message::Flush(done) => {
+                Message::Intend(intents) => {
+                    for intent in intents {
+                        let _ = intent.done.send(result.clone());
+                    }
+                }
+                Message::Flush(done) => {
                     let _ = done.send(result.clone());
                 }
                 Message::Collect | Message::Stop => {}
@@ -207,9 +236,11 @@ fn commit(
              WHERE job_id = ?1 AND line = ?2",
         )?;
         for message in batch {
-            if let Message::Intend { line, changes, .. } = message {
-                let (fields, before, after) = describe(changes);
-                intend.execute(params![job, line, fields, before, after, stamp])?;
+            if let Message::Intend(intents) = message {
+                for Intent { line, changes, .. } in intents {
+                    let (fields, before, after) = describe(changes);
+                    intend.execute(params![job, line, fields, before, after, stamp])?;
+                }
             }
         }
         for outcome in outcomes {
