@@ -214,6 +214,9 @@ impl Client {
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // The retry loop is ours (`call`): reqwest's own (protocol NACKs, an HTTP/2 matter) would only copy every
+            // request in case, and a PUT must never be resent behind our back.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(config.application.clone())
             .build()
             .map_err(ClientError::Build)?;
