@@ -1,7 +1,8 @@
 //! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel (the CSV's for an
 //! apply, the state file's for a rollback: a [`Source`]); a fixed set of workers ([`ROWS_PER_REQUEST_SLOT`] for each
 //! of `--concurrency`'s request slots) take rows and run [`row::process`], which asks each row's [`Plan`] what to
-//! write; every outcome goes to the state file's recorder. The pace (rate and in-flight bound) lives in the client; the engine never spawns a task per row.
+//! write; every outcome goes to the state file's recorder. The pace (rate and in-flight bound) lives in the client;
+//! the engine never spawns a task per row.
 //!
 //! Shutdown is injected: the caller's `CancellationToken` stops the reader and the workers take no new row;
 //! what is in flight finishes (bounded by a grace period) and is recorded.

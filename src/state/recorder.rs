@@ -51,6 +51,7 @@ type Gathered = Arc<Mutex<Vec<Intent>>>;
 pub struct Recorder {
     sender: mpsc::Sender<Message>,
     outbox: Outbox,
+    gathered: Gathered,
     thread: JoinHandle<Result<StateFile, StateError>>,
 }
 
@@ -69,11 +70,11 @@ impl Recorder {
         let outbox = Outbox::default();
         let taken = outbox.clone();
         let thread = std::thread::spawn(move || run(state, job, &receiver, &taken));
-        Recorder { sender, outbox, thread }
+        Recorder { sender, outbox, gathered: Gathered::default(), thread }
     }
 
     pub fn handle(&self) -> RecorderHandle {
-        RecorderHandle { sender: self.sender.clone(), outbox: self.outbox.clone(), gathered: Gathered::default() }
+        RecorderHandle { sender: self.sender.clone(), outbox: self.outbox.clone(), gathered: self.gathered.clone() }
     }
 
     /// Commits everything sent so far, stops the thread and gives the state file back.
