@@ -354,6 +354,19 @@ async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
     rig.assert_server_truth();
 }
 
+/// Twice as many rows are in progress as `--concurrency` (`ROWS_PER_REQUEST_SLOT`), but never more requests in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_never_exceed_the_concurrency() {
+    let rig = Rig::new(60, Faults { latency_ms: 20, ..Faults::default() }, "").await;
+    let mut config = rig.config(Mode::Apply, 10_000);
+    config.api.pace.concurrency = NonZeroUsize::new(3).unwrap();
+    let outcome = rig.apply(&config).await;
+    assert_eq!(count(&outcome, RowStatus::Updated), 60);
+    let most = rig.sandbox.counters().max_in_flight;
+    assert!((2..=3).contains(&most), "{most} requests in flight at most with --concurrency 3");
+    rig.assert_server_truth();
+}
+
 /// Rows reach the workers in chunks of 64: a canary that ends inside the second chunk still does exactly its rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_ending_inside_a_chunk_of_rows_does_exactly_its_rows() {

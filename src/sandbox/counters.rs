@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many dropped or altered fields are listed; past that, only counted.
 pub const FIELD_LIST_CAP: usize = 1000;
@@ -64,6 +65,9 @@ pub struct Counters {
     pub missing_request_id: u64,
     /// PUTs that carried the same `MS-RequestId` as the previous PUT of the same profile (retries of one call).
     pub put_request_id_repeats: u64,
+    /// The most `/v1` requests the sandbox was answering at once (a client's `--concurrency` bounds it).
+    #[serde(default)]
+    pub max_in_flight: u64,
 }
 
 impl Counters {
@@ -102,6 +106,17 @@ pub(crate) struct CounterStore {
     counters: Mutex<Counters>,
     /// The `MS-RequestId` of the last PUT of each profile (one entry per profile, not per request).
     last_put_request_ids: Mutex<HashMap<String, String>>,
+    /// `/v1` requests being answered now.
+    in_flight: AtomicU64,
+}
+
+/// A `/v1` request being answered: counted in flight until dropped (answered, or its connection gone).
+pub(crate) struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl CounterStore {
@@ -132,6 +147,13 @@ impl CounterStore {
                 _ => {}
             }
         });
+    }
+
+    /// Counts a `/v1` request in flight until the returned guard is dropped, noting the most at once.
+    pub(crate) fn request_started(&self) -> InFlight<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.update(|counters| counters.max_in_flight = counters.max_in_flight.max(now));
+        InFlight(&self.in_flight)
     }
 
     pub(crate) fn record_missing_request_id(&self) {

@@ -39,6 +39,7 @@ pub(crate) async fn count(State(shared): State<Arc<Shared>>, request: Request, n
     if request_id.is_none() && route != "token" {
         shared.counters.record_missing_request_id();
     }
+    let _in_flight = (route != "token").then(|| shared.counters.request_started());
     let mut response = next.run(request).await;
     for (name, value) in [(HEADER_REQUEST_ID, request_id), (HEADER_CORRELATION_ID, correlation_id)] {
         if let Some(value) = value {
