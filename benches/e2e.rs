@@ -98,14 +98,16 @@ impl InProcess {
     }
 }
 
-/// (a) The budget: a 600-row job against a sandbox limited to `limit`/s with 40 ms latency, at `--rate rate`.
-async fn budget(rows: usize, limit: u32, rate: u32, latency_ms: u64) {
-    let faults = Faults { rate_limit: Some(f64::from(limit)), latency_ms, ..Faults::default() };
+/// (a) The budget: a 600-row job against a sandbox limited to `limit`/s with 40 ms latency, at `--rate rate`. The
+/// sandbox's token bucket holds one second's worth, or `burst` (2: a strict limiter, another server's shape).
+async fn budget(rows: usize, limit: u32, rate: u32, latency_ms: u64, burst: Option<f64>) {
+    let faults = Faults { rate_limit: Some(f64::from(limit)), rate_burst: burst, latency_ms, ..Faults::default() };
     let rig = InProcess::start(rows, faults).await;
     let (requests, throttled, elapsed) = rig.apply(&rig.config(rate, 8)).await;
     let useful = requests - throttled;
     let used = (useful as f64 / f64::from(limit)) / elapsed.as_secs_f64();
-    let label = format!("budget, {rows} rows, limit {limit}/s, {latency_ms} ms, --rate {rate}");
+    let shape = burst.map_or(String::new(), |burst| format!(", burst {burst}"));
+    let label = format!("budget, {rows} rows, limit {limit}/s{shape}, {latency_ms} ms, --rate {rate}");
     line(&format!("{label}: share of budget used"), format!("{used:.3}"), "target >= 0.98, done >= 0.90");
     line(
         &format!("{label}: 429s per request"),
@@ -265,14 +267,16 @@ fn main() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     if !bench {
         runtime.block_on(async {
-            budget(20, 1000, 1000, 0).await;
+            budget(20, 1000, 1000, 0, None).await;
             requests_per_row(10).await;
         });
         return;
     }
     runtime.block_on(async {
-        budget(600, 100, 100, 40).await;
-        budget(600, 100, 200, 40).await;
+        budget(600, 100, 100, 40, None).await;
+        budget(600, 100, 200, 40, None).await;
+        budget(600, 100, 100, 40, Some(2.0)).await;
+        budget(600, 100, 200, 40, Some(2.0)).await;
         requests_per_row(1000).await;
     });
     drop(runtime);

@@ -115,6 +115,10 @@ struct RateState {
     last_cut_to: Option<(Instant, u32)>,
     /// The start of the current throttle-free stretch: the rate climbs one step per second since.
     climb_from: Instant,
+    /// No climbing above this rate before this instant. Set by a second 429 within the settle window: the API's limit
+    /// lies between the rate cut to and the rate that met the 429, and each climb back into it would cost a whole
+    /// `Retry-After` hold (against a strict limiter that was half of every second).
+    climb_cap: Option<(Instant, u32)>,
     /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
     history: VecDeque<(Instant, u32)>,
 }
@@ -154,6 +158,7 @@ impl Pace {
             last_cut: None,
             last_cut_to: None,
             climb_from: now,
+            climb_cap: None,
             history: VecDeque::from([(now, rate)]),
         };
         Pace {
@@ -225,7 +230,11 @@ impl Pace {
         state.restart_after_hold = true;
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
         if !cut_since {
+            let again = state.last_cut_to.is_some_and(|(at, _)| now.saturating_duration_since(at) < SETTLE_WINDOW);
             let rate = cut(state.rate, state.last_cut_to, now);
+            if again {
+                state.climb_cap = Some((now + SETTLE_WINDOW, rate));
+            }
             state.last_cut_to = Some((now, rate));
             self.set_rate(&mut state, now, rate);
             state.last_cut = Some(now);
@@ -302,7 +311,16 @@ impl Pace {
 
     /// Additive increase: one step (5% of the configured rate, at least 1/s) per whole second without a 429.
     fn climb(&self, state: &mut RateState, now: Instant) {
-        let ceiling = self.config.rate.get();
+        let mut ceiling = self.config.rate.get();
+        if let Some((until, cap)) = state.climb_cap {
+            if now < until {
+                ceiling = ceiling.min(cap);
+            } else {
+                // The climb starts when the cap ends, one step a second: not all the steps of the capped stretch at once.
+                state.climb_cap = None;
+                state.climb_from = state.climb_from.max(until);
+            }
+        }
         if state.rate >= ceiling || now <= state.climb_from {
             return;
         }

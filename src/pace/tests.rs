@@ -230,3 +230,25 @@ async fn a_cut_soon_after_another_goes_back_to_the_rate_the_api_bore() {
     pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
     assert_eq!(pace.current_rate(), 25);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_429_stops_the_climb_for_the_settle_window_then_it_climbs_a_step_a_second() {
+    let pace = Pace::new(config(200, 8));
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 100);
+    // The first 429 says only that 200 is too much: climb back (+10/s after the hold).
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(pace.current_rate(), 110);
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    drop(permit);
+    assert_eq!(pace.current_rate(), 100, "back to the rate borne");
+    // The limit is between 100 and 110: no climbing into it for the settle window.
+    tokio::time::advance(SETTLE_WINDOW - Duration::from_secs(1)).await;
+    assert_eq!(pace.current_rate(), 100);
+    // Then a step a second from the window's end, not every step of the window at once.
+    tokio::time::advance(Duration::from_secs(3)).await;
+    assert_eq!(pace.current_rate(), 120);
+}

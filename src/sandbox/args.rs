@@ -29,6 +29,9 @@ pub struct SandboxArgs {
     /// Limit /v1 requests to N a second (token bucket; 429 with Retry-After beyond).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<f64>,
+    /// The token bucket's burst: the most requests it lets through at once (default: one second's worth).
+    #[arg(long, value_name = "N", requires = "rate_limit")]
+    pub rate_burst: Option<f64>,
     /// Add this latency to every /v1 request.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
@@ -67,6 +70,7 @@ impl SandboxArgs {
             latency_ms: self.latency_ms,
             jitter_ms: self.jitter_ms,
             rate_limit: self.rate_limit,
+            rate_burst: self.rate_burst,
             error_rate: self.error_rate,
             drop_after_commit: self.drop_after_commit,
             concurrent_edit: self.concurrent_edit,

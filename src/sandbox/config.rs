@@ -97,8 +97,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// A random extra delay of up to this many milliseconds.
     pub jitter_ms: u64,
-    /// A token bucket over `/v1` requests, in requests per second (burst: the rate, at least 1); `None`: no limit.
+    /// A token bucket over `/v1` requests, in requests per second; `None`: no limit.
     pub rate_limit: Option<f64>,
+    /// The most tokens the bucket holds (its burst); `None`: one second's worth (the rate, at least 1). A small
+    /// burst makes a strict limiter, which answers 429 to any two requests closer than the rate allows.
+    pub rate_burst: Option<f64>,
     /// The probability of a 500 or 503 (half and half) before anything is applied.
     pub error_rate: f64,
     /// The probability that a PUT is applied and then answered by a dropped connection.
@@ -119,6 +122,7 @@ impl Default for Faults {
             latency_ms: 0,
             jitter_ms: 0,
             rate_limit: None,
+            rate_burst: None,
             error_rate: 0.0,
             drop_after_commit: 0.0,
             concurrent_edit: 0.0,
@@ -146,8 +150,13 @@ impl Faults {
                 return Err(format!("{name} must be a probability between 0 and 1, not {value}"));
             }
         }
-        match self.rate_limit {
-            Some(rate) if !(rate > 0.0 && rate.is_finite()) => Err(format!("rate_limit must be above 0, not {rate}")),
+        match (self.rate_limit, self.rate_burst) {
+            (Some(rate), _) if !(rate > 0.0 && rate.is_finite()) => {
+                Err(format!("rate_limit must be above 0, not {rate}"))
+            }
+            (_, Some(burst)) if !(burst >= 1.0 && burst.is_finite()) => {
+                Err(format!("rate_burst must be at least 1, not {burst}"))
+            }
             _ => Ok(()),
         }
     }
@@ -170,5 +179,7 @@ mod tests {
         assert!(Faults { error_rate: 1.5, ..Faults::default() }.check().is_err());
         assert!(Faults { rate_limit: Some(0.0), ..Faults::default() }.check().is_err());
         assert!(Faults { rate_limit: Some(0.5), ..Faults::default() }.check().is_ok());
+        assert!(Faults { rate_limit: Some(5.0), rate_burst: Some(0.5), ..Faults::default() }.check().is_err());
+        assert!(Faults { rate_limit: Some(5.0), rate_burst: Some(2.0), ..Faults::default() }.check().is_ok());
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// A token bucket: `rate` tokens a second, holding at most `capacity` (the rate, at least 1).
+/// A token bucket: `rate` tokens a second, holding at most `capacity` (the burst asked for, else the rate; at least 1).
 #[derive(Debug)]
 struct Bucket {
     rate: f64,
@@ -21,8 +21,8 @@ struct Bucket {
 }
 
 impl Bucket {
-    fn new(rate: f64, now: Instant) -> Bucket {
-        let capacity = rate.max(1.0);
+    fn new(rate: f64, burst: Option<f64>, now: Instant) -> Bucket {
+        let capacity = burst.unwrap_or(rate).max(1.0);
         Bucket { rate, capacity, tokens: capacity, last: now }
     }
 
@@ -60,7 +60,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl FaultState {
     pub(crate) fn new(faults: Faults, seed: u64) -> FaultState {
-        let bucket = faults.rate_limit.map(|rate| Bucket::new(rate, Instant::now()));
+        let bucket = faults.rate_limit.map(|rate| Bucket::new(rate, faults.rate_burst, Instant::now()));
         FaultState {
             settings: RwLock::new(faults),
             bucket: Mutex::new(bucket),
@@ -81,7 +81,7 @@ impl FaultState {
 
     /// Replaces the settings; the token bucket starts full at the new rate.
     pub(crate) fn replace(&self, faults: Faults) {
-        *lock(&self.bucket) = faults.rate_limit.map(|rate| Bucket::new(rate, Instant::now()));
+        *lock(&self.bucket) = faults.rate_limit.map(|rate| Bucket::new(rate, faults.rate_burst, Instant::now()));
         *self.settings.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
     }
 
@@ -143,7 +143,7 @@ mod tests {
     #[test]
     fn the_bucket_allows_a_burst_then_says_when_to_retry() {
         let start = Instant::now();
-        let mut bucket = Bucket::new(2.0, start);
+        let mut bucket = Bucket::new(2.0, None, start);
         assert_eq!(bucket.take(start), Ok(()));
         assert_eq!(bucket.take(start), Ok(()));
         assert_eq!(bucket.take(start), Err(1));
@@ -153,7 +153,7 @@ mod tests {
     #[test]
     fn a_slow_bucket_asks_for_whole_seconds() {
         let start = Instant::now();
-        let mut bucket = Bucket::new(0.25, start);
+        let mut bucket = Bucket::new(0.25, None, start);
         assert_eq!(bucket.take(start), Ok(()));
         assert_eq!(bucket.take(start), Err(4));
     }
