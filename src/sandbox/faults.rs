@@ -151,6 +151,17 @@ mod tests {
     }
 
     #[test]
+    fn a_strict_bucket_lets_through_only_its_burst() {
+        let start = Instant::now();
+        let mut bucket = Bucket::new(100.0, Some(2.0), start);
+        assert_eq!((bucket.take(start), bucket.take(start), bucket.take(start)), (Ok(()), Ok(()), Err(1)));
+        // A token every 10 ms, and never more than two saved up.
+        assert_eq!(bucket.take(start + Duration::from_millis(10)), Ok(()));
+        let later = start + Duration::from_secs(5);
+        assert_eq!((bucket.take(later), bucket.take(later), bucket.take(later)), (Ok(()), Ok(()), Err(1)));
+    }
+
+    #[test]
     fn a_slow_bucket_asks_for_whole_seconds() {
         let start = Instant::now();
         let mut bucket = Bucket::new(0.25, None, start);
