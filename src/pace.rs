@@ -115,9 +115,9 @@ struct RateState {
     last_cut_to: Option<(Instant, u32)>,
     /// The start of the current throttle-free stretch: the rate climbs one step per second since.
     climb_from: Instant,
-    /// No climbing above this rate before this instant. Set by a second 429 within the settle window: the API's limit
-    /// lies between the rate cut to and the rate that met the 429, and each climb back into it would cost a whole
-    /// `Retry-After` hold (against a strict limiter that was half of every second).
+    /// No climbing above this rate before this instant. Set by a second 429 within the settle window to 90% of the
+    /// rate that met it (or the rate cut to, when higher): the API's limit is below that rate, and each climb back
+    /// past it would cost a whole `Retry-After` hold (against a strict limiter that was half of every second).
     climb_cap: Option<(Instant, u32)>,
     /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
     history: VecDeque<(Instant, u32)>,
@@ -231,9 +231,11 @@ impl Pace {
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
         if !cut_since {
             let again = state.last_cut_to.is_some_and(|(at, _)| now.saturating_duration_since(at) < SETTLE_WINDOW);
-            let rate = cut(state.rate, state.last_cut_to, now);
+            let met = state.rate;
+            let rate = cut(met, state.last_cut_to, now);
             if again {
-                state.climb_cap = Some((now + SETTLE_WINDOW, rate));
+                // The limit is below the rate that met this 429: climb back to just under it, not past it.
+                state.climb_cap = Some((now + SETTLE_WINDOW, rate.max(met / 10 * 9)));
             }
             state.last_cut_to = Some((now, rate));
             self.set_rate(&mut state, now, rate);
@@ -324,7 +326,7 @@ impl Pace {
         if state.rate >= ceiling || now <= state.climb_from {
             return;
         }
-        let step = (ceiling / 20).max(1);
+        let step = (self.config.rate.get() / 20).max(1);
         let seconds = now.duration_since(state.climb_from).as_secs();
         let mut rate = state.rate;
         let mut at = state.climb_from;

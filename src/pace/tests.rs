@@ -252,3 +252,18 @@ async fn a_second_429_stops_the_climb_for_the_settle_window_then_it_climbs_a_ste
     tokio::time::advance(Duration::from_secs(3)).await;
     assert_eq!(pace.current_rate(), 120);
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_halvings_far_below_the_limit_the_climb_stops_just_under_the_rate_that_met_a_429() {
+    let pace = Pace::new(config(1000, 8));
+    // 429s at 1000, 500, 250 and 125 in a row (a strict limit near 100): 62 is far below it.
+    for expected in [500, 250, 125, 62] {
+        let permit = pace.acquire().await;
+        pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+        drop(permit);
+        assert_eq!(pace.current_rate(), expected);
+    }
+    // Climbing (+50/s after the hold) stops at 90% of 125, not at 62.
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(pace.current_rate(), 108);
+}
