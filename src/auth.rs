@@ -164,12 +164,14 @@ impl Default for AuthConfig {
     }
 }
 
-/// A grant: what to send to the token endpoint.
+/// A grant: what to send to the token endpoint, and the HTTP client that sends it (made only for a grant: a static
+/// token never calls the endpoint, and a client loads the system's root certificates, ~5 ms).
 struct Grant {
     endpoint: Url,
     client_id: String,
     client_secret: Option<Secret>,
     refreshes: bool,
+    http: reqwest::Client,
 }
 
 impl Grant {
@@ -201,7 +203,6 @@ enum Failure {
 /// The token source shared by every worker (`Arc<Auth>`).
 pub struct Auth {
     grant: Option<Grant>,
-    http: reqwest::Client,
     config: AuthConfig,
     state: Mutex<TokenState>,
     renewals: AtomicU64,
@@ -218,6 +219,13 @@ impl fmt::Debug for Auth {
 
 impl Auth {
     pub fn new(credentials: Credentials, config: AuthConfig) -> Result<Auth, AuthError> {
+        let http = || {
+            reqwest::Client::builder()
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(AuthError::Build)
+        };
         let (grant, state) = match credentials {
             Credentials::Static { token } => {
                 let held = HeldToken { token: AccessToken::new(token.expose()), renew_at: None, expires_at: None };
@@ -225,21 +233,17 @@ impl Auth {
             }
             Credentials::RefreshToken { authority, tenant, client_id, client_secret, refresh_token } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
-                let grant = Grant { endpoint, client_id, client_secret, refreshes: true };
+                let grant = Grant { endpoint, client_id, client_secret, refreshes: true, http: http()? };
                 (Some(grant), TokenState { current: None, refresh_token: Some(refresh_token) })
             }
             Credentials::ClientCredentials { authority, tenant, client_id, client_secret } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
-                let grant = Grant { endpoint, client_id, client_secret: Some(client_secret), refreshes: false };
+                let grant =
+                    Grant { endpoint, client_id, client_secret: Some(client_secret), refreshes: false, http: http()? };
                 (Some(grant), TokenState { current: None, refresh_token: None })
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(AuthError::Build)?;
-        Ok(Auth { grant, http, config, state: Mutex::new(state), renewals: AtomicU64::new(0) })
+        Ok(Auth { grant, config, state: Mutex::new(state), renewals: AtomicU64::new(0) })
     }
 
     /// A token good for now: the one held, or a new one when less than a tenth of its lifetime (at most 5 minutes)
@@ -345,7 +349,7 @@ impl Auth {
         if let Some(secret) = &grant.client_secret {
             form.push((token_form::CLIENT_SECRET, secret.expose()));
         }
-        let response = self.http.post(grant.endpoint.clone()).form(&form).send().await;
+        let response = grant.http.post(grant.endpoint.clone()).form(&form).send().await;
         let response = response.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
         let status = response.status().as_u16();
         let body =

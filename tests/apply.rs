@@ -5,7 +5,7 @@ mod common;
 use common::{CancelAfter, WorkDir, report_rows};
 use pcbulk::auth::{Credentials, Secret};
 use pcbulk::client::ApiConfig;
-use pcbulk::engine::{Ending, Mode};
+use pcbulk::engine::{CanaryRow, Ending, Mode};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
 use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
@@ -334,24 +334,37 @@ async fn an_outage_of_the_whole_service_fails_no_row() {
     rig.assert_server_truth();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
-    let rig = Rig::new(30, Faults::default(), "").await;
-    let mut config = rig.config(Mode::Apply, 1000);
-    config.guard.canary = Some(5);
-    let canary = rig.apply(&config).await;
-    let Ending::Canary(rows) = &canary.ending else { panic!("{:?}", canary.ending) };
-    assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), [2, 3, 4, 5, 6], "the first rows, in input order");
-    assert!(rows.iter().all(|row| row.status == RowStatus::Updated && row.changes.len() == 2));
-    assert_eq!(count(&canary, RowStatus::Updated), 5);
-    assert_eq!(count(&canary, RowStatus::Pending), 25);
-    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 5);
+/// Runs a canary of the first `canary` of `rows` rows, checks it did exactly those, then lets the same command run to
+/// the end; the canary's rows, for the caller's own checks.
+async fn canary_then_the_rest(rows: u64, canary: u64) -> Vec<CanaryRow> {
+    let rig = Rig::new(rows as usize, Faults::default(), "").await;
+    let mut config = rig.config(Mode::Apply, 10_000);
+    config.guard.canary = Some(canary);
+    let first = rig.apply(&config).await;
+    let Ending::Canary(done) = first.ending.clone() else { panic!("{:?}", first.ending) };
+    let lines: Vec<u64> = (2..2 + canary).collect();
+    assert_eq!(done.iter().map(|row| row.line).collect::<Vec<_>>(), lines, "the first rows, in input order");
+    assert_eq!((count(&first, RowStatus::Updated), count(&first, RowStatus::Pending)), (canary, rows - canary));
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), canary);
     config.guard.canary = None;
     let rest = rig.apply(&config).await;
     assert!(rest.resumed);
-    assert_eq!(rest.ending, Ending::Complete);
-    assert_eq!(count(&rest, RowStatus::Updated), 30);
+    assert_eq!((&rest.ending, count(&rest, RowStatus::Updated)), (&Ending::Complete, rows));
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), rows, "no row twice");
     rig.assert_server_truth();
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
+    let rows = canary_then_the_rest(30, 5).await;
+    assert!(rows.iter().all(|row| row.status == RowStatus::Updated && row.changes.len() == 2));
+}
+
+/// Rows reach the workers in chunks of 64: a canary that ends inside the second chunk still does exactly its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_ending_inside_a_chunk_of_rows_does_exactly_its_rows() {
+    canary_then_the_rest(150, 70).await;
 }
 
 /// Twice as many rows are in progress as `--concurrency` (`ROWS_PER_REQUEST_SLOT`), but never more requests in flight.
@@ -364,24 +377,6 @@ async fn requests_in_flight_never_exceed_the_concurrency() {
     assert_eq!(count(&outcome, RowStatus::Updated), 60);
     let most = rig.sandbox.counters().max_in_flight;
     assert!((2..=3).contains(&most), "{most} requests in flight at most with --concurrency 3");
-    rig.assert_server_truth();
-}
-
-/// Rows reach the workers in chunks of 64: a canary that ends inside the second chunk still does exactly its rows.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_canary_ending_inside_a_chunk_of_rows_does_exactly_its_rows() {
-    let rig = Rig::new(150, Faults::default(), "").await;
-    let mut config = rig.config(Mode::Apply, 10_000);
-    config.guard.canary = Some(70);
-    let canary = rig.apply(&config).await;
-    let Ending::Canary(rows) = &canary.ending else { panic!("{:?}", canary.ending) };
-    assert_eq!(rows.iter().map(|row| row.line).collect::<Vec<_>>(), (2..72).collect::<Vec<_>>());
-    assert_eq!((count(&canary, RowStatus::Updated), count(&canary, RowStatus::Pending)), (70, 80));
-    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 70);
-    config.guard.canary = None;
-    let rest = rig.apply(&config).await;
-    assert_eq!((&rest.ending, count(&rest, RowStatus::Updated)), (&Ending::Complete, 150));
-    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 150, "no row twice");
     rig.assert_server_truth();
 }
 

@@ -46,8 +46,8 @@ fn the_partner_command_line_parses_as_a_subcommand() {
     let PcbulkCommand::Partner(args) = PcbulkCli::try_parse_from(line).unwrap().command;
     let partner::PartnerCommand::Set(set) = args.command else { panic!("expected set") };
     assert_eq!(set.set, ["email=a@b.example", "website=b.example"]);
-    assert_eq!(set.state, PathBuf::from(partner::DEFAULT_STATE));
-    assert!(!set.dry_run && !set.yes);
+    assert_eq!(set.write.state, PathBuf::from(partner::DEFAULT_STATE));
+    assert!(!set.write.dry_run && !set.write.yes);
     assert!(PcbulkCli::try_parse_from(["pcbulk", "partner", "set", "support"]).is_err(), "--set is required");
     let get = PcbulkCli::try_parse_from(["pcbulk", "partner", "get", "billing", "--base-url", "http://127.0.0.1:9"]);
     assert!(get.is_ok());

@@ -3,6 +3,12 @@
 use super::*;
 use std::sync::atomic::AtomicUsize;
 
+/// One request that meets a 429 asking to wait `retry_after`.
+async fn meet_a_429(pace: &Pace, retry_after: Duration) {
+    let permit = pace.acquire().await;
+    pace.on_throttled(permit.issued_at(), retry_after);
+}
+
 fn config(rate: u32, concurrency: usize) -> PaceConfig {
     PaceConfig::new(
         NonZeroU32::new(rate).unwrap(),
@@ -104,8 +110,7 @@ async fn a_burst_of_429s_from_requests_in_flight_cuts_the_rate_once() {
     drop(permits);
 
     // A request sent after the cut that meets a 429 again is a new signal.
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(2));
+    meet_a_429(&pace, Duration::from_secs(2)).await;
     assert_eq!(pace.current_rate(), 4);
 }
 
@@ -113,8 +118,7 @@ async fn a_burst_of_429s_from_requests_in_flight_cuts_the_rate_once() {
 async fn the_rate_never_falls_below_one() {
     let pace = Pace::new(config(2, 1));
     for _ in 0..5 {
-        let permit = pace.acquire().await;
-        pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+        meet_a_429(&pace, Duration::from_secs(1)).await;
     }
     assert_eq!(pace.current_rate(), 1);
 }
@@ -122,8 +126,7 @@ async fn the_rate_never_falls_below_one() {
 #[tokio::test(start_paused = true)]
 async fn the_rate_climbs_back_after_the_hold() {
     let pace = Pace::new(config(10, 8));
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(5));
+    meet_a_429(&pace, Duration::from_secs(5)).await;
     assert_eq!(pace.current_rate(), 5);
     // No climbing during the hold.
     tokio::time::advance(Duration::from_secs(5)).await;
@@ -138,9 +141,7 @@ async fn the_rate_climbs_back_after_the_hold() {
 #[tokio::test(start_paused = true)]
 async fn requests_after_a_cut_go_at_the_lower_rate() {
     let pace = Pace::new(config(10, 8));
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-    drop(permit);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     let hold_end = Instant::now() + Duration::from_secs(1);
     for _ in 0..5 {
         drop(pace.acquire().await);
@@ -154,8 +155,7 @@ async fn settled_rate_is_the_mean_of_the_last_minute() {
     let pace = Pace::new(config(10, 8));
     tokio::time::advance(Duration::from_secs(120)).await;
     assert_eq!(pace.settled_rate(), 10.0);
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), MAX_RETRY_AFTER);
+    meet_a_429(&pace, MAX_RETRY_AFTER).await;
     tokio::time::advance(Duration::from_secs(60)).await;
     assert_eq!(pace.settled_rate(), 5.0, "held at 5 for the whole last minute");
     tokio::time::advance(Duration::from_secs(30)).await;
@@ -167,8 +167,7 @@ async fn settled_rate_is_the_mean_of_the_last_minute() {
 async fn settled_rate_weighs_each_rate_by_its_time() {
     let pace = Pace::new(config(10, 8));
     tokio::time::advance(Duration::from_secs(30)).await;
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), MAX_RETRY_AFTER);
+    meet_a_429(&pace, MAX_RETRY_AFTER).await;
     tokio::time::advance(Duration::from_secs(30)).await;
     assert_eq!(pace.settled_rate(), 7.5);
 }
@@ -214,36 +213,27 @@ async fn a_request_woken_late_takes_the_slot_it_missed_and_the_schedule_keeps_it
 #[tokio::test(start_paused = true)]
 async fn a_cut_soon_after_another_goes_back_to_the_rate_the_api_bore() {
     let pace = Pace::new(config(100, 8));
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-    drop(permit);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     assert_eq!(pace.current_rate(), 50);
     // After the hold, +5/s for 5 s: above 50 without a 429, so the API bore 50.
     tokio::time::advance(Duration::from_secs(6)).await;
     assert_eq!(pace.current_rate(), 75);
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-    drop(permit);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     assert_eq!(pace.current_rate(), 50, "back to the rate borne, not halved to 37");
     // A 429 at that rate itself: it is no longer borne, so halve.
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     assert_eq!(pace.current_rate(), 25);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_second_429_stops_the_climb_for_the_settle_window_then_it_climbs_a_step_a_second() {
     let pace = Pace::new(config(200, 8));
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-    drop(permit);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     assert_eq!(pace.current_rate(), 100);
     // The first 429 says only that 200 is too much: climb back (+10/s after the hold).
     tokio::time::advance(Duration::from_secs(2)).await;
     assert_eq!(pace.current_rate(), 110);
-    let permit = pace.acquire().await;
-    pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-    drop(permit);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
     assert_eq!(pace.current_rate(), 100, "back to the rate borne");
     // The limit is between 100 and 110: no climbing into it for the settle window.
     tokio::time::advance(SETTLE_WINDOW - Duration::from_secs(1)).await;
@@ -258,9 +248,7 @@ async fn after_halvings_far_below_the_limit_the_climb_stops_just_under_the_rate_
     let pace = Pace::new(config(1000, 8));
     // 429s at 1000, 500, 250 and 125 in a row (a strict limit near 100): 62 is far below it.
     for expected in [500, 250, 125, 62] {
-        let permit = pace.acquire().await;
-        pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-        drop(permit);
+        meet_a_429(&pace, Duration::from_secs(1)).await;
         assert_eq!(pace.current_rate(), expected);
     }
     // Climbing (+50/s after the hold) stops at 90% of 125, not at 62.

@@ -40,10 +40,17 @@ pub enum PartnerCommand {
 pub struct UndoArgs {
     /// billing, legalbusiness, organization or support.
     pub kind: String,
-    /// Read and show what would be put back; send nothing.
+    #[command(flatten)]
+    pub write: WriteArgs,
+}
+
+/// What `set` and `undo` share: how they write, where the audit trail is, and the API.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// Read and show what would be written (the diff, or what would be put back); send nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Confirm an undo on the legal business profile (Partner Center may verify the partner again).
+    /// Confirm a write to the legal business profile (Partner Center may verify the partner again).
     #[arg(long)]
     pub yes: bool,
     /// The SQLite file that keeps the audit trail of partner profile changes.
@@ -51,6 +58,12 @@ pub struct UndoArgs {
     pub state: PathBuf,
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+impl WriteArgs {
+    fn mode(&self) -> Mode {
+        if self.dry_run { Mode::DryRun } else { Mode::Apply { confirmed: self.yes } }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -68,27 +81,13 @@ pub struct SetArgs {
     /// A field and its new value, like `telephone=4255550100` or `address.city=Seattle`; `<clear>` empties a field.
     #[arg(long = "set", value_name = "PATH=VALUE", required = true)]
     pub set: Vec<String>,
-    /// Read, merge and show the diff; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Confirm a change to the legal business profile (Partner Center may verify the partner again).
-    #[arg(long)]
-    pub yes: bool,
-    /// The SQLite file that keeps the audit trail of partner profile changes.
-    #[arg(long, default_value = DEFAULT_STATE)]
-    pub state: PathBuf,
     #[command(flatten)]
-    pub api: ApiArgs,
+    pub write: WriteArgs,
 }
 
 /// The pace of `partner`: a handful of calls, one at a time.
 fn pace() -> PaceArgs {
     PaceArgs { rate: 10, concurrency: 1, max_attempts: 6 }
-}
-
-/// `--dry-run` and `--yes`, as `set` and `undo` take them.
-fn write_mode(dry_run: bool, yes: bool) -> Mode {
-    if dry_run { Mode::DryRun } else { Mode::Apply { confirmed: yes } }
 }
 
 fn resolve_kind(name: &str) -> Result<PartnerProfileKind, PartnerError> {
@@ -105,9 +104,9 @@ struct SetJob {
 fn resolve_set(args: SetArgs, environment: Environment) -> anyhow::Result<SetJob> {
     let kind = resolve_kind(&args.kind)?;
     let changes = parse_assignments(kind, &args.set)?;
-    let mode = write_mode(args.dry_run, args.yes);
-    let api = resolve_api(&args.api, &pace(), environment)?;
-    Ok(SetJob { request: SetRequest { kind, changes, mode }, state: args.state, api })
+    let mode = args.write.mode();
+    let api = resolve_api(&args.write.api, &pace(), environment)?;
+    Ok(SetJob { request: SetRequest { kind, changes, mode }, state: args.write.state, api })
 }
 
 /// Runs `pcbulk partner ...` with the process's stdout and stderr (it builds its own async runtime).
@@ -146,12 +145,12 @@ pub fn run_with_output(
 
 fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> anyhow::Result<Exit> {
     let kind = resolve_kind(&args.kind)?;
-    let api = resolve_api(&args.api, &pace(), environment)?;
-    let mode = write_mode(args.dry_run, args.yes);
+    let api = resolve_api(&args.write.api, &pace(), environment)?;
+    let mode = args.write.mode();
     let base_url = api.client.base_url.as_str().trim_end_matches('/').to_string();
     let state = match mode {
-        Mode::DryRun => StateFile::open_existing(&args.state).map_err(PartnerError::State)?,
-        Mode::Apply { .. } => StateFile::open_for_job(&args.state).map_err(PartnerError::State)?,
+        Mode::DryRun => StateFile::open_existing(&args.write.state).map_err(PartnerError::State)?,
+        Mode::Apply { .. } => StateFile::open_for_job(&args.write.state).map_err(PartnerError::State)?,
     };
     let last = super::undo::last_change(&state, kind, &base_url)?;
     let trail = Trail { state: &state, base_url: &base_url };

@@ -179,12 +179,12 @@ fn run(
             continue;
         }
         let stamp = now();
-        let moved = (stamp != moved_at).then_some(stamp.as_str());
+        let moved = stamp != moved_at;
         let result = match &broken {
             Some(message) => Err(message.clone()),
             None => commit(&mut state, job, &stamp, moved, &outcomes, &batch).map_err(|error| error.to_string()),
         };
-        if result.is_ok() && moved.is_some() {
+        if result.is_ok() && moved {
             moved_at = stamp;
         }
         if let Err(message) = &result {
@@ -218,7 +218,7 @@ fn commit(
     state: &mut StateFile,
     job: i64,
     stamp: &str,
-    moved: Option<&str>,
+    moved: bool,
     outcomes: &[RowOutcome],
     batch: &[Message],
 ) -> Result<(), rusqlite::Error> {
@@ -272,7 +272,7 @@ fn commit(
             ])?;
         }
     }
-    if let Some(stamp) = moved {
+    if moved {
         transaction.execute("UPDATE jobs SET last_moved_at = ?2 WHERE id = ?1", params![job, stamp])?;
     }
     transaction.commit()
