@@ -217,6 +217,7 @@ pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::
 /// Writes a file whole or not at all (mode 0600, renamed into place once written).
 pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
     use anyhow::Context;
+    crate::outputs::refuse_non_regular(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut partial = path.as_os_str().to_os_string();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);

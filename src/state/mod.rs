@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod minutes;
+pub mod plan;
 pub mod recorder;
 mod schema;
 
@@ -131,6 +132,8 @@ pub struct PlannedRow {
     pub status: RowStatus,
     pub error: String,
     pub warnings: String,
+    /// A valid row's changes ([`plan::encode`]): what the engine applies, never the file read again.
+    pub plan: Option<String>,
 }
 
 /// What became of a row, as recorded.
@@ -224,6 +227,8 @@ impl StateFile {
     /// that is not a pcbulk state file (never overwriting it).
     pub fn open_for_job(path: &Path) -> Result<StateFile, StateError> {
         let display = path.display().to_string();
+        crate::outputs::refuse_non_regular(path)
+            .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         let lock = crate::report::create_or_open_private(path)
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         match lock.try_lock() {
@@ -313,6 +318,21 @@ impl StateFile {
         Ok(marked as u64)
     }
 
+    /// How many rows of the job a PUT was sent for (or may have been) and that no rollback has restored yet: what
+    /// a rollback would still undo, and what deleting the job's record would make impossible to undo.
+    pub fn written_count(&self, job: i64) -> Result<u64, StateError> {
+        let count = self.connection.query_row(
+            "SELECT COUNT(*) FROM rows AS applied WHERE applied.job_id = ?1
+                 AND (applied.put_sent = 1 OR applied.status = 'updated')
+                 AND NOT EXISTS (SELECT 1 FROM rows AS undone JOIN jobs ON jobs.id = undone.job_id
+                                 WHERE jobs.kind = 'rollback' AND undone.line = applied.line
+                                   AND undone.status = 'restored')",
+            params![job],
+            |row| row.get(0),
+        )?;
+        Ok(count)
+    }
+
     /// Removes a job and its rows.
     pub fn delete_job(&mut self, id: i64) -> Result<(), StateError> {
         let transaction = self.connection.transaction()?;
@@ -341,7 +361,8 @@ impl StateFile {
         let id = transaction.last_insert_rowid();
         {
             let mut insert = transaction.prepare(
-                "INSERT INTO rows (job_id, line, customer_id, status, error, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO rows (job_id, line, customer_id, status, error, warnings, plan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for row in rows {
                 let row = match row {
@@ -349,7 +370,8 @@ impl StateFile {
                     // Dropping the transaction rolls the half-made job back.
                     Err(error) => return Ok(Err(error)),
                 };
-                insert.execute(params![id, row.line, row.customer_id, row.status.name(), row.error, row.warnings])?;
+                let status = row.status.name();
+                insert.execute(params![id, row.line, row.customer_id, status, row.error, row.warnings, row.plan])?;
             }
         }
         transaction.commit()?;
@@ -364,8 +386,8 @@ impl StateFile {
         let mut added = 0;
         {
             let mut insert = transaction.prepare(
-                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings, plan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for row in rows {
                 added += insert.execute(params![
@@ -374,7 +396,8 @@ impl StateFile {
                     row.customer_id,
                     row.status.name(),
                     row.error,
-                    row.warnings
+                    row.warnings,
+                    row.plan
                 ])?;
             }
         }
