@@ -141,8 +141,10 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Ending {
     let workers = client.pace().config().concurrency.get() * ROWS_PER_REQUEST_SLOT;
-    let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let stop = cancel.child_token();
+    // After a stop no request goes out that is not already on the wire, but the reads that settle a lost PUT.
+    let client = client.stopping_with(stop.clone());
+    let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let (sender, receiver) = mpsc::channel::<Vec<Task>>(2);
     let reader = spawn_reader(work.source, work.settled, work.guard.canary, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(Feed { receiver, ready: Vec::new().into_iter() }));
@@ -280,6 +282,8 @@ async fn work_rows(
         };
         let Some(row) = next else { return };
         let halted = match row::process(&context, &row, shared.sent_before.get(&row.line).cloned()).await {
+            // The job stopped before the row's next request: it stays as recorded, and this worker is done.
+            Err(row::NoOutcome::Stopped) => return,
             Ok(outcome) => {
                 let status = outcome.status;
                 let stop_now = shared.count(&row, &outcome);
@@ -298,7 +302,7 @@ async fn work_rows(
                     Err(error) => Halt::State(error.to_string()),
                 }
             }
-            Err(halt) => halt,
+            Err(row::NoOutcome::Halt(halt)) => halt,
         };
         lock(halt).get_or_insert(halted);
         stop.cancel();

@@ -303,3 +303,52 @@ async fn a_rehearsal_never_replaces_a_real_job_and_restart_needs_yes() {
     let restart = run(args(&["apply", path, "--restart"], &sandbox), &token).await;
     assert_eq!(restart.status.code(), Some(0), "once rolled back, nothing is lost: {}", stderr(&restart));
 }
+
+/// Point 5: after Ctrl-C no request goes out that was not already on the wire (rows waiting on the pace are not
+/// "in flight"), and the stop does not wait out the grace period when nothing useful is in flight.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_sends_nothing_more_even_for_rows_waiting_on_the_pace() {
+    let rows = 20;
+    // A strict limiter: one request every 5 s; the rest are answered 429 and every worker is held.
+    let faults =
+        Faults { rate_limit: Some(0.2), rate_burst: Some(1.0), token_lifetime_secs: 3600, ..Faults::default() };
+    let config = SandboxConfig { customer_ids: (0..rows).map(customer).collect(), faults, ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let token = sandbox.mint_token();
+    let work = WorkDir::new();
+    let csv = work.write("updates.csv", planned_text(rows));
+    let apply = args(&["apply", csv.to_str().unwrap(), "--rate", "50", "--grace", "30"], &sandbox);
+    let apply: Vec<&str> = apply.iter().map(String::as_str).collect();
+    let mut child = spawn_pcbulk(&apply, &[("PCBULK_TOKEN", &token)], Stdio::piped());
+    while sandbox.counters().throttled == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "the job ended before it met a 429");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Every request sent before the hold has had its answer (the sandbox answers at once).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_signal = sandbox.counters();
+    let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let (status, words) = tokio::task::spawn_blocking(move || {
+        let status = wait_at_most(&mut child, Duration::from_secs(20));
+        let mut text = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+        (status, text)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status.code(), Some(130), "{words}");
+    let after = sandbox.counters();
+    assert_eq!(after.requests, at_signal.requests, "requests went out after the stop: {words}");
+    assert_eq!(after.total_puts_succeeded(), at_signal.total_puts_succeeded(), "{words}");
+    // Nothing is left in doubt: the rerun settles every row without a PUT sent twice.
+    sandbox.set_faults(Faults::default()).unwrap();
+    let rerun = run(args(&["apply", csv.to_str().unwrap()], &sandbox), &token).await;
+    assert_eq!(rerun.status.code(), Some(0), "{}", stderr(&rerun));
+    let counters = sandbox.counters();
+    for index in 0..rows {
+        assert_eq!(counters.puts_succeeded.get(&customer(index)).copied(), Some(1), "customer {index}");
+        assert_eq!(company(&sandbox, index), format!("Planned {index}"));
+    }
+}

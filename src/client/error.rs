@@ -36,6 +36,9 @@ pub enum ErrorClass {
     Transient,
     /// The job cannot go on: credentials refused or revoked, a second 401.
     Fatal,
+    /// The job was stopped (Ctrl-C) before this request went out, or while a read was on the wire: the row is left
+    /// as it was, for the next run.
+    Stopped,
 }
 
 /// A call that did not succeed. Each carries the ids of its last attempt and the attempts used (429s not counted).
@@ -62,6 +65,9 @@ pub enum CallError {
     /// The request could not be formed (a path or an etag that cannot go on the wire); nothing was sent.
     #[error("cannot send the request: {detail}")]
     Invalid { detail: String, ids: CallIds },
+    /// The job stopped: this request was not sent (or, a read, was abandoned on the wire).
+    #[error("the job stopped before the request went out")]
+    Stopped { ids: CallIds, attempts: u32 },
 }
 
 impl CallError {
@@ -74,6 +80,7 @@ impl CallError {
             CallError::Unauthorized { .. } => ErrorClass::Fatal,
             CallError::Auth { source, .. } if source.is_fatal() => ErrorClass::Fatal,
             CallError::Auth { .. } => ErrorClass::Transient,
+            CallError::Stopped { .. } => ErrorClass::Stopped,
         }
     }
 
@@ -87,6 +94,11 @@ impl CallError {
         self.class() == ErrorClass::Fatal
     }
 
+    /// True when the job stopped before this call could end: the row is left for the next run.
+    pub fn is_stopped(&self) -> bool {
+        self.class() == ErrorClass::Stopped
+    }
+
     /// The ids of the last attempt.
     pub fn ids(&self) -> CallIds {
         match self {
@@ -98,6 +110,7 @@ impl CallError {
             | CallError::Unauthorized { ids, .. }
             | CallError::Auth { ids, .. }
             | CallError::Malformed { ids, .. }
+            | CallError::Stopped { ids, .. }
             | CallError::Invalid { ids, .. } => *ids,
         }
     }
@@ -111,7 +124,7 @@ impl CallError {
             CallError::OutcomeUnknown { status, .. } | CallError::Exhausted { status, .. } => *status,
             CallError::Throttled { .. } => Some(429),
             CallError::Unauthorized { .. } => Some(401),
-            CallError::Auth { .. } | CallError::Invalid { .. } => None,
+            CallError::Auth { .. } | CallError::Invalid { .. } | CallError::Stopped { .. } => None,
         }
     }
 
@@ -125,7 +138,8 @@ impl CallError {
             | CallError::Throttled { attempts, .. }
             | CallError::Unauthorized { attempts, .. }
             | CallError::Auth { attempts, .. }
-            | CallError::Malformed { attempts, .. } => *attempts,
+            | CallError::Malformed { attempts, .. }
+            | CallError::Stopped { attempts, .. } => *attempts,
             CallError::Invalid { .. } => 0,
         }
     }

@@ -154,6 +154,9 @@ pub struct RowOutcome {
     pub suggested_address: Option<String>,
     /// `changes` are those of the row's intent, already in the state file: the recorder does not write them again.
     pub changes_in_intent: bool,
+    /// Not an outcome: the row's PUT was not sent after all (the job stopped first), so its intent is withdrawn
+    /// and the row stays as it was.
+    pub intent_withdrawn: bool,
 }
 
 /// A row a job wrote, as a rollback reads it.
