@@ -80,6 +80,11 @@ pub enum JobError {
     )]
     InputChanged { csv: String, created: String, what: String, lost: String },
     #[error(
+        "this job's changes were rolled back (a rollback started {at}: {restored} rows restored, {left} left to do; \
+         see pcbulk status --state {state}); nothing was sent. To apply the CSV again, give --restart"
+    )]
+    RolledBack { state: String, at: String, restored: u64, left: u64 },
+    #[error(
         "--restart would delete the record of a job that wrote {count} rows ({state}): their before-values, and with \
          them their rollback, would be lost. Roll them back first (pcbulk rollback --state {state}), or give \
          --restart --yes to start over anyway"
@@ -210,6 +215,18 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
         return Err(JobError::OtherJob { state: state.path().display().to_string(), what: "base URL", found });
     }
     if job.csv_hash == hash {
+        if config.mode == Mode::Apply
+            && let Some(rollback) = state.rollback_of(&job)?
+        {
+            let counts = state.counts(rollback.id)?;
+            let count = |status| counts.get(&status).copied().unwrap_or_default();
+            return Err(JobError::RolledBack {
+                state: state.path().display().to_string(),
+                at: rollback.created_at,
+                restored: count(RowStatus::Restored),
+                left: count(RowStatus::Pending) + count(RowStatus::Failed),
+            });
+        }
         return Ok(Some(job));
     }
     if same_file(Path::new(&job.csv_path), &config.csv) {

@@ -352,3 +352,38 @@ async fn a_stop_sends_nothing_more_even_for_rows_waiting_on_the_pace() {
         assert_eq!(company(&sandbox, index), format!("Planned {index}"));
     }
 }
+
+/// Point 6: once a job is rolled back, running the same apply again neither claims its rows `updated` nor rewrites
+/// its report; `status` and the summary page say the changes were rolled back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_run_again_after_its_rollback_says_so_and_claims_nothing() {
+    let rows = 5;
+    let sandbox = sandbox(rows, 0).await;
+    let token = sandbox.mint_token();
+    let work = WorkDir::new();
+    let csv = work.write("updates.csv", planned_text(rows));
+    let path = csv.to_str().unwrap();
+    let applied = run(args(&["apply", path], &sandbox), &token).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    let rolled = run(args(&["rollback", path], &sandbox), &token).await;
+    assert_eq!(rolled.status.code(), Some(0), "{}", stderr(&rolled));
+    let report = work.read("updates.csv.report.csv");
+    let before = sandbox.counters().requests.values().sum::<u64>();
+    let again = run(args(&["apply", path], &sandbox), &token).await;
+    let words = stderr(&again);
+    assert_eq!(again.status.code(), Some(1), "{words}");
+    assert!(words.contains("rolled back") && words.contains("5 rows restored"), "{words}");
+    assert!(!words.contains("updated 5"), "{words}");
+    assert_eq!(work.read("updates.csv.report.csv"), report, "the report is not rewritten");
+    assert_eq!(sandbox.counters().requests.values().sum::<u64>(), before, "nothing was sent");
+    let status = common::pcbulk(&["status", path]);
+    let shown = common::stdout(&status);
+    assert!(shown.contains("rollback:") && shown.contains("5 restored"), "{shown}");
+    let page = work.path("page.html");
+    let html = common::pcbulk(&["report", path, "--format", "html", "--out", page.to_str().unwrap()]);
+    assert_eq!(html.status.code(), Some(0), "{}", stderr(&html));
+    assert!(std::fs::read_to_string(&page).unwrap().contains("data-field=\"rolled_back\""));
+    // Starting over needs no --yes: the rows it wrote are restored, nothing is lost.
+    let restarted = run(args(&["apply", path, "--restart"], &sandbox), &token).await;
+    assert_eq!(restarted.status.code(), Some(0), "{}", stderr(&restarted));
+}

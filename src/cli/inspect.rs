@@ -87,6 +87,11 @@ pub fn status(args: StateArgs) -> anyhow::Result<Exit> {
         }
     }
     println!("requests:   {}, {} answered 429", job.requests, job.throttled);
+    if job.kind == JobKind::Apply
+        && let Some(rolled_back) = crate::summary::RolledBack::of(&state, &job)?
+    {
+        println!("rollback:   {}", rolled_back.words());
+    }
     Ok(Exit::Clean)
 }
 

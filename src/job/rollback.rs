@@ -46,10 +46,9 @@ pub fn default_report(state: &Path, csv_path: &str, mode: Mode) -> PathBuf {
     state.parent().unwrap_or(Path::new("")).join(name)
 }
 
-/// What a rollback job records as the job it undoes: the apply job's CSV hash and when it was made (a restarted
-/// apply of the same CSV is another job).
+/// What a rollback job records as the job it undoes.
 fn undoes(apply: &Job) -> String {
-    format!("{}@{}", apply.csv_hash, apply.created_at)
+    crate::state::rollback_marker(apply)
 }
 
 fn kind_of(mode: Mode) -> JobKind {

@@ -212,6 +212,12 @@ pub fn decode_changes(catalog: &'static [crate::fields::Field], before: &str, af
         .collect()
 }
 
+/// What a rollback job records in place of a CSV hash: the apply job it undoes (its CSV hash and when it was
+/// made, so a restarted apply of the same CSV is another job).
+pub fn rollback_marker(apply: &Job) -> String {
+    format!("{}@{}", apply.csv_hash, apply.created_at)
+}
+
 /// Now, as RFC 3339 UTC to the second.
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -300,6 +306,12 @@ impl StateFile {
             )
             .optional()?;
         Ok(job)
+    }
+
+    /// The rollback (not its dry run) made for this apply job, if one was started: it names the apply job by
+    /// [`rollback_marker`].
+    pub fn rollback_of(&self, apply: &Job) -> Result<Option<Job>, StateError> {
+        Ok(self.find_job(JobKind::Rollback)?.filter(|rollback| rollback.csv_hash == rollback_marker(apply)))
     }
 
     /// Marks every pending row whose customer already appeared on an earlier line `invalid` (the earlier line wins),
