@@ -215,7 +215,10 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
         return Err(JobError::OtherJob { state: state.path().display().to_string(), what: "base URL", found });
     }
     if job.csv_hash == hash {
+        // A finished job that was rolled back has nothing to do but claim its rows `updated` again: refused. One
+        // with rows left (interrupted, then partly rolled back) resumes, and its next rollback takes the new rows.
         if config.mode == Mode::Apply
+            && job.finished_at.is_some()
             && let Some(rollback) = state.rollback_of(&job)?
         {
             let counts = state.counts(rollback.id)?;
