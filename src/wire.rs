@@ -21,6 +21,20 @@ pub const TOKEN_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// The error code Partner Center sends (with a 400) when an `If-Match` etag is stale.
 pub const CODE_ETAG_STALE: i64 = 2055;
 
+/// 403 with this code: "the partner has no commerce relationship with the customer" (partner-center.md, Errors;
+/// learn.microsoft.com/partner-center/developer/error-codes). It is about that one customer, not the credentials.
+pub const CODE_NO_RELATIONSHIP: i64 = 20002;
+
+/// The 403 codes that name one customer rather than the caller's credentials: a row refused with one fails alone and
+/// never counts towards the job's "credentials gone" streak. Only 20002 is documented as such; add others here when
+/// the service is seen sending them.
+pub const CUSTOMER_SPECIFIC_CODES: &[i64] = &[CODE_NO_RELATIONSHIP];
+
+/// Whether an error code (as the service sent it, number or text) names one customer rather than the credentials.
+pub fn is_customer_specific(code: &str) -> bool {
+    code.trim().parse::<i64>().is_ok_and(|code| CUSTOMER_SPECIFIC_CODES.contains(&code))
+}
+
 /// The path of a customer's billing profile.
 pub fn customer_billing_profile_path(customer_id: &str) -> String {
     format!("/v1/customers/{customer_id}/profiles/billing")
@@ -228,6 +242,12 @@ mod tests {
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(2055));
         let body: ErrorBody = serde_json::from_str(r#"{"code": "27002", "data": [], "source": "PartnerFD"}"#).unwrap();
         assert_eq!(body.code.as_ref().and_then(ErrorCode::as_number), Some(27002));
+    }
+
+    #[test]
+    fn a_relationship_refusal_is_customer_specific() {
+        assert!(is_customer_specific("20002") && is_customer_specific(" 20002"));
+        assert!(!is_customer_specific("") && !is_customer_specific("401") && !is_customer_specific("x"));
     }
 
     #[test]

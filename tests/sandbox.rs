@@ -427,7 +427,7 @@ async fn the_service_rules_on_put_bodies_are_enforced() {
     let cases: Vec<(Vec<(&str, Value)>, i64)> = vec![
         ([us.as_slice(), &[("defaultAddress.region", json!("West"))]].concat(), 27002),
         (vec![("defaultAddress.country", json!("UK"))], 3000),
-        (vec![("defaultAddress.state", json!("WAS"))], 27002),
+        (vec![("defaultAddress.state", json!("WASH"))], 27002),
         (vec![("defaultAddress.addressLine1", json!(""))], 27002),
         (vec![("firstName", json!("x".repeat(51)))], 27002),
         (vec![("defaultAddress.country", json!("IN")), ("defaultAddress.phoneNumber", json!(""))], 600051),
@@ -522,7 +522,9 @@ async fn country_rules_are_served_for_eight_countries() {
     for country in ["US", "CA", "GB", "DE", "FR", "IN", "AU", "JP"] {
         let rules = api.get(&wire::country_rules_path(country)).await;
         assert_eq!(rules.status, StatusCode::OK, "{country}");
-        assert_eq!(rules.body["countryCode"], country);
+        // Issue 15: the service's key is `iso2Code` (it was `countryCode` here before).
+        assert_eq!(rules.body["iso2Code"], country);
+        assert!(rules.body.get("countryCode").is_none());
         assert!(rules.body["postalCodeRegex"].is_string() && rules.body["supportedCulturesList"].is_array());
     }
     let us = api.get(&wire::country_rules_path("US")).await.body;

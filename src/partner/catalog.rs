@@ -5,7 +5,7 @@
 //! `id`, `attributes.*`, `links.*`, ...) are never in a catalog: [`service_owned`] names them so they are refused by
 //! name rather than as unknown.
 
-use crate::fields::{Field, Rule, UNDOCUMENTED_MAX};
+use crate::fields::{Field, Rule, STATE_CODE_MAX, UNDOCUMENTED_MAX};
 use crate::wire::PartnerProfileKind;
 
 const fn text(min: usize, max: usize) -> Rule {
@@ -14,11 +14,11 @@ const fn text(min: usize, max: usize) -> Rule {
 
 /// The rules of an address's fields: those of `defaultAddress.*` in [`crate::fields::CUSTOMER_BILLING`].
 mod address {
-    use super::{Rule, UNDOCUMENTED_MAX, text};
+    use super::{Rule, STATE_CODE_MAX, UNDOCUMENTED_MAX, text};
     pub const COUNTRY: Rule = Rule::Country;
     pub const REGION: Rule = text(0, UNDOCUMENTED_MAX);
     pub const CITY: Rule = text(0, UNDOCUMENTED_MAX);
-    pub const STATE: Rule = text(0, 2);
+    pub const STATE: Rule = text(0, STATE_CODE_MAX);
     pub const LINE1: Rule = text(1, 200);
     pub const LINE2: Rule = text(0, 200);
     pub const LINE3: Rule = text(0, 200);

@@ -76,6 +76,7 @@ impl SandboxArgs {
             concurrent_edit: self.concurrent_edit,
             stale_etag,
             outage: false,
+            consent_withdrawn: false,
             token_lifetime_secs: self.token_lifetime,
         };
         faults.check().map_err(SandboxError::Faults)?;

@@ -21,7 +21,7 @@ pub struct SandboxConfig {
     pub customer_ids: Vec<String>,
     /// Customer billing profiles to seed as they are (each with an `id`; see `seed::read_profiles`).
     pub profiles: Vec<Value>,
-    /// Customers that exist but answer 403 (code 20002, no commerce relationship).
+    /// Customers seeded as "no relationship": they exist but answer 403 with code 20002 (no commerce relationship).
     pub forbidden_customers: Vec<String>,
     /// The credentials the token endpoint accepts.
     pub credentials: Credentials,
@@ -112,6 +112,9 @@ pub struct Faults {
     pub stale_etag: StaleEtag,
     /// Every `/v1` request answered 503.
     pub outage: bool,
+    /// The partner's consent was withdrawn: every `/v1` request answered 403 without a code that names a customer
+    /// (the case the job's "credentials gone" streak is for).
+    pub consent_withdrawn: bool,
     /// The lifetime of access tokens issued from now on, in seconds.
     pub token_lifetime_secs: u64,
 }
@@ -128,6 +131,7 @@ impl Default for Faults {
             concurrent_edit: 0.0,
             stale_etag: StaleEtag::default(),
             outage: false,
+            consent_withdrawn: false,
             token_lifetime_secs: 3600,
         }
     }

@@ -1,6 +1,6 @@
 //! The middleware every API request passes through: counting (every `/v1` and token request, by method, status and
-//! route kind), and the `/v1` gate (outage, latency, bearer token, token bucket, random server errors, in that
-//! order), before any handler runs or anything is applied.
+//! route kind), and the `/v1` gate (outage, latency, bearer token, withdrawn consent, token bucket, random server
+//! errors, in that order), before any handler runs or anything is applied.
 //!
 //! The side endpoints (`/_sandbox/...`) pass through neither: they are never counted, authenticated or faulted.
 
@@ -67,6 +67,10 @@ pub(crate) async fn guard(State(shared): State<Arc<Shared>>, request: Request, n
     let access = shared.tokens.check(authorization);
     if access != Access::Granted {
         return unauthorized(&shared, access);
+    }
+    if shared.faults.read(|faults| faults.consent_withdrawn) {
+        let description = "The partner is not authorized to perform this operation";
+        return shared.codes.error(StatusCode::FORBIDDEN, 403, description, Vec::new());
     }
     if let Err(retry_after) = shared.faults.admit() {
         return throttled(retry_after);

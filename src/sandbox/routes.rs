@@ -12,7 +12,7 @@ use super::respond::{DropConnection, token_error};
 use super::rules;
 use super::side;
 use super::state::{Applied, Lookup, PutRefusal};
-use crate::wire::{self, CODE_ETAG_STALE, PartnerProfileKind, Seconds, TokenResponse};
+use crate::wire::{self, CODE_ETAG_STALE, CODE_NO_RELATIONSHIP, PartnerProfileKind, Seconds, TokenResponse};
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, Path, State};
@@ -27,8 +27,6 @@ type SharedState = State<Arc<Shared>>;
 
 /// Not documented by Partner Center for this case: the sandbox's code for an unknown customer.
 const CODE_CUSTOMER_NOT_FOUND: i64 = 600002;
-/// No commerce relationship with the customer.
-const CODE_FORBIDDEN: i64 = 20002;
 
 /// The whole application: API routes (counted; `/v1` gated) and side endpoints (neither).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -173,7 +171,7 @@ fn not_found(shared: &Shared, id: &str) -> Response {
 
 fn forbidden(shared: &Shared) -> Response {
     let description = "The partner has no commerce relationship with this customer";
-    shared.codes.error(StatusCode::FORBIDDEN, CODE_FORBIDDEN, description, Vec::new())
+    shared.codes.error(StatusCode::FORBIDDEN, CODE_NO_RELATIONSHIP, description, Vec::new())
 }
 
 async fn get_country_rules(State(shared): SharedState, Path(iso2): Path<String>) -> Response {
