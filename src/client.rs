@@ -238,6 +238,18 @@ impl Client {
         self.call(request).await
     }
 
+    /// GETs `path` with one query pair (`?name=value`, encoded), like [`Client::get`].
+    pub async fn get_with_query(&self, path: &str, (name, value): (&str, &str)) -> Result<Fetched, CallError> {
+        let mut request = self.request(Method::GET, path, None, None)?;
+        request.url.query_pairs_mut().append_pair(name, value);
+        self.call(request).await
+    }
+
+    /// The API root this client talks to.
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
+    }
+
     /// PUTs `body` to `path` with `If-Match: "<etag>"`, retrying 429s, one 401, and failures to connect.
     ///
     /// The answer's body is checked to be JSON but not kept (`Fetched::body` is `null`): nothing reads it.

@@ -94,12 +94,15 @@ impl PartnerProfileKind {
         }
     }
 
-    /// Where the profile is written (the docs name `/supportprofile` for the support profile's PUT).
+    /// Where the profile is written. The support profile's PUT: the docs page "Update support profile"
+    /// (learn.microsoft.com/partner-center/developer/update-support-profile) says `/v1/profiles/supportprofile`, but
+    /// its own answer's self link, the REST reference (learn.microsoft.com/rest/api/partner-center/
+    /// manage-account-profiles/update-support-profile) and both official SDKs (.NET
+    /// `Source/PartnerSDK/Configuration/PartnerSdkConfiguration.json`, Java
+    /// `PartnerSdk/src/main/resources/PartnerSdkConfiguration.json`: `"UpdateSupportProfile": "profiles/support"`)
+    /// use `/v1/profiles/support`: that is the path sent first; [`SUPPORT_PUT_PATH_DOCUMENTED`] is the fallback.
     pub fn put_path(self) -> &'static str {
-        match self {
-            PartnerProfileKind::Support => "/v1/profiles/supportprofile",
-            other => other.get_path(),
-        }
+        self.get_path()
     }
 
     /// The `attributes.objectType` of the profile.
@@ -112,6 +115,14 @@ impl PartnerProfileKind {
         }
     }
 }
+
+/// The support profile's PUT path the docs page names, tried when `/v1/profiles/support` answers 404 or 405.
+pub const SUPPORT_PUT_PATH_DOCUMENTED: &str = "/v1/profiles/supportprofile";
+
+/// The query the docs' example and the .NET SDK (`GetLegalBusinessProfile` with `VettingVersion`, default
+/// `Current`) send with the legal business profile's GET (learn.microsoft.com/partner-center/developer/
+/// get-legal-business-profile): `?vettingVersion=Current`.
+pub const LEGAL_BUSINESS_QUERY: (&str, &str) = ("vettingVersion", "Current");
 
 /// An error code as Partner Center sends it: documented as a string, seen as a number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +286,6 @@ mod tests {
         for kind in PartnerProfileKind::ALL {
             assert_eq!(PartnerProfileKind::from_name(kind.name()), Some(kind));
         }
-        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/supportprofile");
+        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/support");
     }
 }

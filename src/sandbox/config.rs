@@ -27,6 +27,8 @@ pub struct SandboxConfig {
     pub credentials: Credentials,
     /// Send error codes as JSON strings (`"2055"`) instead of numbers.
     pub codes_as_strings: bool,
+    /// Where the support profile takes a PUT.
+    pub support_put_path: SupportPutPath,
     /// The faults to inject from the start (changeable later).
     pub faults: Faults,
 }
@@ -42,9 +44,22 @@ impl Default for SandboxConfig {
             forbidden_customers: Vec::new(),
             credentials: Credentials::default(),
             codes_as_strings: false,
+            support_put_path: SupportPutPath::default(),
             faults: Faults::default(),
         }
     }
+}
+
+/// Where the support profile takes a PUT. The docs page names `/v1/profiles/supportprofile`; the SDKs send it to
+/// `/v1/profiles/support` (`wire::PartnerProfileKind::put_path`). Only one is served for PUT, the other answers 405
+/// (`/support`, which also serves the GET) or 404 (`/supportprofile`), so a client's fallback is tested both ways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SupportPutPath {
+    /// `PUT /v1/profiles/support`, as the SDKs send it: known to work.
+    #[default]
+    Sdk,
+    /// `PUT /v1/profiles/supportprofile`, as the docs page says.
+    Documented,
 }
 
 /// The app credentials and the refresh token the token endpoint accepts.

@@ -20,7 +20,8 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
         "/v1/profiles/billing" => "partner_billing",
         "/v1/profiles/legalbusiness" => "partner_legalbusiness",
         "/v1/profiles/organization" => "partner_organization",
-        "/v1/profiles/support" | "/v1/profiles/supportprofile" => "partner_support",
+        "/v1/profiles/support" => "partner_support",
+        crate::wire::SUPPORT_PUT_PATH_DOCUMENTED => "partner_support_documented",
         crate::wire::ADDRESS_VALIDATION_PATH => "address_validation",
         _ if path.starts_with("/v1/customers/") => "customer_billing",
         _ if path.starts_with("/v1/countryvalidationrules/") => "country_rules",
@@ -102,7 +103,8 @@ mod tests {
     #[test]
     fn paths_map_to_route_kinds() {
         assert_eq!(route_kind("/v1/customers/abc/profiles/billing"), "customer_billing");
-        assert_eq!(route_kind("/v1/profiles/supportprofile"), "partner_support");
+        assert_eq!(route_kind("/v1/profiles/support"), "partner_support");
+        assert_eq!(route_kind("/v1/profiles/supportprofile"), "partner_support_documented");
         assert_eq!(route_kind("/v1/countryvalidationrules/US"), "country_rules");
         assert_eq!(route_kind("/tenant/oauth2/token"), "token");
         assert_eq!(route_kind("/v1/nothing"), "other");

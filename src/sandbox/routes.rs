@@ -5,6 +5,7 @@
 
 use super::Shared;
 use super::auth::TokenRequest;
+use super::config::SupportPutPath;
 use super::counters::PutEffects;
 use super::gate;
 use super::profile::{self, CODE_INVALID_PROPERTY};
@@ -15,7 +16,7 @@ use super::state::{Applied, Lookup, PutRefusal};
 use crate::wire::{self, CODE_ETAG_STALE, CODE_NO_RELATIONSHIP, PartnerProfileKind, Seconds, TokenResponse};
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -35,12 +36,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&wire::country_rules_path("{iso2}"), get(get_country_rules))
         .route(wire::ADDRESS_VALIDATION_PATH, post(validate_address));
     for kind in PartnerProfileKind::ALL {
-        let read = move |state: SharedState| get_partner(state, kind);
+        let read = move |state: SharedState, query: RawQuery| get_partner(state, kind, query);
         let write = move |state: SharedState, headers: HeaderMap, body: Bytes| put_partner(state, kind, headers, body);
-        v1 = v1.route(kind.get_path(), get(read).put(write));
-        if kind.put_path() != kind.get_path() {
-            v1 = v1.route(kind.put_path(), put(write));
-        }
+        v1 = match (kind, shared.support_put_path) {
+            // The docs' path only: a PUT on `/v1/profiles/support` answers 405 (its GET stays).
+            (PartnerProfileKind::Support, SupportPutPath::Documented) => {
+                v1.route(kind.get_path(), get(read)).route(wire::SUPPORT_PUT_PATH_DOCUMENTED, put(write))
+            }
+            _ => v1.route(kind.get_path(), get(read).put(write)),
+        };
     }
     let v1 = v1
         .route("/v1/{*rest}", axum::routing::any(unknown_route))
@@ -83,7 +87,13 @@ async fn put_customer(State(shared): SharedState, Path(id): Path<String>, header
     answer_put(&shared, &id, result)
 }
 
-async fn get_partner(State(shared): SharedState, kind: PartnerProfileKind) -> Response {
+async fn get_partner(State(shared): SharedState, kind: PartnerProfileKind, RawQuery(query): RawQuery) -> Response {
+    let (key, value) = wire::LEGAL_BUSINESS_QUERY;
+    if kind == PartnerProfileKind::LegalBusiness
+        && query.as_deref().is_some_and(|query| query.split('&').any(|pair| pair == format!("{key}={value}")))
+    {
+        shared.counters.record_vetting_version_current();
+    }
     match shared.store.partner(kind) {
         Some(profile) => Json(profile).into_response(),
         None => shared.codes.error(StatusCode::NOT_FOUND, 404, "Resource not found", Vec::new()),
