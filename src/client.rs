@@ -44,8 +44,12 @@ pub struct ApiConfig {
 
 /// Builds the one client of a run: its auth, its pace, its connection pool.
 pub fn connect(config: &ApiConfig) -> Result<Client, ClientError> {
-    let auth = Auth::new(config.credentials.clone(), crate::auth::AuthConfig::default())
-        .map_err(|error| ClientError::Auth(error.to_string()))?;
+    let auth_config = crate::auth::AuthConfig {
+        resource: config.client.token_resource.clone(),
+        ..crate::auth::AuthConfig::default()
+    };
+    let auth =
+        Auth::new(config.credentials.clone(), auth_config).map_err(|error| ClientError::Auth(error.to_string()))?;
     Client::new(config.client.clone(), Arc::new(auth), Arc::new(Pace::new(config.pace.clone())))
 }
 
@@ -59,6 +63,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Sent as `MS-PartnerCenter-Application`.
     pub application: String,
+    /// The token audience of this API (the `resource` of the token grants): the cloud's API root.
+    pub token_resource: String,
 }
 
 impl ClientConfig {
@@ -69,6 +75,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             application: APPLICATION.to_string(),
+            token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
         })
     }
 }

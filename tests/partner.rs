@@ -562,3 +562,27 @@ async fn issue_15_the_legal_business_profile_is_read_with_the_current_vetting_ve
     assert!(ran.stdout.contains("vettingStatus"));
     assert_eq!(setup.sandbox.counters().vetting_version_current, 1);
 }
+
+/// Issue 15, point 3: `--cloud china` asks the token endpoint for the 21Vianet audience (a sandbox that accepts only
+/// that one issues the token); `--base-url` and `--authority` still point at the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_china_cloud_asks_for_its_own_token_audience() {
+    let config = SandboxConfig {
+        token_resource: "https://partner.partnercenterapi.microsoftonline.cn".into(),
+        ..SandboxConfig::default()
+    };
+    let setup = Setup::start_with(config).await;
+    let url = setup.sandbox.url().to_string();
+    let client_id = setup.sandbox.credentials().client_id.clone();
+    let grant = vec![("PCBULK_CLIENT_SECRET".to_string(), setup.sandbox.credentials().client_secret.clone())];
+    let args =
+        ["get", "legalbusiness", "--tenant", "t", "--client-id", client_id.as_str(), "--authority", url.as_str()];
+    let public = setup.run_with(&url, &args, grant.clone()).await;
+    assert!(public.error().contains("no access token"), "{}", public.error());
+    let china: Vec<&str> = args.iter().copied().chain(["--cloud", "china"]).collect();
+    setup.run_with(&url, &china, grant).await.ok();
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.token_refusals, 1, "the public audience was refused");
+    assert_eq!(counters.tokens_issued.get("client_credentials"), Some(&1));
+    assert_eq!(counters.requests_by_route.get("partner_legalbusiness"), Some(&1));
+}

@@ -29,6 +29,9 @@ pub struct SandboxConfig {
     pub codes_as_strings: bool,
     /// Where the support profile takes a PUT.
     pub support_put_path: SupportPutPath,
+    /// The `resource` (token audience) the token endpoint accepts: the public cloud's API root by default, the
+    /// 21Vianet one to rehearse `--cloud china`.
+    pub token_resource: String,
     /// The faults to inject from the start (changeable later).
     pub faults: Faults,
 }
@@ -45,6 +48,7 @@ impl Default for SandboxConfig {
             credentials: Credentials::default(),
             codes_as_strings: false,
             support_put_path: SupportPutPath::default(),
+            token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
             faults: Faults::default(),
         }
     }

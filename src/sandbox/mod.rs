@@ -64,6 +64,7 @@ pub(crate) struct Shared {
     counters: counters::CounterStore,
     codes: respond::CodeStyle,
     support_put_path: SupportPutPath,
+    token_resource: String,
 }
 
 impl Shared {
@@ -132,6 +133,7 @@ impl Sandbox {
             counters: counters::CounterStore::default(),
             codes: respond::CodeStyle { as_strings: config.codes_as_strings },
             support_put_path: config.support_put_path,
+            token_resource: config.token_resource.trim_end_matches('/').to_string(),
         });
         let port = config.port;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))

@@ -219,7 +219,7 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
         shared.counters.record_token_refusal();
         return token_error("invalid_request", "AADSTS900144: the body must be a form with grant_type");
     };
-    if request.resource.as_deref().is_some_and(|resource| resource.trim_end_matches('/') != wire::TOKEN_RESOURCE) {
+    if request.resource.as_deref().is_some_and(|resource| resource.trim_end_matches('/') != shared.token_resource) {
         shared.counters.record_token_refusal();
         return token_error("invalid_resource", "AADSTS500011: the resource principal was not found in the tenant");
     }
@@ -233,7 +233,7 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
                 expires_in: Seconds(issued.lifetime.as_secs()),
                 refresh_token: issued.refresh_token,
             };
-            Json(with_aad_extras(&body)).into_response()
+            Json(with_aad_extras(&body, &shared.token_resource)).into_response()
         }
         Err(refusal) => {
             shared.counters.record_token_refusal();
@@ -243,11 +243,11 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
 }
 
 /// The fields AAD v1 adds around the token: `resource`, `ext_expires_in`, `expires_on`, `not_before` (strings).
-fn with_aad_extras(body: &TokenResponse) -> Value {
+fn with_aad_extras(body: &TokenResponse, resource: &str) -> Value {
     let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     if let Some(fields) = value.as_object_mut() {
-        fields.insert("resource".into(), wire::TOKEN_RESOURCE.into());
+        fields.insert("resource".into(), resource.into());
         fields.insert("ext_expires_in".into(), body.expires_in.0.to_string().into());
         fields.insert("expires_on".into(), (now + body.expires_in.0).to_string().into());
         fields.insert("not_before".into(), now.to_string().into());
