@@ -411,7 +411,7 @@ impl Client {
         }
         match verdict {
             Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
-            Verdict::Unauthorized => self.unauthorized(request, call, token).await,
+            Verdict::Unauthorized { detail } => self.unauthorized(request, call, token, detail).await,
             Verdict::Transient { status, retry_after, detail } => {
                 call.attempts += 1;
                 let detail = format!("http {status}: {detail}");
@@ -461,10 +461,11 @@ impl Client {
         request: &Request<'_>,
         call: &mut CallState,
         token: &AccessToken,
+        detail: String,
     ) -> Result<Next, CallError> {
         let (ids, attempts) = call.count();
         if call.renewed {
-            return Err(CallError::Unauthorized { ids, attempts });
+            return Err(CallError::Unauthorized { detail, ids, attempts });
         }
         call.renewed = true;
         tracing::debug!(method = %request.method, path = request.path, "401: renewing the token");

@@ -586,3 +586,23 @@ async fn issue_15_the_china_cloud_asks_for_its_own_token_audience() {
     assert_eq!(counters.tokens_issued.get("client_credentials"), Some(&1));
     assert_eq!(counters.requests_by_route.get("partner_legalbusiness"), Some(&1));
 }
+
+/// Issue 15: from April 2026 Partner Center refuses App+User calls signed in without MFA. The sandbox answers such a
+/// token with a 401 naming MFA; the token is renewed once, then pcbulk says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_an_app_user_token_without_mfa_is_named_with_what_to_do() {
+    let config =
+        SandboxConfig { faults: Faults { mfa_required: true, ..Faults::default() }, ..SandboxConfig::default() };
+    let setup = Setup::start_with(config).await;
+    let url = setup.sandbox.url().to_string();
+    let client_id = setup.sandbox.credentials().client_id.clone();
+    let refresh = vec![("PCBULK_REFRESH_TOKEN".to_string(), setup.sandbox.credentials().refresh_token.clone())];
+    let args = ["get", "billing", "--tenant", "t", "--client-id", client_id.as_str(), "--authority", url.as_str()];
+    let ran = setup.run_with(&url, &args, refresh).await;
+    let error = ran.error();
+    assert!(error.contains("requires multifactor authentication for App+User calls"), "{error}");
+    assert!(error.contains("sign in again with MFA"), "{error}");
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.unauthorized, 2, "one 401, one renewal, one more 401");
+    assert_eq!(counters.tokens_issued.get("refresh_token"), Some(&2));
+}

@@ -81,6 +81,7 @@ impl SandboxArgs {
             stale_etag,
             outage: false,
             consent_withdrawn: false,
+            mfa_required: false,
             token_lifetime_secs: self.token_lifetime,
         };
         faults.check().map_err(SandboxError::Faults)?;

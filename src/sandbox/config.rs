@@ -134,6 +134,9 @@ pub struct Faults {
     /// The partner's consent was withdrawn: every `/v1` request answered 403 without a code that names a customer
     /// (the case the job's "credentials gone" streak is for).
     pub consent_withdrawn: bool,
+    /// App+User tokens (the refresh-token grant's) signed in without MFA: every `/v1` request with one is answered 401
+    /// naming the MFA requirement, as Partner Center does from 1 April 2026 (the exact answer is not documented).
+    pub mfa_required: bool,
     /// The lifetime of access tokens issued from now on, in seconds.
     pub token_lifetime_secs: u64,
 }
@@ -151,6 +154,7 @@ impl Default for Faults {
             stale_etag: StaleEtag::default(),
             outage: false,
             consent_withdrawn: false,
+            mfa_required: false,
             token_lifetime_secs: 3600,
         }
     }

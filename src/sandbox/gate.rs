@@ -69,6 +69,10 @@ pub(crate) async fn guard(State(shared): State<Arc<Shared>>, request: Request, n
     if access != Access::Granted {
         return unauthorized(&shared, access);
     }
+    if shared.faults.read(|faults| faults.mfa_required) && shared.tokens.is_app_user(authorization) {
+        let description = "MFA required: the App+User access token carries no multifactor authentication claim";
+        return unauthorized_with(&shared, description);
+    }
     if shared.faults.read(|faults| faults.consent_withdrawn) {
         let description = "The partner is not authorized to perform this operation";
         return shared.codes.error(StatusCode::FORBIDDEN, 403, description, Vec::new());
@@ -91,6 +95,10 @@ fn unauthorized(shared: &Shared, access: Access) -> Response {
         Access::Expired => "Unauthorized: the bearer token has expired",
         Access::Unknown | Access::Granted => "Unauthorized: the bearer token is not valid",
     };
+    unauthorized_with(shared, description)
+}
+
+fn unauthorized_with(shared: &Shared, description: &str) -> Response {
     let mut response = shared.codes.error(StatusCode::UNAUTHORIZED, 401, description, Vec::new());
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
