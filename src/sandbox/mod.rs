@@ -43,7 +43,7 @@ mod side;
 mod state;
 
 pub use args::{SandboxArgs, run};
-pub use config::{Credentials, Faults, SandboxConfig, StaleEtag};
+pub use config::{Credentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
 pub use counters::{Counters, FIELD_LIST_CAP, FieldChange};
 pub use error::SandboxError;
 pub use seed::{read_customer_ids, read_profiles};
@@ -63,6 +63,8 @@ pub(crate) struct Shared {
     faults: faults::FaultState,
     counters: counters::CounterStore,
     codes: respond::CodeStyle,
+    support_put_path: SupportPutPath,
+    token_resource: String,
 }
 
 impl Shared {
@@ -130,6 +132,8 @@ impl Sandbox {
             faults: faults::FaultState::new(config.faults.clone(), config.seed),
             counters: counters::CounterStore::default(),
             codes: respond::CodeStyle { as_strings: config.codes_as_strings },
+            support_put_path: config.support_put_path,
+            token_resource: config.token_resource.trim_end_matches('/').to_string(),
         });
         let port = config.port;
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
