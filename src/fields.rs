@@ -57,7 +57,7 @@ const fn text(min: usize, max: usize) -> Rule {
 /// `GET /v1/countryvalidationrules/{iso2}`): three letters, Australia's `NSW`, `QLD`, `VIC`, `TAS`, `ACT`. The docs'
 /// address rules say `state` holds 0–2 characters (partner-center.md, "Address rules"), the US and CN lists the
 /// PowerShell module recorded from the service hold two letters, and AU's states have three (issue 15): offline, the longest documented code is the limit; with pre-flight, the value is checked
-/// against the country's own list (`crate::preflight`). Unverified: a list with a code longer than three letters.
+/// against the country's own list (the pre-flight module). Unverified: a list with a code longer than three letters.
 pub const STATE_CODE_MAX: usize = 3;
 
 /// The fields of a customer's billing profile (`CustomerBillingProfile`) that a CSV may change.
