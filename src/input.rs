@@ -142,6 +142,9 @@ impl fmt::Display for Problem {
     }
 }
 
+/// What to do with a file that is not UTF-8.
+pub const NOT_UTF8_FIX: &str = "Save it as UTF-8 (in Excel: Save As, then \"CSV UTF-8 (Comma delimited)\")";
+
 /// Bytes that are not valid UTF-8, shown with each bad byte as `\xNN`.
 fn escape_invalid(bytes: &[u8]) -> String {
     let mut text = String::new();
@@ -182,6 +185,8 @@ pub enum FileError {
          change, so save it to a file first (for example: cat > updates.csv), then give that file"
     )]
     NotRegular { path: String, kind: &'static str },
+    #[error("{path} is not UTF-8: it looks like {encoding}. {}", NOT_UTF8_FIX)]
+    Encoding { path: String, encoding: &'static str },
     #[error("{path} changed {detail}: nothing was planned from it; run the command again once the file is saved")]
     Changed { path: String, detail: String },
     #[error("the file is empty: it needs a header row")]
@@ -250,6 +255,10 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
     if customer.is_none() {
         problems.push(format!("no column names the customer: add a {} column", CUSTOMER_ID_COLUMNS.join(" / ")));
     }
+    if let Some(hint) = delimiter_hint(header) {
+        // One column holding the whole header: the file is separated by another delimiter; that is the one fix.
+        return Err(FileError::Header(vec![hint]));
+    }
     if seen.is_empty() && problems.is_empty() {
         problems.push("no column names a field to change".to_string());
     }
@@ -257,6 +266,21 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
         Some(customer) if problems.is_empty() => Ok(Layout { columns, customer }),
         _ => Err(FileError::Header(problems)),
     }
+}
+
+/// When the header is one cell that holds `;` or tabs but no `,`, the file is separated by them: say so, with the
+/// option that reads it.
+fn delimiter_hint(header: &csv::ByteRecord) -> Option<String> {
+    if header.len() != 1 {
+        return None;
+    }
+    let cell = header.get(0)?;
+    let (name, option) = match (cell.contains(&b';'), cell.contains(&b'\t')) {
+        (true, _) => ("`;`", "--delimiter ';'"),
+        (false, true) => ("tab", "--delimiter tab"),
+        (false, false) => return None,
+    };
+    Some(format!("the header looks {name}-separated (\"{}\"): try {option}", quote(&String::from_utf8_lossy(cell))))
 }
 
 /// A source that notes where its line breaks are, so a record's first line can be told exactly.
@@ -532,7 +556,26 @@ pub fn open_regular(path: &std::path::Path) -> Result<std::fs::File, FileError> 
     if let Some(kind) = crate::files::not_regular(&metadata) {
         return Err(FileError::NotRegular { path: display, kind });
     }
-    std::fs::File::open(path).map_err(|source| FileError::Open { path: display, source })
+    let mut file = std::fs::File::open(path).map_err(|source| FileError::Open { path: display.clone(), source })?;
+    if let Some(encoding) = not_utf8(&mut file).map_err(|source| FileError::Open { path: display.clone(), source })? {
+        return Err(FileError::Encoding { path: display, encoding });
+    }
+    Ok(file)
+}
+
+/// UTF-16 (by its byte-order mark or NUL bytes in its first 64 KiB), which no row of could be read: the file is
+/// refused once, with the fix. A file in a single-byte encoding (Windows-1252) is read: its rows without such bytes
+/// are good, those with them are invalid, and `validate` names the encoding once at the end. Leaves the file at its
+/// start.
+fn not_utf8(file: &mut std::fs::File) -> io::Result<Option<&'static str>> {
+    use io::{Read, Seek};
+    let mut head = Vec::with_capacity(64 * 1024);
+    file.by_ref().take(64 * 1024).read_to_end(&mut head)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) || head.contains(&0) {
+        return Ok(Some("UTF-16"));
+    }
+    Ok(None)
 }
 
 mod seen;

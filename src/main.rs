@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     match cli::run(cli, &cli::process_environment) {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", cli::error_words(&error));
             ExitCode::from(Exit::Failed.code())
         }
     }

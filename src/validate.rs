@@ -21,6 +21,8 @@ pub struct ValidateSummary {
     pub valid: u64,
     pub invalid: u64,
     pub warnings: u64,
+    /// Rows with a cell that is not UTF-8 (the file's encoding is named once, at the end).
+    pub not_utf8: u64,
 }
 
 impl ValidateSummary {
@@ -75,6 +77,7 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
                 ("invalid", &problems[..], String::new())
             }
         };
+        summary.not_utf8 += u64::from(problems.iter().any(|problem| problem.message == "not valid UTF-8"));
         for problem in problems {
             writeln!(out, "{problem}").map_err(ValidateError::Output)?;
         }

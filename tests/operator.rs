@@ -270,3 +270,32 @@ fn row_statuses_spell_the_schema_enum() {
     ours.sort_unstable();
     assert_eq!(known, ours, "a new status needs report-v2 (or at least the schema's enum)");
 }
+
+/// Issue 19, words: `--canary 0` is refused, and a finished job run again says nothing about a pace it never had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_of_nothing_is_refused_and_a_rerun_claims_no_pace() {
+    let config = SandboxConfig { customer_ids: (0..2).map(customer).collect(), ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let work = WorkDir::new();
+    let text = format!("customer_id,companyName\n{},A\n{},B\n", customer(0), customer(1));
+    let csv = work.write("jobs.csv", text).display().to_string();
+    let (token, url) = (sandbox.mint_token(), sandbox.url().to_string());
+    let run = move |extra: &'static [&'static str]| {
+        let (token, url, csv) = (token.clone(), url.clone(), csv.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec!["apply", &csv, "--base-url", &url];
+            args.extend_from_slice(extra);
+            common::pcbulk_with(&args, &[("PCBULK_TOKEN", &token)])
+        })
+    };
+    let zero = run(&["--canary", "0"]).await.unwrap();
+    assert_eq!(zero.status.code(), Some(1), "{}", stderr(&zero));
+    assert!(stderr(&zero).contains("--canary 0"), "{}", stderr(&zero));
+    assert_eq!(sandbox.counters().requests.values().sum::<u64>(), 0);
+    let first = run(&[]).await.unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(stderr(&first).contains("pace settled at"), "{}", stderr(&first));
+    let again = run(&[]).await.unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stderr(&again).contains("0 requests") && !stderr(&again).contains("pace"), "{}", stderr(&again));
+}

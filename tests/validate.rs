@@ -67,6 +67,47 @@ fn semicolons_with_the_delimiter_option() {
     assert_eq!(output.status.code(), Some(1), "a comma read of a semicolon file has an unknown column");
 }
 
+/// Issue 19: a spreadsheet's usual mistakes get the fix, once for the file.
+#[test]
+fn a_file_saved_the_wrong_way_is_told_the_fix_once() {
+    let work = WorkDir::new();
+    let semicolons = work.write("eu.csv", format!("customer_id;companyName\n{ID};Contoso\n"));
+    let output = pcbulk(&["validate", semicolons.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("looks `;`-separated") && stderr(&output).contains("--delimiter ';'"),
+        "{}",
+        stderr(&output)
+    );
+    let tabs = work.write("tabs.csv", format!("customer_id\tcompanyName\n{ID}\tContoso\n"));
+    let output = pcbulk(&["validate", tabs.to_str().unwrap()]);
+    assert!(stderr(&output).contains("--delimiter tab"), "{}", stderr(&output));
+    let output = pcbulk(&["validate", tabs.to_str().unwrap(), "--delimiter", "tab"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = pcbulk(&["validate", tabs.to_str().unwrap(), "--delimiter", "|"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(", or ; or tab"), "{}", stderr(&output));
+    // UTF-16, as Excel's "Unicode Text" writes it, and Windows-1252, as "CSV (Comma delimited)" does.
+    let text = format!("customer_id,companyName\n{ID},Müller\n");
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    let wide = work.write("wide.csv", utf16);
+    let latin = work.write("latin.csv", text.replace('ü', "\u{0}").replace('\u{0}', "").into_bytes());
+    let mut latin_bytes = std::fs::read(&latin).unwrap();
+    let at = latin_bytes.iter().position(|&byte| byte == b'M').unwrap() + 1;
+    latin_bytes.insert(at, 0xFC);
+    std::fs::write(&latin, latin_bytes).unwrap();
+    for (file, encoding, exit) in [(&wide, "UTF-16", 1), (&latin, "Windows-1252", 2)] {
+        let output = pcbulk(&["validate", file.to_str().unwrap()]);
+        let words = stderr(&output);
+        assert_eq!(output.status.code(), Some(exit), "{words}");
+        assert!(words.contains(encoding) && words.contains("CSV UTF-8"), "{words}");
+        assert_eq!(words.matches("not UTF-8").count(), 1, "once for the file: {words}");
+    }
+    let output = pcbulk(&["validate", "/nonexistent/updates.csv"]);
+    assert_eq!(stderr(&output).matches("os error 2").count(), 1, "the OS error once: {}", stderr(&output));
+}
+
 mod properties {
     use pcbulk::input::InputConfig;
     use pcbulk::validate::{self, ValidateConfig};

@@ -123,7 +123,10 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         api,
         grace: Duration::from_secs(args.grace),
         guard: Guard {
-            canary: args.canary,
+            canary: match args.canary {
+                Some(0) => anyhow::bail!("--canary 0: a canary applies at least one row; give N of 1 or more"),
+                canary => canary,
+            },
             max_failures: match &args.max_failures {
                 Some(text) => {
                     Some(text.parse::<MaxFailures>().map_err(|error| anyhow::anyhow!("--max-failures: {error}"))?)
@@ -247,12 +250,16 @@ fn terminate_signal() -> Option<()> {
 pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
     let counts: Vec<String> = outcome.counts.iter().map(|(status, count)| format!("{status} {count}")).collect();
     eprintln!("{}: {}", subject.display(), counts.join(", "));
+    // A run that sent nothing (a finished job run again) has no pace to speak of.
+    let pace = match outcome.figures.settled_rate {
+        Some(rate) if outcome.figures.requests > 0 => format!(", pace settled at {rate:.1} requests/s"),
+        _ => String::new(),
+    };
     eprintln!(
-        "{:.1}s, {} requests, {} answered 429, pace settled at {:.1} requests/s{}",
+        "{:.1}s, {} requests, {} answered 429{pace}{}",
         outcome.duration.as_secs_f64(),
         outcome.figures.requests,
         outcome.figures.throttled,
-        outcome.figures.settled_rate.unwrap_or_default(),
         if outcome.resumed { " (resumed)" } else { "" }
     );
     eprintln!("report: {}", outcome.report.display());

@@ -248,14 +248,30 @@ pub fn resolve_api(api: &ApiArgs, pace: &PaceArgs, environment: Environment) -> 
     Ok(ApiConfig { client, credentials: resolve_credentials(api, environment)?, pace: resolve_pace(pace)? })
 }
 
+/// An error as one line for a person: each cause once. A cause whose words the line already holds (an error that
+/// prints its source in its own message, as `cannot read X: <os error>` does) is not said again.
+pub fn error_words(error: &anyhow::Error) -> String {
+    let mut words = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !words.contains(&text) {
+            if !words.is_empty() {
+                words.push_str(": ");
+            }
+            words.push_str(&text);
+        }
+    }
+    words
+}
+
 /// Reads a delimiter as given on the command line.
 pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     match text {
         "tab" | "\\t" | "\t" => Ok(b'\t'),
-        _ if text.len() == 1 && text.is_ascii() && !text.contains(['"', '\n', '\r']) => Ok(text.as_bytes()[0]),
-        _ => {
-            anyhow::bail!("--delimiter: value \"{text}\": give one character like , or ; (or tab)")
-        }
+        "," | ";" => Ok(text.as_bytes()[0]),
+        _ => anyhow::bail!(
+            "--delimiter: value \"{text}\": the CSV may be separated by , or ; or tab (give --delimiter tab)"
+        ),
     }
 }
 
@@ -304,14 +320,25 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let summary = validate::run(&config, &mut out)?;
     out.flush().context("cannot print")?;
+    let plural = |count: u64, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     eprintln!(
-        "{}: {} rows, {} valid, {} invalid, {} warnings",
+        "{}: {}, {} valid, {} invalid, {}",
         config.csv.display(),
-        summary.rows,
+        plural(summary.rows, "row"),
         summary.valid,
         summary.invalid,
-        summary.warnings
+        plural(summary.warnings, "warning")
     );
+    if summary.not_utf8 > 0 {
+        let rows = match summary.not_utf8 {
+            1 => "1 row holds".to_string(),
+            count => format!("{count} rows hold"),
+        };
+        eprintln!(
+            "{rows} bytes that are not UTF-8: the file looks saved as Windows-1252 (or another single-byte encoding). {}",
+            crate::input::NOT_UTF8_FIX
+        );
+    }
     if let Some(report) = &config.report {
         eprintln!("report: {}", report.display());
     }
@@ -382,12 +409,22 @@ mod tests {
     }
 
     #[test]
+    fn an_os_error_is_said_once() {
+        let missing = std::fs::File::open("/no/such/file.csv").unwrap_err();
+        let error = anyhow::Error::from(crate::input::FileError::Open { path: "file.csv".into(), source: missing });
+        let words = error_words(&error.context("validate"));
+        assert_eq!(words.matches("os error 2").count(), 1, "{words}");
+        assert!(words.starts_with("validate: cannot read file.csv: "), "{words}");
+    }
+
+    #[test]
     fn delimiters() {
         assert_eq!(parse_delimiter(",").unwrap(), b',');
         assert_eq!(parse_delimiter(";").unwrap(), b';');
         assert_eq!(parse_delimiter("tab").unwrap(), b'\t');
         assert!(parse_delimiter(";;").is_err());
         assert!(parse_delimiter("\"").is_err());
+        assert!(parse_delimiter("|").unwrap_err().to_string().contains(", or ; or tab"));
     }
 
     #[test]
