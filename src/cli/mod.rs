@@ -217,8 +217,29 @@ fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
     Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
 }
 
+/// How progress is shown off a terminal: as the log format says, every 30 s (env `PCBULK_PROGRESS_SECS`, for
+/// tests and for operators who want a denser log).
+fn resolve_display(format: LogFormat, environment: Environment) -> anyhow::Result<crate::progress::Display> {
+    let format = match format {
+        LogFormat::Text => crate::progress::LineFormat::Plain,
+        LogFormat::Json => crate::progress::LineFormat::Json,
+    };
+    let every = match environment("PCBULK_PROGRESS_SECS") {
+        Some(text) => Duration::from_secs_f64(
+            text.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
+                .with_context(|| format!("env PCBULK_PROGRESS_SECS: value \"{text}\": give a number of seconds"))?,
+        ),
+        None => crate::progress::EVERY,
+    };
+    Ok(crate::progress::Display { format, every })
+}
+
 /// Runs a parsed command line to its end.
 pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
+    crate::progress::configure(resolve_display(cli.log_format, environment)?);
     match cli.command {
         Command::Validate(args) => run_validate(args),
         Command::Apply(args) => apply::run(args, environment),
