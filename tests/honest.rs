@@ -4,6 +4,7 @@
 mod common;
 
 use common::{WorkDir, pcbulk, pcbulk_with, stderr};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::Value;
 
 fn customer(index: usize) -> String {
@@ -57,4 +58,59 @@ fn json_logs_at_the_default_level_carry_the_jobs_start_and_end_with_counts() {
     let end = named("end").unwrap_or_else(|| panic!("no end event:\n{logs}"));
     assert_eq!((end["fields"]["done"].clone(), end["fields"]["updated"].clone()), (Value::from(3), Value::from(3)));
     assert!(!logs.lines().any(|line| line.starts_with("progress:")), "a plain progress line among json:\n{logs}");
+}
+
+/// `partner set` killed after its PUT's answer was lost leaves the change unsettled: `undo` refuses, naming it,
+/// until the same `set` run again has read the profile and settled it; then `undo` puts back what was there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsettled_partner_change_is_settled_by_the_same_set_and_undo_waits_for_it() {
+    use pcbulk::state::StateFile;
+    use pcbulk::state::audit::{PartnerOutcome, partner_changes};
+    use pcbulk::wire::PartnerProfileKind::Support;
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let token = sandbox.mint_token();
+    let original = sandbox.partner_profile(Support).unwrap();
+    let work = WorkDir::new();
+    let state = work.path("partner.db").display().to_string();
+    let url = sandbox.url().to_string();
+    let set = ["partner", "set", "support", "--set", "website=https://help.lucerne.example"];
+    let tail = ["--base-url", url.as_str(), "--state", state.as_str()];
+    let args = |head: &[&'static str]| head.iter().chain(tail.iter()).map(|arg| arg.to_string()).collect::<Vec<_>>();
+    let env = [("PCBULK_TOKEN", token.as_str())];
+    // The PUT lands and its answer is lost; the re-read is slow, and the process is killed during it.
+    sandbox.set_faults(Faults { drop_after_commit: 1.0, latency_ms: 400, ..Faults::default() }).unwrap();
+    let set_args = args(&set);
+    let mut child = common::spawn_pcbulk(
+        &set_args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &env,
+        std::process::Stdio::null(),
+    );
+    let outcome = || {
+        let file = StateFile::open_existing(std::path::Path::new(&state)).ok()?;
+        partner_changes(&file, Support).ok()?.first().and_then(|change| change.outcome)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while outcome() != Some(PartnerOutcome::Unknown) {
+        assert!(std::time::Instant::now() < deadline, "the lost answer was never recorded");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    sandbox.set_faults(Faults::default()).unwrap();
+    assert_eq!(sandbox.counters().total_put_attempts(), 1);
+
+    let undo = pcbulk_with(&args(&["partner", "undo", "support"]), &env);
+    assert_eq!(undo.status.code(), Some(1), "{}", stderr(&undo));
+    assert!(stderr(&undo).contains("change 1 of the support profile is unsettled"), "{}", stderr(&undo));
+    assert_eq!(sandbox.counters().total_put_attempts(), 1, "a refused undo sends nothing");
+
+    let again = pcbulk_with(&set_args, &env);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(stderr(&again).contains("change 1 of the support profile, left unsettled by an earlier run: it landed"));
+    assert_eq!(outcome(), Some(PartnerOutcome::Updated), "the rerun settled the change");
+    assert_eq!(sandbox.counters().total_put_attempts(), 1, "the values were in place: no second PUT");
+
+    let undo = pcbulk_with(&args(&["partner", "undo", "support"]), &env);
+    assert_eq!(undo.status.code(), Some(0), "{}", stderr(&undo));
+    assert_eq!(sandbox.partner_profile(Support).unwrap()["website"], original["website"]);
 }
