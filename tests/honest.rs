@@ -114,3 +114,50 @@ async fn an_unsettled_partner_change_is_settled_by_the_same_set_and_undo_waits_f
     assert_eq!(undo.status.code(), Some(0), "{}", stderr(&undo));
     assert_eq!(sandbox.partner_profile(Support).unwrap()["website"], original["website"]);
 }
+
+/// A port on 127.0.0.1 where nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A sandbox with the app credentials the tests use, serving `rows` customers.
+async fn sandbox_with(rows: usize, faults: Faults) -> Sandbox {
+    let credentials = pcbulk::sandbox::Credentials {
+        client_id: "app".into(),
+        client_secret: "secret".into(),
+        refresh_token: "r".into(),
+    };
+    let customer_ids = (0..rows).map(customer).collect();
+    Sandbox::start(SandboxConfig { customer_ids, credentials, faults, ..SandboxConfig::default() }).await.unwrap()
+}
+
+fn statuses(report: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (_, status, _) in common::report_rows(report) {
+        *counts.entry(status).or_default() += 1;
+    }
+    counts
+}
+
+/// A token endpoint where nothing answers is a credentials failure: the job stops (exit 1) with the cause named,
+/// every row stays pending, and the API never sees a request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_token_endpoint_stops_the_job_like_revoked_credentials() {
+    let sandbox = sandbox_with(40, Faults::default()).await;
+    let work = WorkDir::new();
+    let csv = renames(&work, "jobs.csv", 40).display().to_string();
+    let authority = format!("http://127.0.0.1:{}", closed_port());
+    let url = sandbox.url().to_string();
+    let args = ["apply", &csv, "--base-url", &url, "--authority", &authority, "--tenant", "t", "--client-id", "app"];
+    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let output =
+        tokio::task::spawn_blocking(move || pcbulk_with(&args, &[("PCBULK_CLIENT_SECRET", "secret")])).await.unwrap();
+    let logs = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("credentials refused or revoked"), "{logs}");
+    assert!(logs.contains(&format!("cannot reach the token endpoint {authority}")), "{logs}");
+    assert!(!logs.contains("secret"), "{logs}");
+    assert_eq!(statuses(&work.read("jobs.csv.report.csv")), [("pending".to_string(), 40)].into());
+    assert_eq!(sandbox.counters().requests.values().sum::<u64>(), 0, "no request reached the api");
+}
