@@ -59,6 +59,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Sent as `MS-PartnerCenter-Application`.
     pub application: String,
+    /// How long a run that has never had an answer from the service keeps trying ([`crate::outage`]).
+    pub first_answer_within: Duration,
 }
 
 impl ClientConfig {
@@ -69,6 +71,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             application: APPLICATION.to_string(),
+            first_answer_within: crate::outage::FIRST_ANSWER_WITHIN,
         })
     }
 }
@@ -181,6 +184,10 @@ enum Answer {
         detail: String,
         before_sending: bool,
     },
+    /// This machine could not make the request: out of file descriptors. Nothing left; no fault of the service.
+    Local {
+        detail: String,
+    },
     /// An answer whose body could not be read to its end.
     BodyLost {
         status: u16,
@@ -220,7 +227,8 @@ impl Client {
             .user_agent(config.application.clone())
             .build()
             .map_err(ClientError::Build)?;
-        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage: Arc::default() })
+        let outage = Arc::new(crate::outage::Outage::new(config.first_answer_within));
+        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage })
     }
 
     pub fn pace(&self) -> &Arc<Pace> {
@@ -292,7 +300,9 @@ impl Client {
         loop {
             // The permit first, then the token: waiting for the pace (a 429 hold may last a minute) must not
             // outlast the token that goes on the request.
-            self.outage.wait_turn().await;
+            if let Err(detail) = self.outage.wait_turn().await {
+                return Err(CallError::NoService { detail, ids: call.ids, attempts: call.attempts });
+            }
             let permit = self.pace.acquire().await;
             let token = self.auth.token().await.map_err(|source| CallError::Auth {
                 source,
@@ -304,6 +314,9 @@ impl Client {
             let answer = self.send(&request, authorization, call.ids).await;
             let issued_at = permit.issued_at();
             drop(permit);
+            if !matches!(answer, Answer::Local { .. } | Answer::Transport { before_sending: true, .. }) {
+                self.pace.count_sent();
+            }
             let next = match answer {
                 Answer::Response { status, retry_after, body } => {
                     let verdict = match request.method {
@@ -320,6 +333,9 @@ impl Client {
                     call.attempts += 1;
                     self.transient(&request, &mut call, Some(status), None, detail, true).await?
                 }
+                Answer::Local { detail } => {
+                    return Err(CallError::Local { detail, ids: call.ids, attempts: call.attempts });
+                }
             };
             if let Next::Done(fetched) = next {
                 return Ok(fetched);
@@ -334,6 +350,15 @@ impl Client {
         *attempt.body_mut() = request.body.clone().map(reqwest::Body::from);
         let response = match self.http.execute(attempt).await {
             Ok(response) => response,
+            Err(error) if out_of_descriptors(&error) => {
+                let limit = "the process may open no more files or connections (too many open files)";
+                return Answer::Local {
+                    detail: format!(
+                        "{limit}: lower --concurrency (now {}) or raise ulimit -n",
+                        self.pace.config().concurrency
+                    ),
+                };
+            }
             Err(error) => {
                 let before_sending = error.is_connect() || error.is_builder();
                 return Answer::Transport { detail: describe_transport(&error), before_sending };
@@ -466,7 +491,12 @@ impl Client {
         detail: String,
         may_have_landed: bool,
     ) -> Result<Next, CallError> {
-        let down = self.outage.on_transient(request.path);
+        let down = match self.outage.on_transient(request.path, &detail) {
+            crate::outage::Judged::GiveUp(detail) => {
+                return Err(CallError::NoService { detail, ids: call.ids, attempts: call.attempts });
+            }
+            judged => judged == crate::outage::Judged::Down,
+        };
         if down {
             // The service is down, not this row unlucky: the attempt is not held against the call, and the slow
             // probe (`Outage::wait_turn`) paces the retries instead of the backoff.
@@ -516,10 +546,17 @@ fn quote_etag(etag: &str) -> String {
 
 /// What went wrong on the wire, in words (no URL, no header, no body).
 pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
+    let connect;
+    let kind = if error.is_connect() {
+        // Named as such, with the host and port: "cannot connect to 127.0.0.1:9: connection refused".
+        let place = error.url().map(|url| {
+            let host = url.host_str().unwrap_or("?");
+            url.port_or_known_default().map_or_else(|| host.to_string(), |port| format!("{host}:{port}"))
+        });
+        connect = format!("cannot connect to {}", place.as_deref().unwrap_or("the server"));
+        connect.as_str()
+    } else if error.is_timeout() {
         "timed out"
-    } else if error.is_connect() {
-        "could not connect"
     } else if error.is_body() || error.is_decode() {
         "connection dropped while reading the answer"
     } else if error.is_request() {
@@ -532,9 +569,34 @@ pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
         innermost = Some(deeper);
     }
     match innermost {
-        Some(cause) => format!("{kind}: {}", excerpt(cause.to_string().as_bytes())),
+        Some(cause) => format!("{kind}: {}", lowercase_first(&excerpt(cause.to_string().as_bytes()))),
         None => kind.to_string(),
     }
+}
+
+/// "Connection refused (os error 111)" → "connection refused (os error 111)": errors read lowercase.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whether a request failed because this process may open no more files (EMFILE) or the system no more (ENFILE).
+fn out_of_descriptors(error: &reqwest::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(EMFILE | ENFILE))
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ impl Pace {
         &self.config
     }
 
-    /// Waits for the job-wide hold to pass, then for a concurrency slot, then for a rate token; counts the request.
+    /// Waits for the job-wide hold to pass, then for a concurrency slot, then for a rate token.
     ///
     /// The permit frees its slot when dropped: keep it while the request and its answer are in flight, drop it
     /// before any backoff sleep.
@@ -204,7 +204,6 @@ impl Pace {
                 Err(not_until) => tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await,
             }
         }
-        self.requests_sent.fetch_add(1, Ordering::Relaxed);
         Permit { _slot: slot, issued_at: Instant::now() }
     }
 
@@ -275,7 +274,13 @@ impl Pace {
         total / span
     }
 
-    /// Requests sent (permits granted) so far.
+    /// Counts a request that left this machine (the caller knows: a permit whose request could not connect, or
+    /// that this machine could not make, sent nothing).
+    pub fn count_sent(&self) {
+        self.requests_sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests sent so far ([`Pace::count_sent`]).
     pub fn requests_sent(&self) -> u64 {
         self.requests_sent.load(Ordering::Relaxed)
     }

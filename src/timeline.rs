@@ -97,10 +97,11 @@ mod tests {
         let mut samples = Samples::default();
         samples.take(&pace, minute(10));
         assert!(samples.minutes.is_empty(), "nothing sent, nothing kept");
-        drop(pace.acquire().await);
-        drop(pace.acquire().await);
+        pace.count_sent();
+        pace.count_sent();
         samples.take(&pace, minute(10));
         let permit = pace.acquire().await;
+        pace.count_sent();
         pace.on_throttled(permit.issued_at(), Duration::ZERO);
         drop(permit);
         samples.take(&pace, minute(12));

@@ -161,3 +161,62 @@ async fn an_unreachable_token_endpoint_stops_the_job_like_revoked_credentials() 
     assert_eq!(statuses(&work.read("jobs.csv.report.csv")), [("pending".to_string(), 40)].into());
     assert_eq!(sandbox.counters().requests.values().sum::<u64>(), 0, "no request reached the api");
 }
+
+/// The figure of the summary line "…s, N requests, …".
+fn requests_reported(logs: &str) -> u64 {
+    let line = logs.lines().find(|line| line.contains(" requests, ")).unwrap_or_else(|| panic!("no summary:\n{logs}"));
+    let before = line.split(" requests, ").next().unwrap_or_default();
+    before.rsplit(' ').next().unwrap_or_default().parse().unwrap_or_else(|_| panic!("no count in {line:?}"))
+}
+
+/// A base URL where nothing listens: the first warning names it, the progress line goes on while no row settles,
+/// and a job that never had one answer gives up (exit 1, every row pending, no request counted as sent).
+#[test]
+fn a_base_url_where_nothing_listens_is_named_and_given_up_on() {
+    let work = WorkDir::new();
+    let csv = renames(&work, "jobs.csv", 10).display().to_string();
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let env = [("PCBULK_TOKEN", "t"), ("PCBULK_PROGRESS_SECS", "0.5"), ("PCBULK_FIRST_ANSWER_SECS", "4")];
+    let output = pcbulk_with(&["apply", &csv, "--base-url", &url, "--concurrency", "4"], &env);
+    let logs = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{logs}");
+    let first_warning =
+        logs.lines().find(|line| line.contains("WARN")).unwrap_or_else(|| panic!("no warning:\n{logs}"));
+    assert!(first_warning.contains(&format!("cannot connect to 127.0.0.1:{port}: connection refused")), "{logs}");
+    assert!(logs.contains("no answer from the service in 4s since the job began"), "{logs}");
+    let waiting = logs.lines().filter(|line| line.starts_with("progress: 0/10 rows")).count();
+    assert!(waiting >= 3, "the progress line stopped while the job waited:\n{logs}");
+    assert_eq!(statuses(&work.read("jobs.csv.report.csv")), [("pending".to_string(), 10)].into());
+    assert_eq!(requests_reported(&logs), 0, "no request left this machine:\n{logs}");
+}
+
+/// Out of file descriptors is said as that (not as a service outage), the job stops (exit 1, resumable), and the
+/// request counter counts what the service saw, not the attempts this machine could not make.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_file_descriptors_is_named_and_not_counted_as_requests() {
+    let sandbox = sandbox_with(400, Faults { latency_ms: 50, ..Faults::default() }).await;
+    let token = sandbox.mint_token();
+    let work = WorkDir::new();
+    let csv = renames(&work, "jobs.csv", 400).display().to_string();
+    let url = sandbox.url().to_string();
+    let binary = env!("CARGO_BIN_EXE_pcbulk");
+    let script = format!("ulimit -n 64 && exec {binary} apply {csv} --base-url {url} --concurrency 300 --rate 1000");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PCBULK_TOKEN", token)
+            .env_remove("PCBULK_BASE_URL")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let logs = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{logs}");
+    assert!(logs.contains("too many open files"), "{logs}");
+    assert!(logs.contains("lower --concurrency (now 300) or raise ulimit -n"), "{logs}");
+    assert!(!logs.contains("the service fails every request"), "{logs}");
+    let seen: u64 = sandbox.counters().requests.values().sum();
+    assert_eq!(requests_reported(&logs), seen, "the requests the service saw:\n{logs}");
+}

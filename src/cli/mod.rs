@@ -199,6 +199,9 @@ pub fn resolve_api(api: &ApiArgs, pace: &PaceArgs, environment: Environment) -> 
     let mut client = ClientConfig::new(&api.base_url).with_context(|| format!("--base-url {}", api.base_url))?;
     anyhow::ensure!(api.timeout > 0, "--timeout: value \"0\": give at least 1 second");
     client.timeout = Duration::from_secs(api.timeout);
+    if let Some(secs) = seconds_from(environment, "PCBULK_FIRST_ANSWER_SECS")? {
+        client.first_answer_within = secs;
+    }
     Ok(ApiConfig { client, credentials: resolve_credentials(api, environment)?, pace: resolve_pace(pace)? })
 }
 
@@ -224,17 +227,17 @@ fn resolve_display(format: LogFormat, environment: Environment) -> anyhow::Resul
         LogFormat::Text => crate::progress::LineFormat::Plain,
         LogFormat::Json => crate::progress::LineFormat::Json,
     };
-    let every = match environment("PCBULK_PROGRESS_SECS") {
-        Some(text) => Duration::from_secs_f64(
-            text.trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
-                .with_context(|| format!("env PCBULK_PROGRESS_SECS: value \"{text}\": give a number of seconds"))?,
-        ),
-        None => crate::progress::EVERY,
-    };
+    let every = seconds_from(environment, "PCBULK_PROGRESS_SECS")?.unwrap_or(crate::progress::EVERY);
     Ok(crate::progress::Display { format, every })
+}
+
+/// A duration in seconds from the environment (the interval of the progress line, the wait for a first answer:
+/// for tests, and for operators who want them shorter), when set.
+fn seconds_from(environment: Environment, name: &str) -> anyhow::Result<Option<Duration>> {
+    let Some(text) = environment(name) else { return Ok(None) };
+    let secs = text.trim().parse::<f64>().ok().filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9);
+    let secs = secs.with_context(|| format!("env {name}: value \"{text}\": give a number of seconds above 0"))?;
+    Ok(Some(Duration::from_secs_f64(secs)))
 }
 
 /// Runs a parsed command line to its end.

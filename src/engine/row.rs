@@ -81,7 +81,11 @@ impl Calls {
 
     fn failed(&mut self, row: &Task, error: &CallError) -> Result<RowOutcome, Halt> {
         if error.is_fatal() {
-            return Err(Halt::Credentials(error.to_string()));
+            return Err(match error {
+                CallError::NoService { .. } => Halt::NoService(error.to_string()),
+                CallError::Local { .. } => Halt::Local(error.to_string()),
+                _ => Halt::Credentials(error.to_string()),
+            });
         }
         let mut outcome = self.outcome(row, RowStatus::Failed, Vec::new());
         outcome.http_status = error.status();

@@ -26,7 +26,7 @@ async fn requests_follow_the_rate_from_an_absolute_schedule() {
     }
     // The first goes at once, then one every 100 ms.
     assert_eq!(Instant::now() - start, Duration::from_millis(4900));
-    assert_eq!(pace.requests_sent(), 50);
+    assert_eq!(pace.requests_sent(), 0, "a permit is not a request sent: the client counts those");
 }
 
 #[tokio::test(start_paused = true)]
