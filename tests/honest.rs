@@ -220,3 +220,20 @@ async fn running_out_of_file_descriptors_is_named_and_not_counted_as_requests() 
     let seen: u64 = sandbox.counters().requests.values().sum();
     assert_eq!(requests_reported(&logs), seen, "the requests the service saw:\n{logs}");
 }
+
+/// `apply --sandbox --delimiter tab`: the sandbox is seeded with the ids `input` reads with the delimiter given (no
+/// second CSV reader guessing the delimiter); `pcbulk sandbox --seed-from` reads its CSV the same way.
+#[test]
+fn a_sandbox_rehearsal_reads_a_tab_separated_file_with_the_one_reader() {
+    let work = WorkDir::new();
+    let text: String = (0..4).map(|index| format!("{}\tRenamed {index}\n", customer(index))).collect();
+    let csv = work.write("tabs.tsv", format!("customer_id\tcompanyName\n{text}"));
+    let output = pcbulk_with(
+        &["apply".as_ref(), "--sandbox".as_ref(), csv.as_os_str(), "--delimiter".as_ref(), "tab".as_ref()],
+        &[],
+    );
+    let logs = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{logs}");
+    assert!(logs.contains("sandbox: 4 successful PUTs"), "{logs}");
+    assert_eq!(statuses(&work.read("tabs.tsv.sandbox.report.csv")), [("updated".to_string(), 4)].into());
+}

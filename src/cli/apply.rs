@@ -137,7 +137,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let sandbox = match args.sandbox {
-            true => Some(start_sandbox(&args.csv.csv).await?),
+            true => Some(start_sandbox(&args.csv.csv, resolve_input(&args.csv)?).await?),
             false => None,
         };
         let api = match &sandbox {
@@ -165,8 +165,8 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
     })
 }
 
-async fn start_sandbox(csv: &Path) -> anyhow::Result<Sandbox> {
-    let ids = crate::sandbox::read_customer_ids(csv).with_context(|| format!("--sandbox: {}", csv.display()))?;
+async fn start_sandbox(csv: &Path, input: crate::input::InputConfig) -> anyhow::Result<Sandbox> {
+    let ids = super::customer_ids(csv, input).with_context(|| format!("--sandbox: {}", csv.display()))?;
     let config = SandboxConfig { customer_ids: ids, ..SandboxConfig::default() };
     Sandbox::start(config).await.context("--sandbox: cannot start the sandbox")
 }

@@ -216,6 +216,21 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     }
 }
 
+/// The distinct customer ids of a CSV, in order, read by `input` as `apply` reads them (to seed a sandbox): every
+/// record's id cell that is a GUID, valid row or not, lower-cased.
+pub fn customer_ids(path: &std::path::Path, input: InputConfig) -> anyhow::Result<Vec<String>> {
+    let reader = crate::input::open(path, input)?.without_duplicate_check();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for record in reader {
+        let Some(id) = crate::input::CustomerId::parse(&record?.customer_cell) else { continue };
+        if seen.insert(id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
 fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
     Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
 }
@@ -252,8 +267,15 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Partner(args) => crate::partner::run(args, environment),
         Command::Completions(args) => completions::run(args),
         Command::Sandbox(args) => {
+            let ids = match &args.seed_from {
+                Some(path) => {
+                    let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)? };
+                    customer_ids(path, input).with_context(|| format!("--seed-from {}", path.display()))?
+                }
+                None => Vec::new(),
+            };
             let runtime = server_runtime()?;
-            runtime.block_on(crate::sandbox::run(args, async {
+            runtime.block_on(crate::sandbox::run(args, ids, async {
                 // An error here means no Ctrl-C handler could be installed: serve until killed.
                 if tokio::signal::ctrl_c().await.is_err() {
                     std::future::pending::<()>().await;
