@@ -237,3 +237,30 @@ fn a_sandbox_rehearsal_reads_a_tab_separated_file_with_the_one_reader() {
     assert!(logs.contains("sandbox: 4 successful PUTs"), "{logs}");
     assert_eq!(statuses(&work.read("tabs.tsv.sandbox.report.csv")), [("updated".to_string(), 4)].into());
 }
+
+/// The figure of the summary line "… pace settled at R requests/s".
+fn settled_reported(logs: &str) -> f64 {
+    let tail = logs.split("pace settled at ").nth(1).unwrap_or_else(|| panic!("no pace figure:\n{logs}"));
+    tail.split(' ').next().unwrap_or_default().parse().unwrap_or_else(|_| panic!("no figure in {tail:?}"))
+}
+
+/// Against a strict limiter of 10 requests a second, a job allowed 1000 a second says it settled near what the
+/// service bore, not near what it was allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pace_settled_at_is_what_the_limiter_bore() {
+    let faults = Faults { rate_limit: Some(10.0), rate_burst: Some(1.0), ..Faults::default() };
+    let sandbox = sandbox_with(30, faults).await;
+    let token = sandbox.mint_token();
+    let work = WorkDir::new();
+    let csv = renames(&work, "jobs.csv", 30).display().to_string();
+    let url = sandbox.url().to_string();
+    let args: Vec<String> =
+        ["apply", &csv, "--base-url", &url, "--rate", "1000"].iter().map(|arg| arg.to_string()).collect();
+    let output =
+        tokio::task::spawn_blocking(move || pcbulk_with(&args, &[("PCBULK_TOKEN", token.as_str())])).await.unwrap();
+    let logs = stderr(&output);
+    assert_eq!(output.status.code(), Some(0), "{logs}");
+    assert!(sandbox.counters().throttled > 0, "the limiter answered 429s");
+    let settled = settled_reported(&logs);
+    assert!(settled <= 15.0, "settled at {settled} requests/s against a limiter of 10:\n{logs}");
+}
