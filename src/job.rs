@@ -228,7 +228,7 @@ pub(crate) async fn execute(
     let client = client::connect(api)?;
     let pace = client.pace().clone();
     let recorder = Recorder::start(state, job);
-    let timeline = crate::timeline::Timeline::start(pace.clone());
+    let timeline = crate::timeline::Timeline::start(pace.clone(), recorder.handle());
     progress.started(total);
     let work = Work {
         source: run.source,

@@ -264,3 +264,43 @@ async fn the_pace_settled_at_is_what_the_limiter_bore() {
     let settled = settled_reported(&logs);
     assert!(settled <= 15.0, "settled at {settled} requests/s against a limiter of 10:\n{logs}");
 }
+
+/// The "requests:" figure `pcbulk status` prints.
+fn status_requests(state: &str) -> Option<u64> {
+    let output = pcbulk(&["status", "--state", state]);
+    let text = common::stdout(&output);
+    let line = text.lines().find(|line| line.starts_with("requests:"))?;
+    line.trim_start_matches("requests:").trim().split(',').next()?.trim().parse().ok()
+}
+
+/// `status` during a run shows the requests sent so far (not 0 until the end); a job killed keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_during_a_run_shows_the_requests_sent_so_far() {
+    let sandbox = sandbox_with(60, Faults::default()).await;
+    let token = sandbox.mint_token();
+    let work = WorkDir::new();
+    let csv = renames(&work, "jobs.csv", 60).display().to_string();
+    let state = work.path("jobs.csv.pcbulk.db").display().to_string();
+    let url = sandbox.url().to_string();
+    let args = ["apply", csv.as_str(), "--base-url", url.as_str(), "--rate", "4"];
+    let mut child = common::spawn_pcbulk(&args, &[("PCBULK_TOKEN", token.as_str())], std::process::Stdio::null());
+    let seen = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Some(requests) = status_requests(&state).filter(|requests| *requests > 0) {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                return (requests, status_requests(&state));
+            }
+            assert!(std::time::Instant::now() < deadline, "status never showed a request of the running job");
+            assert!(child.try_wait().unwrap().is_none(), "the job ended before status showed its requests");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    })
+    .await
+    .unwrap();
+    let (during, after_kill) = seen;
+    let server: u64 = sandbox.counters().requests.values().sum();
+    assert!(during <= server, "status showed {during}, the service saw {server}");
+    assert!(after_kill >= Some(during), "the killed job keeps the figure: {after_kill:?} after {during}");
+}
