@@ -304,3 +304,41 @@ async fn status_during_a_run_shows_the_requests_sent_so_far() {
     assert!(during <= server, "status showed {during}, the service saw {server}");
     assert!(after_kill >= Some(during), "the killed job keeps the figure: {after_kill:?} after {during}");
 }
+
+/// A profile without its etag (every PUT gives a new one), as text: key order counts.
+fn without_etag(mut profile: Value) -> String {
+    if let Some(attributes) = profile.get_mut("attributes").and_then(Value::as_object_mut) {
+        attributes.remove("etag");
+    }
+    profile.to_string()
+}
+
+/// `rollback` puts back a key that was absent before the job by removing it (not by writing null): each restored
+/// profile is the original, byte for byte but its etag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_removes_a_key_that_was_absent_before_the_job() {
+    let sandbox = sandbox_with(3, Faults::default()).await;
+    let token = sandbox.mint_token();
+    let originals: Vec<Value> = (0..3).map(|index| sandbox.customer(&customer(index)).unwrap()).collect();
+    assert!(originals.iter().all(|profile| profile["defaultAddress"].get("addressLine3").is_none()));
+    let work = WorkDir::new();
+    let text: String = (0..3).map(|index| format!("{},Building {index}\n", customer(index))).collect();
+    let csv = work.write("jobs.csv", format!("customer_id,defaultAddress.addressLine3\n{text}")).display().to_string();
+    let url = sandbox.url().to_string();
+    let run = |command: &'static str| {
+        let args: Vec<String> = [command, &csv, "--base-url", &url].iter().map(|arg| arg.to_string()).collect();
+        let token = token.clone();
+        async move { tokio::task::spawn_blocking(move || pcbulk_with(&args, &[("PCBULK_TOKEN", &token)])).await.unwrap() }
+    };
+    let applied = run("apply").await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    assert_eq!(sandbox.customer(&customer(1)).unwrap()["defaultAddress"]["addressLine3"], "Building 1");
+    let report = work.read("jobs.csv.report.csv");
+    assert!(report.contains(r#"{""defaultAddress.addressLine3"":""Building 1""}"#), "{report}");
+    let rolled_back = run("rollback").await;
+    assert_eq!(rolled_back.status.code(), Some(0), "{}", stderr(&rolled_back));
+    for (index, original) in originals.into_iter().enumerate() {
+        let restored = sandbox.customer(&customer(index)).unwrap();
+        assert_eq!(without_etag(restored), without_etag(original), "customer {index}");
+    }
+}

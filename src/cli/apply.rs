@@ -269,7 +269,8 @@ fn show_canary(rows: &[crate::engine::CanaryRow]) {
     for row in rows {
         eprintln!("  line {} ({}): {}", row.line, row.customer_id, row.status);
         for change in &row.changes {
-            eprintln!("    {}: {} -> {}", change.field, change.before, change.after);
+            let (before, after) = (crate::merge::shown(&change.before), crate::merge::shown(&change.after));
+            eprintln!("    {}: {before} -> {after}", change.field);
         }
         if let Some(error) = &row.error {
             eprintln!("    {error}");

@@ -183,11 +183,11 @@ fn settle_earlier(
     Ok(())
 }
 
-/// Whether every field a PUT wrote holds the value it wrote (absent and null are one empty value).
+/// Whether every field a PUT wrote holds the value it wrote.
 fn holds_written(kind: PartnerProfileKind, profile: &Value, written: &[FieldChange]) -> bool {
     written.iter().all(|change| {
         let Some(field) = crate::fields::lookup(super::catalog::catalog(kind), change.field) else { return false };
-        merge::value_at(profile, field.path) == change.after
+        merge::slot_at(profile, field.path) == change.after
     })
 }
 
@@ -293,7 +293,7 @@ fn show_diff(notes: &mut dyn Write, kind: PartnerProfileKind, changes: &[FieldCh
     let fields = if count == 1 { "field" } else { "fields" };
     note(notes, &format!("{} profile{again}: {count} {fields} to change", kind.name()));
     for change in changes {
-        note(notes, &format!("  {}: {} → {}", change.field, change.before, change.after));
+        note(notes, &format!("  {}: {} → {}", change.field, merge::shown(&change.before), merge::shown(&change.after)));
     }
     if kind == PartnerProfileKind::LegalBusiness {
         note(

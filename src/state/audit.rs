@@ -184,7 +184,7 @@ mod tests {
     use serde_json::json;
 
     fn change() -> FieldChange {
-        FieldChange { field: "telephone", before: json!("4255555555"), after: json!("4255550199") }
+        FieldChange { field: "telephone", before: Some(json!("4255555555")), after: Some(json!("4255550199")) }
     }
 
     #[test]
