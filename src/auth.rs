@@ -143,6 +143,9 @@ pub enum AuthError {
          the firewall"
     )]
     Unreachable { endpoint: String, attempts: u32, reason: String },
+    /// This machine may open no more files or connections: no fault of the token endpoint or the credentials.
+    #[error("cannot ask the token endpoint: the process may open no more files or connections (too many open files)")]
+    OutOfDescriptors,
     #[error("bad authority url")]
     Authority(#[source] ClientError),
     #[error("cannot build the http client for the token endpoint")]
@@ -383,9 +386,14 @@ impl Auth {
             form.push((token_form::CLIENT_SECRET, secret.expose()));
         }
         let response = grant.http.post(grant.endpoint.clone()).form(&form).send().await;
-        let response = response.map_err(|error| match error.is_connect() {
-            true => Failure::NoConnection(crate::client::describe_transport(&error)),
-            false => Failure::Transient(crate::client::describe_transport(&error)),
+        let response = response.map_err(|error| {
+            if crate::client::out_of_descriptors(&error) {
+                Failure::Fatal(AuthError::OutOfDescriptors)
+            } else if error.is_connect() {
+                Failure::NoConnection(crate::client::describe_transport(&error))
+            } else {
+                Failure::Transient(crate::client::describe_transport(&error))
+            }
         })?;
         let status = response.status().as_u16();
         let body =

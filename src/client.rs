@@ -584,7 +584,7 @@ fn lowercase_first(text: &str) -> String {
 }
 
 /// Whether a request failed because this process may open no more files (EMFILE) or the system no more (ENFILE).
-fn out_of_descriptors(error: &reqwest::Error) -> bool {
+pub(crate) fn out_of_descriptors(error: &reqwest::Error) -> bool {
     const EMFILE: i32 = 24;
     const ENFILE: i32 = 23;
     let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);

@@ -8,6 +8,7 @@
 
 use super::preflight::Preflight;
 use super::{Halt, Mode, Plan, Task};
+use crate::auth::AuthError;
 use crate::client::{CallError, CallIds, Client, ErrorClass};
 use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::recorder::RecorderHandle;
@@ -83,7 +84,9 @@ impl Calls {
         if error.is_fatal() {
             return Err(match error {
                 CallError::NoService { .. } => Halt::NoService(error.to_string()),
-                CallError::Local { .. } => Halt::Local(error.to_string()),
+                CallError::Local { .. } | CallError::Auth { source: AuthError::OutOfDescriptors, .. } => {
+                    Halt::Local(error.to_string())
+                }
                 _ => Halt::Credentials(error.to_string()),
             });
         }
