@@ -113,9 +113,10 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
             object.insert(key.unwrap_or_else(|| leaf.to_string()), after.clone());
             Some(after)
         }
-        // Shifted out, not swapped: every other key keeps its place, so the profile reads as it did before the job.
-        (Target::Remove, Some(key)) => {
-            object.shift_remove(&key);
+        // Every spelling of the key goes (it was absent in all of them, as `find_key` looks); shifted out, not
+        // swapped, so every other key keeps its place and the profile reads as it did before the job.
+        (Target::Remove, Some(_)) => {
+            object.retain(|existing, _| !existing.eq_ignore_ascii_case(leaf));
             None
         }
         (Target::Remove, None) => return Ok(None),
