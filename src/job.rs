@@ -247,7 +247,7 @@ pub(crate) async fn execute(
     let figures = JobFigures {
         requests: pace.requests_sent(),
         throttled: pace.throttled(),
-        settled_rate: Some(pace.settled_rate()),
+        settled_rate: (pace.requests_sent() > 0).then(|| pace.settled_rate()),
     };
     state.finish_job(job, &figures, ending == Ending::Complete)?;
     write_report(&state, job, &run.report)?;

@@ -189,6 +189,7 @@ fn a_base_url_where_nothing_listens_is_named_and_given_up_on() {
     assert!(waiting >= 3, "the progress line stopped while the job waited:\n{logs}");
     assert_eq!(statuses(&work.read("jobs.csv.report.csv")), [("pending".to_string(), 10)].into());
     assert_eq!(requests_reported(&logs), 0, "no request left this machine:\n{logs}");
+    assert!(!logs.contains("pace settled at"), "no request sent, no pace to speak of:\n{logs}");
 }
 
 /// Out of file descriptors is said as that (not as a service outage), the job stops (exit 1, resumable), and the

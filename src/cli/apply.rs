@@ -224,12 +224,14 @@ fn terminate_signal() -> Option<()> {
 pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
     let counts: Vec<String> = outcome.counts.iter().map(|(status, count)| format!("{status} {count}")).collect();
     eprintln!("{}: {}", subject.display(), counts.join(", "));
+    // No request sent, no pace to speak of.
+    let pace = outcome.figures.settled_rate.map(|rate| format!(", pace settled at {rate:.1} requests/s"));
     eprintln!(
-        "{:.1}s, {} requests, {} answered 429, pace settled at {:.1} requests/s{}",
+        "{:.1}s, {} requests, {} answered 429{}{}",
         outcome.duration.as_secs_f64(),
         outcome.figures.requests,
         outcome.figures.throttled,
-        outcome.figures.settled_rate.unwrap_or_default(),
+        pace.unwrap_or_default(),
         if outcome.resumed { " (resumed)" } else { "" }
     );
     eprintln!("report: {}", outcome.report.display());

@@ -483,8 +483,9 @@ impl StateFile {
     /// Records the job's request figures and when it finished.
     pub fn finish_job(&self, job: i64, figures: &JobFigures, finished: bool) -> Result<(), StateError> {
         self.connection.execute(
-            "UPDATE jobs SET requests = requests + ?2, throttled = throttled + ?3, settled_rate = ?4,
-                             last_moved_at = ?5, finished_at = ?6 WHERE id = ?1",
+            "UPDATE jobs SET requests = requests + ?2, throttled = throttled + ?3,
+                             settled_rate = COALESCE(?4, settled_rate), last_moved_at = ?5, finished_at = ?6
+             WHERE id = ?1",
             params![job, figures.requests, figures.throttled, figures.settled_rate, now(), finished.then(now)],
         )?;
         Ok(())
