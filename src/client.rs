@@ -317,6 +317,9 @@ impl Client {
             if !matches!(answer, Answer::Local { .. } | Answer::Transport { before_sending: true, .. }) {
                 self.pace.count_sent();
             }
+            if matches!(answer, Answer::Response { .. } | Answer::BodyLost { .. }) {
+                self.outage.on_response();
+            }
             let next = match answer {
                 Answer::Response { status, retry_after, body } => {
                     let verdict = match request.method {

@@ -2,8 +2,9 @@
 //! attempts and sends one slow probe at a time instead, at a growing interval, until the service answers again.
 //! Rows do not fail because the service was down for ten minutes.
 //!
-//! A job that has never had one answer from the service (a base URL where nothing listens, a wrong host) gives up
-//! after [`FIRST_ANSWER_WITHIN`] instead: it is far likelier a mistake than an outage that began with the job.
+//! A job that has never had one answer from the service, not even a 5xx (a base URL where nothing listens, a wrong
+//! host, a firewall), gives up after [`FIRST_ANSWER_WITHIN`] instead: it is far likelier a mistake than an outage
+//! that began with the job.
 //!
 //! Shared by every call of a run (held by the client). Times on tokio's clock, so tests can pause it.
 
@@ -102,6 +103,10 @@ impl Outage {
             return Judged::GiveUp(words.clone());
         }
         if !state.answered {
+            if state.failing_since.is_none() {
+                // The first word of a job that cannot reach the service names why, before any outage is judged.
+                tracing::warn!("no answer from the service yet: {detail}");
+            }
             let since = *state.failing_since.get_or_insert_with(Instant::now);
             if since.elapsed() >= self.first_answer_within {
                 let words = format!(
@@ -136,6 +141,14 @@ impl Outage {
             true => Judged::Down,
             false => Judged::Row,
         }
+    }
+
+    /// Any HTTP answer at all, a 5xx included: the service (or something in front of it) is there, so a failure to
+    /// come is an outage, not a base URL where nothing listens.
+    pub fn on_response(&self) {
+        let mut state = self.lock();
+        state.answered = true;
+        state.failing_since = None;
     }
 
     /// Any answer that is not a transient failure, to a request sent at `sent`: the service is up, unless the request
@@ -258,7 +271,12 @@ mod tests {
         answered.on_answer(Instant::now());
         answered.on_transient("/a", "refused");
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert_ne!(answered.on_transient("/b", "refused"), Judged::GiveUp(String::new()));
+        assert!(!matches!(answered.on_transient("/b", "refused"), Judged::GiveUp(_)));
         assert!(answered.wait_turn().await.is_ok());
+        let only_5xx = Outage::new(Duration::from_secs(10));
+        only_5xx.on_response();
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let judged = only_5xx.on_transient("/a", "http 503");
+        assert!(!matches!(judged, Judged::GiveUp(_)), "a 503 is an answer: an outage, not a wrong base url");
     }
 }
