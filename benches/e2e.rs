@@ -69,6 +69,8 @@ impl InProcess {
             report: self.dir.path().join("report.csv"),
             mode: Mode::Apply,
             restart: true,
+            yes: true,
+            target: pcbulk::job::Target::Service,
             retry_failed: false,
             strict: false,
             api: pcbulk::cli::apply::sandbox_api_config(

@@ -15,6 +15,7 @@ fn planned(dir: &tempfile::TempDir, rows: u64) -> (StateFile, i64) {
             status: RowStatus::Pending,
             error: String::new(),
             warnings: String::new(),
+            plan: None,
         })
     });
     let job = state.create_job(JobKind::Apply, "bench.csv", "hash", "http://127.0.0.1", plan).unwrap().unwrap();

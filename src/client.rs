@@ -26,6 +26,7 @@ use reqwest::{Method, Url};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 /// The value of `MS-PartnerCenter-Application`.
@@ -143,6 +144,9 @@ pub struct Client {
     auth: Arc<Auth>,
     pace: Arc<Pace>,
     outage: Arc<crate::outage::Outage>,
+    /// Once cancelled (the job stops), no request that is not already on the wire goes out, but the reads that
+    /// settle a PUT whose answer was lost; reads on the wire are abandoned, PUTs on the wire are awaited.
+    stop: CancellationToken,
 }
 
 impl std::fmt::Debug for Client {
@@ -158,6 +162,8 @@ struct Request<'a> {
     body: Option<Bytes>,
     if_match: Option<HeaderValue>,
     path: &'a str,
+    /// Goes on after the job stops: a read that settles a PUT whose answer was lost.
+    settles: bool,
 }
 
 /// The progress of one call through its attempts.
@@ -228,7 +234,13 @@ impl Client {
             .build()
             .map_err(ClientError::Build)?;
         let outage = Arc::new(crate::outage::Outage::new(config.first_answer_within));
-        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage })
+        let stop = CancellationToken::new();
+        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage, stop })
+    }
+
+    /// This client (sharing its pool, pace and auth), stopping with `stop`: see the `stop` field.
+    pub fn stopping_with(&self, stop: CancellationToken) -> Client {
+        Client { stop, ..self.clone() }
     }
 
     pub fn pace(&self) -> &Arc<Pace> {
@@ -243,6 +255,14 @@ impl Client {
     /// dropped connections: with backoff, the same `MS-RequestId`, up to `max_attempts`).
     pub async fn get(&self, path: &str) -> Result<Fetched, CallError> {
         let request = self.request(Method::GET, path, None, None)?;
+        self.call(request).await
+    }
+
+    /// [`Client::get`] for the read that settles a PUT whose answer was lost: it goes out even after the job
+    /// stopped, so the row is recorded as what it is rather than left in doubt.
+    pub async fn get_to_settle(&self, path: &str) -> Result<Fetched, CallError> {
+        let mut request = self.request(Method::GET, path, None, None)?;
+        request.settles = true;
         self.call(request).await
     }
 
@@ -291,7 +311,7 @@ impl Client {
             .map(|etag| HeaderValue::from_str(&quote_etag(etag)))
             .transpose()
             .map_err(|_| invalid("the etag cannot go in an If-Match header".to_string()))?;
-        Ok(Request { method, url, body, if_match, path })
+        Ok(Request { method, url, body, if_match, path, settles: false })
     }
 
     /// The retry loop of one call: a permit per attempt; ids as the spec says.
@@ -299,19 +319,30 @@ impl Client {
         let mut call = CallState { ids: CallIds::fresh(), attempts: 0, throttled: 0, renewed: false };
         loop {
             // The permit first, then the token: waiting for the pace (a 429 hold may last a minute) must not
-            // outlast the token that goes on the request.
-            if let Err(detail) = self.outage.wait_turn().await {
-                return Err(CallError::NoService { detail, ids: call.ids, attempts: call.attempts });
-            }
-            let permit = self.pace.acquire().await;
-            let token = self.auth.token().await.map_err(|source| CallError::Auth {
-                source,
-                ids: call.ids,
-                attempts: call.attempts,
-            })?;
+            // outlast the token that goes on the request. A stop ends every wait before the request goes out; a run
+            // that gave up on a service that never answered sends nothing more.
+            let turn = self
+                .unless_stopped(&request, &call, async {
+                    self.outage.wait_turn().await?;
+                    Ok(self.pace.acquire().await)
+                })
+                .await?;
+            let permit =
+                turn.map_err(|detail| CallError::NoService { detail, ids: call.ids, attempts: call.attempts })?;
+            let token = self
+                .unless_stopped(&request, &call, self.auth.token())
+                .await?
+                .map_err(|source| CallError::Auth { source, ids: call.ids, attempts: call.attempts })?;
             let authorization =
                 self.authorization(&token).map_err(|detail| CallError::Invalid { detail, ids: call.ids })?;
-            let answer = self.send(&request, authorization, call.ids).await;
+            if self.stopped(&request) {
+                return Err(CallError::Stopped { ids: call.ids, attempts: call.attempts });
+            }
+            // A read on the wire is abandoned at a stop (nothing waits for it); a PUT on the wire is awaited.
+            let answer = match request.method {
+                Method::PUT => self.send(&request, authorization, call.ids).await,
+                _ => self.unless_stopped(&request, &call, self.send(&request, authorization, call.ids)).await?,
+            };
             let issued_at = permit.issued_at();
             drop(permit);
             if !matches!(answer, Answer::Local { .. } | Answer::Transport { before_sending: true, .. }) {
@@ -343,6 +374,28 @@ impl Client {
             if let Next::Done(fetched) = next {
                 return Ok(fetched);
             }
+        }
+    }
+
+    /// Whether the job stopped and this request is not one that goes on after a stop.
+    fn stopped(&self, request: &Request<'_>) -> bool {
+        !request.settles && self.stop.is_cancelled()
+    }
+
+    /// `work`, unless the job stops first (then [`CallError::Stopped`]); a settling read waits it out.
+    async fn unless_stopped<T>(
+        &self,
+        request: &Request<'_>,
+        call: &CallState,
+        work: impl std::future::Future<Output = T>,
+    ) -> Result<T, CallError> {
+        if request.settles {
+            return Ok(work.await);
+        }
+        tokio::select! {
+            biased;
+            () = self.stop.cancelled() => Err(CallError::Stopped { ids: call.ids, attempts: call.attempts }),
+            done = work => Ok(done),
         }
     }
 
@@ -517,7 +570,7 @@ impl Client {
         }
         let wait = self.pace.retry_delay(attempts, retry_after);
         tracing::debug!(method = %request.method, path = request.path, %detail, attempts, "transient failure, retrying");
-        tokio::time::sleep(wait).await;
+        self.unless_stopped(request, call, tokio::time::sleep(wait)).await?;
         Ok(Next::Retry)
     }
 }

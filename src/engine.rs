@@ -12,11 +12,12 @@ pub mod row;
 
 use crate::budget::MaxFailures;
 use crate::client::Client;
-use crate::input::{self, Change, CustomerId, InputConfig, Verdict};
+use crate::fields::CUSTOMER_BILLING;
+use crate::input::{Change, CustomerId};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::state::recorder::RecorderHandle;
-use crate::state::{LineSet, RowOutcome, RowStatus};
+use crate::state::{LineSet, RowOutcome, RowStatus, plan};
 use row::RowContext;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum Halt {
     /// This machine cannot make requests (out of file descriptors): no fault of the service.
     #[error("{0}")]
     Local(String),
+    #[error("{0}")]
+    InputChanged(String),
 }
 
 /// How a run of the engine ended.
@@ -113,8 +116,9 @@ pub struct Task {
 
 /// Where the rows come from.
 pub enum Source {
-    /// The valid rows of a CSV, read as the workers go (apply, dry run).
-    Csv { path: PathBuf, input: InputConfig },
+    /// The plan of a job, read from its state file as the workers go (apply, dry run): the rows as planned and
+    /// hashed, never the CSV read again (it may have changed since).
+    Plan { state: PathBuf, job: i64, retry_failed: bool },
     /// Rows already in hand, in order (rollback: from the state file).
     Tasks(Vec<Task>),
 }
@@ -143,8 +147,10 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Ending {
     let workers = client.pace().config().concurrency.get() * ROWS_PER_REQUEST_SLOT;
-    let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let stop = cancel.child_token();
+    // After a stop no request goes out that is not already on the wire, but the reads that settle a lost PUT.
+    let client = client.stopping_with(stop.clone());
+    let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let (sender, receiver) = mpsc::channel::<Vec<Task>>(2);
     let reader = spawn_reader(work.source, work.settled, work.guard.canary, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(Feed { receiver, ready: Vec::new().into_iter() }));
@@ -282,6 +288,8 @@ async fn work_rows(
         };
         let Some(row) = next else { return };
         let halted = match row::process(&context, &row, shared.sent_before.get(&row.line).cloned()).await {
+            // The job stopped before the row's next request: it stays as recorded, and this worker is done.
+            Err(row::NoOutcome::Stopped) => return,
             Ok(outcome) => {
                 let status = outcome.status;
                 let stop_now = shared.count(&row, &outcome);
@@ -300,7 +308,7 @@ async fn work_rows(
                     Err(error) => Halt::State(error.to_string()),
                 }
             }
-            Err(halt) => halt,
+            Err(row::NoOutcome::Halt(halt)) => halt,
         };
         lock(halt).get_or_insert(halted);
         stop.cancel();
@@ -348,21 +356,10 @@ fn spawn_reader(
     // Sends the rows still to do, in input order, from a blocking thread (the CSV is read as it goes).
     tokio::task::spawn_blocking(move || {
         let tasks: Box<dyn Iterator<Item = Result<Task, String>>> = match source {
-            Source::Csv { path, input } => {
-                // Duplicate ids were recorded `invalid` by planning, so they are settled and skipped by line: no need
-                // to keep every id in memory again (75 MB at a million rows).
-                let reader = input::open(&path, input).map_err(|error| error.to_string())?.without_duplicate_check();
-                Box::new(reader.filter_map(|record| match record {
-                    Err(error) => Some(Err(error.to_string())),
-                    Ok(record) => match record.verdict {
-                        Verdict::Valid(row) => Some(Ok(Task {
-                            line: row.line,
-                            customer_id: row.customer_id,
-                            plan: Plan::Apply(row.changes),
-                        })),
-                        Verdict::Invalid(_) => None,
-                    },
-                }))
+            Source::Plan { state, job, retry_failed } => {
+                let cursor = plan::Cursor::open(&state, job, plan::Rows::ToDo { retry_failed })
+                    .map_err(|error| error.to_string())?;
+                Box::new(cursor.map(|row| planned_task(row.map_err(|error| error.to_string())?)))
             }
             Source::Tasks(tasks) => Box::new(tasks.into_iter().map(Ok)),
         };
@@ -394,4 +391,14 @@ fn spawn_reader(
         }
         Ok(ReadEnd::AllSent)
     })
+}
+
+/// A row of the plan as a task; a row the plan does not hold whole is an error that stops the job, never a guess.
+fn planned_task(row: plan::PlanRow) -> Result<Task, String> {
+    let broken = |what: String| format!("the plan of line {} in the state file {what}", row.line);
+    let customer_id = CustomerId::parse(&row.customer_id)
+        .ok_or_else(|| broken(format!("holds a customer id that is not a GUID: {:?}", row.customer_id)))?;
+    let text = row.plan.as_deref().ok_or_else(|| broken("holds no changes".to_string()))?;
+    let changes = plan::decode(CUSTOMER_BILLING, text).map_err(broken)?;
+    Ok(Task { line: row.line, customer_id, plan: Plan::Apply(changes) })
 }

@@ -179,6 +179,13 @@ pub struct Record {
 pub enum FileError {
     #[error("cannot read {path}: {source}")]
     Open { path: String, source: io::Error },
+    #[error(
+        "{path} is {kind}, not a regular file: pcbulk reads the CSV again to resume and checks that it did not \
+         change, so save it to a file first (for example: cat > updates.csv), then give that file"
+    )]
+    NotRegular { path: String, kind: &'static str },
+    #[error("{path} changed {detail}: nothing was planned from it; run the command again once the file is saved")]
+    Changed { path: String, detail: String },
     #[error("the file is empty: it needs a header row")]
     Empty,
     #[error("the header is not usable:\n{}", .0.join("\n"))]
@@ -513,9 +520,46 @@ fn warn_region(line: u64, changes: &[Change], warnings: &mut Vec<Problem>) {
 
 /// Opens a CSV file for reading.
 pub fn open(path: &std::path::Path, config: InputConfig) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
-    let file =
-        std::fs::File::open(path).map_err(|source| FileError::Open { path: path.display().to_string(), source })?;
-    Reader::new(io::BufReader::with_capacity(64 * 1024, file), config)
+    Reader::new(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config)
+}
+
+/// Opens a file that must be a regular file: standard input (`-`), a pipe, a device or a directory is refused at
+/// once (before any open, which blocks on a FIFO), never read half and never mistaken for an empty file.
+pub fn open_regular(path: &std::path::Path) -> Result<std::fs::File, FileError> {
+    let display = path.display().to_string();
+    if path.as_os_str() == "-" {
+        return Err(FileError::NotRegular { path: display, kind: "standard input" });
+    }
+    let metadata = std::fs::metadata(path).map_err(|source| FileError::Open { path: display.clone(), source })?;
+    if let Some(kind) = not_regular(&metadata) {
+        return Err(FileError::NotRegular { path: display, kind });
+    }
+    std::fs::File::open(path).map_err(|source| FileError::Open { path: display, source })
+}
+
+/// What a file is, when it is not a regular file.
+pub fn not_regular(metadata: &std::fs::Metadata) -> Option<&'static str> {
+    let kind = metadata.file_type();
+    if kind.is_file() {
+        return None;
+    }
+    if kind.is_dir() {
+        return Some("a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return Some("a pipe (FIFO)");
+        }
+        if kind.is_char_device() || kind.is_block_device() {
+            return Some("a device");
+        }
+        if kind.is_socket() {
+            return Some("a socket");
+        }
+    }
+    Some("not a regular file")
 }
 
 mod seen;

@@ -5,17 +5,18 @@
 //! whole across resumes. Resuming reads the CSV again and skips the settled lines. A rollback ([`rollback`]) is a
 //! job too, planned from the apply job's rows and run the same way (`execute`).
 
+mod pinned;
 pub mod rollback;
 
 use crate::client::{self, ApiConfig};
 use crate::engine::preflight::PreflightConfig;
-use crate::engine::{self, Ending, Guard, Mode, Source, Work};
+use crate::engine::{self, Ending, Guard, Halt, Mode, Source, Work};
 use crate::fields::CUSTOMER_BILLING;
-use crate::input::{self, FileError, InputConfig, Problem, Verdict};
+use crate::input::{self, FileError, InputConfig, Problem, Record, Verdict};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::report::{self, Preflight};
-use crate::state::{Job, JobFigures, JobKind, PlannedRow, Recorder, RowStatus, StateError, StateFile};
+use crate::state::{Job, JobFigures, JobKind, PlannedRow, Recorder, RowStatus, StateError, StateFile, plan};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -32,10 +33,15 @@ pub struct ApplyConfig {
     pub state: PathBuf,
     pub report: PathBuf,
     pub mode: Mode,
+    /// `--restart`; over a job that has written rows it needs `yes` too (their rollback is lost).
     pub restart: bool,
+    /// `--yes`: the operator has read what `--restart` loses.
+    pub yes: bool,
     pub retry_failed: bool,
     pub strict: bool,
     pub api: ApiConfig,
+    /// Where the job goes: the service at `api`'s base URL, or an in-process sandbox (a rehearsal).
+    pub target: Target,
     /// How long rows in flight may take to finish after Ctrl-C.
     pub grace: Duration,
     /// Pre-flight of merged addresses (on by default for a dry run).
@@ -43,6 +49,19 @@ pub struct ApplyConfig {
     /// `--canary`, `--max-failures`.
     pub guard: Guard,
 }
+
+/// Where a job's requests go, as its record in the state file says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The API at the configured base URL.
+    Service,
+    /// An in-process sandbox started for this run (`apply --sandbox`): a fresh one each time, so its job is
+    /// planned afresh each time, and it never resumes, replaces or rewrites a job against a real service.
+    Sandbox,
+}
+
+/// What a job against an in-process sandbox records as its base URL.
+pub const SANDBOX_TARGET: &str = "sandbox (in-process)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -55,12 +74,30 @@ pub enum JobError {
          lost), or --state FILE to keep both"
     )]
     OtherJob { state: String, what: &'static str, found: String },
+    #[error(
+        "{csv} changed since this job was planned ({created}): {what}. Nothing was sent. Put the file back as it \
+         was to resume the job, or give --restart to plan it again from the file as it is now{lost}"
+    )]
+    InputChanged { csv: String, created: String, what: String, lost: String },
+    #[error(
+        "this job's changes were rolled back (a rollback started {at}: {restored} rows restored, {left} left to do; \
+         see pcbulk status --state {state}); nothing was sent. To apply the CSV again, give --restart"
+    )]
+    RolledBack { state: String, at: String, restored: u64, left: u64 },
+    #[error(
+        "--restart would delete the record of a job that wrote {count} rows ({state}): their before-values, and with \
+         them their rollback, would be lost. Roll them back first (pcbulk rollback --state {state}), or give \
+         --restart --yes to start over anyway"
+    )]
+    RestartLosesRollback { state: String, count: u64 },
     #[error("--strict: {count} invalid rows, nothing was sent:\n{}", .problems.join("\n"))]
     Strict { count: u64, problems: Vec<String> },
     #[error("cannot write the report {path}: {source}")]
     Report { path: String, source: std::io::Error },
     #[error(transparent)]
     Client(#[from] client::ClientError),
+    #[error(transparent)]
+    Output(#[from] crate::outputs::OutputError),
     #[error("state file {state} holds no apply job: there is nothing to roll back")]
     NoApply { state: String },
     #[error(
@@ -89,7 +126,7 @@ pub struct JobOutcome {
 /// The SHA-256 of a file's bytes, in hex.
 pub fn hash_file(path: &Path) -> Result<String, FileError> {
     let open_error = |source| FileError::Open { path: path.display().to_string(), source };
-    let mut file = std::fs::File::open(path).map_err(open_error)?;
+    let mut file = input::open_regular(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 256 * 1024];
     loop {
@@ -99,34 +136,125 @@ pub fn hash_file(path: &Path) -> Result<String, FileError> {
         }
         hasher.update(&buffer[..count]);
     }
-    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hex(hasher))
+}
+
+fn hex(hasher: Sha256) -> String {
+    hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A reader that hashes every byte it hands on: planning reads the CSV once, and the hash is of exactly the bytes
+/// the plan was made from.
+struct Hashing<R> {
+    inner: R,
+    hasher: std::rc::Rc<std::cell::RefCell<Sha256>>,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let count = self.inner.read(buffer)?;
+        self.hasher.borrow_mut().update(&buffer[..count]);
+        Ok(count)
+    }
+}
+
+/// Every record of the CSV, read once; after the last one, an error when the bytes read are not those that hash
+/// to `hash` (the file changed between the hash that names the job and this read).
+fn read_once(
+    path: &Path,
+    input: InputConfig,
+    hash: &str,
+) -> Result<impl Iterator<Item = Result<Record, FileError>>, FileError> {
+    let hasher = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
+    let source = Hashing { inner: input::open_regular(path)?, hasher: hasher.clone() };
+    let reader =
+        input::Reader::new(std::io::BufReader::with_capacity(64 * 1024, source), input)?.without_duplicate_check();
+    let (path, hash) = (path.display().to_string(), hash.to_string());
+    let check = std::iter::once_with(move || {
+        let read = hex(std::mem::take(&mut *hasher.borrow_mut()));
+        (read != hash).then(|| Err(FileError::Changed { path, detail: "while it was being read".to_string() }))
+    });
+    Ok(reader.chain(check.flatten()))
 }
 
 /// The base URL as a job records it.
-pub fn job_target(api: &ApiConfig) -> String {
+pub fn base_url_of(api: &ApiConfig) -> String {
     api.client.base_url.as_str().trim_end_matches('/').to_string()
 }
 
-/// Finds the job to resume, or makes room for a new one.
+/// Where an apply goes, as its job records it.
+fn job_target(config: &ApplyConfig) -> String {
+    match config.target {
+        Target::Service => base_url_of(&config.api),
+        Target::Sandbox => SANDBOX_TARGET.to_string(),
+    }
+}
+
+/// Finds the job to resume, or makes room for a new one. A job is deleted only when it has written nothing, or
+/// on `--restart` (with `--yes` when it has written rows), or when it is an earlier rehearsal in a sandbox that no
+/// longer exists.
 fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Option<Job>, JobError> {
     let kind = kind_of(config.mode);
     let Some(job) = state.find_job(kind)? else { return Ok(None) };
-    let target = job_target(&config.api);
-    let other = if job.csv_hash != hash {
-        Some(("CSV", format!("{}, whose content differs from {}", job.csv_path, config.csv.display())))
-    } else if job.base_url != target {
-        Some(("base URL", job.base_url.clone()))
-    } else {
-        None
-    };
-    match other {
-        _ if config.restart || config.mode == Mode::DryRun => {
-            state.delete_job(job.id)?;
-            Ok(None)
-        }
-        Some((what, found)) => Err(JobError::OtherJob { state: state.path().display().to_string(), what, found }),
-        None => Ok(Some(job)),
+    let target = job_target(config);
+    let rehearsed_again = config.target == Target::Sandbox && job.base_url == SANDBOX_TARGET;
+    if config.mode == Mode::DryRun || rehearsed_again {
+        state.delete_job(job.id)?;
+        return Ok(None);
     }
+    if config.restart {
+        let written = state.written_count(job.id)?;
+        if written > 0 && !config.yes {
+            return Err(JobError::RestartLosesRollback { state: state.path().display().to_string(), count: written });
+        }
+        state.delete_job(job.id)?;
+        return Ok(None);
+    }
+    if job.base_url != target {
+        let found = job.base_url.clone();
+        return Err(JobError::OtherJob { state: state.path().display().to_string(), what: "base URL", found });
+    }
+    if job.csv_hash == hash {
+        // A finished job that was rolled back has nothing to do but claim its rows `updated` again: refused. One
+        // with rows left (interrupted, then partly rolled back) resumes, and its next rollback takes the new rows.
+        if config.mode == Mode::Apply
+            && job.finished_at.is_some()
+            && let Some(rollback) = state.rollback_of(&job)?
+        {
+            let counts = state.counts(rollback.id)?;
+            let count = |status| counts.get(&status).copied().unwrap_or_default();
+            return Err(JobError::RolledBack {
+                state: state.path().display().to_string(),
+                at: rollback.created_at,
+                restored: count(RowStatus::Restored),
+                left: count(RowStatus::Pending) + count(RowStatus::Failed),
+            });
+        }
+        return Ok(Some(job));
+    }
+    if same_file(Path::new(&job.csv_path), &config.csv) {
+        let written = state.written_count(job.id)?;
+        let lost = match written {
+            0 => String::new(),
+            count => format!(
+                " (the record of the {count} rows it already wrote is then lost, and with it their rollback: roll \
+                 them back first, or add --yes)"
+            ),
+        };
+        return Err(JobError::InputChanged {
+            csv: config.csv.display().to_string(),
+            created: job.created_at.clone(),
+            what: pinned::describe_change(state.path(), job.id, &config.csv, config.input),
+            lost,
+        });
+    }
+    let found = format!("it was planned from {}, not from {}", job.csv_path, config.csv.display());
+    Err(JobError::OtherJob { state: state.path().display().to_string(), what: "CSV", found })
+}
+
+/// Whether two paths name the same file (through links, `./` and case), or the same place when either is gone.
+pub(crate) fn same_file(one: &Path, other: &Path) -> bool {
+    crate::outputs::same_file(one, other)
 }
 
 fn kind_of(mode: Mode) -> JobKind {
@@ -151,28 +279,46 @@ fn strict_check(config: &ApplyConfig) -> Result<(), JobError> {
     Ok(())
 }
 
-/// Records a new job with every data line of the CSV.
+/// A record of the CSV as planning stores it: valid rows `pending` with their changes, invalid rows `invalid`
+/// with their problems.
+fn planned_row(record: Record) -> PlannedRow {
+    let details = |problems: &[Problem]| problems.iter().map(Problem::detail).collect::<Vec<_>>().join("; ");
+    let warnings = details(&record.warnings);
+    let (status, error, plan) = match &record.verdict {
+        Verdict::Valid(row) => (RowStatus::Pending, String::new(), Some(plan::encode(&row.changes))),
+        Verdict::Invalid(problems) => (RowStatus::Invalid, details(problems), None),
+    };
+    PlannedRow { line: record.line, customer_id: record.customer_cell, status, error, warnings, plan }
+}
+
+/// Records a new job with every data line of the CSV and every valid row's changes, from one read of the file
+/// that must hash to `hash`.
 fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, JobError> {
     if config.strict {
         strict_check(config)?;
     }
     // Duplicates are found by the state file after the rows are in (an index, not a map of every id in memory).
-    let reader = input::open(&config.csv, config.input)?.without_duplicate_check();
-    let rows = reader.map(|record| {
-        record.map(|record| {
-            let details = |problems: &[Problem]| problems.iter().map(Problem::detail).collect::<Vec<_>>().join("; ");
-            let (status, error) = match &record.verdict {
-                Verdict::Valid(_) => (RowStatus::Pending, String::new()),
-                Verdict::Invalid(problems) => (RowStatus::Invalid, details(problems)),
-            };
-            let warnings = details(&record.warnings);
-            PlannedRow { line: record.line, customer_id: record.customer_cell, status, error, warnings }
-        })
-    });
-    let csv_path = config.csv.display().to_string();
-    let job = state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(&config.api), rows)??;
+    let rows = read_once(&config.csv, config.input, hash)?.map(|record| record.map(planned_row));
+    // Absolute, so that a later command run from another directory (a rollback by --state) finds it.
+    let csv_path = std::fs::canonicalize(&config.csv).unwrap_or_else(|_| config.csv.clone()).display().to_string();
+    let job = state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(config), rows)??;
     state.mark_duplicates(job.id)?;
     Ok(job)
+}
+
+/// A job planned by a pcbulk that did not record plans gains them from its CSV, read once and checked against the
+/// hash the job was planned with.
+fn fill_plans(state: &mut StateFile, config: &ApplyConfig, job: &Job) -> Result<(), JobError> {
+    if state.rows_without_plan(job.id)? == 0 {
+        return Ok(());
+    }
+    let rows = read_once(&config.csv, config.input, &job.csv_hash)?.filter_map(|record| match record {
+        Ok(Record { line, verdict: Verdict::Valid(row), .. }) => Some(Ok((line, plan::encode(&row.changes)))),
+        Ok(_) => None,
+        Err(error) => Some(Err(error)),
+    });
+    state.fill_plans(job.id, rows)??;
+    Ok(())
 }
 
 /// Changes as the state file stores them, read back (customer billing fields).
@@ -198,6 +344,9 @@ pub(crate) struct Run {
     pub started: Instant,
     pub preflight: PreflightConfig,
     pub guard: Guard,
+    /// The CSV an apply was planned from, watched while the job runs (none for a rollback: its rows come from the
+    /// state file alone).
+    pub watch: Option<pinned::Watch>,
 }
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
@@ -239,7 +388,19 @@ pub(crate) async fn execute(
         preflight: run.preflight,
         guard: run.guard,
     };
-    let ending = engine::run(work, client, recorder.handle(), progress.clone(), cancel).await;
+    let (stop, done) = (cancel.child_token(), CancellationToken::new());
+    let watching = run.watch.map(|watch| {
+        let csv = watch.path().display().to_string();
+        (csv, tokio::spawn(watch.run(stop.clone(), done.clone())))
+    });
+    let ending = engine::run(work, client, recorder.handle(), progress.clone(), stop).await;
+    done.cancel();
+    let mut changed = None;
+    if let Some((csv, watching)) = watching
+        && let Ok(Some(what)) = watching.await
+    {
+        changed = Some((csv, what));
+    }
     progress.finished();
     let minutes = timeline.finish().await;
     let mut state = recorder.finish()?;
@@ -251,6 +412,13 @@ pub(crate) async fn execute(
     };
     state.finish_job(job, &figures, ending == Ending::Complete)?;
     write_report(&state, job, &run.report)?;
+    let ending = match changed {
+        // The operator's edit was not applied: said, with exit 1, even when every planned row was done.
+        Some((csv, what)) if !cancel.is_cancelled() => {
+            Ending::Halted(Halt::InputChanged(changed_words(&csv, &what, &ending)))
+        }
+        _ => ending,
+    };
     Ok(JobOutcome {
         ending,
         resumed: run.resumed,
@@ -261,6 +429,17 @@ pub(crate) async fn execute(
     })
 }
 
+fn changed_words(csv: &str, what: &str, ending: &Ending) -> String {
+    let done = match ending {
+        Ending::Complete => "every row was applied as planned, from the file as it was when the job started",
+        _ => "the job stopped taking rows; every row it did was applied as planned, not from the edit",
+    };
+    format!(
+        "{csv} {what} while the job ran: {done}. The report and the state file hold what was applied. To apply the \
+         file as it is now, run the same command with --restart"
+    )
+}
+
 /// Runs an apply or a dry run to its end (or its interruption), then writes the report.
 pub async fn apply(
     config: &ApplyConfig,
@@ -268,19 +447,21 @@ pub async fn apply(
     cancel: CancellationToken,
 ) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
+    let watch = pinned::Watch::before_hashing(&config.csv);
     let hash = hash_file(&config.csv)?;
     let mut state = StateFile::open_for_job(&config.state)?;
     let (job, resumed) = match existing_job(&mut state, config, &hash)? {
         Some(job) => {
+            fill_plans(&mut state, config, &job)?;
             state.touch_job(job.id)?;
             (job, true)
         }
         None => (plan(&mut state, config, &hash)?, false),
     };
     let run = Run {
+        source: Source::Plan { state: config.state.clone(), job: job.id, retry_failed: config.retry_failed },
         job,
         resumed,
-        source: Source::Csv { path: config.csv.clone(), input: config.input },
         mode: config.mode,
         retry_failed: config.retry_failed,
         grace: config.grace,
@@ -288,6 +469,7 @@ pub async fn apply(
         started,
         preflight: config.preflight,
         guard: config.guard,
+        watch: Some(watch.with_hash(&hash)),
     };
     execute(state, run, &config.api, progress, cancel).await
 }

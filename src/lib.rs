@@ -36,6 +36,7 @@ pub mod input;
 pub mod job;
 pub mod merge;
 pub mod outage;
+pub mod outputs;
 pub mod pace;
 pub mod partner;
 pub mod preflight;

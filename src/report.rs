@@ -143,6 +143,7 @@ pub struct ReportFile {
 
 impl ReportFile {
     pub fn create(path: &Path, preflight: Preflight) -> io::Result<ReportFile> {
+        crate::outputs::refuse_non_regular(path)?;
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(".partial");
         let temporary = path.with_file_name(name);

@@ -38,6 +38,47 @@ pub struct Summary {
     pub counts: BTreeMap<String, u64>,
     pub top_errors: Vec<ErrorCount>,
     pub minutes: Vec<MinuteCount>,
+    /// An apply job's rollback, once one was started: its changes are (being) undone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_back: Option<RolledBack>,
+}
+
+/// The rollback of an apply job, as the apply's summary tells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolledBack {
+    pub started: String,
+    pub finished: Option<String>,
+    /// Rows put back as they were.
+    pub restored: u64,
+    /// Rows changed by someone else since the job: left alone.
+    pub conflict: u64,
+    /// Rows the rollback has not settled yet (pending or failed).
+    pub left: u64,
+}
+
+impl RolledBack {
+    /// The rollback of `apply`, if one was started.
+    pub fn of(state: &StateFile, apply: &Job) -> Result<Option<RolledBack>, StateError> {
+        let Some(rollback) = state.rollback_of(apply)? else { return Ok(None) };
+        let counts = state.counts(rollback.id)?;
+        let count = |status| counts.get(&status).copied().unwrap_or_default();
+        Ok(Some(RolledBack {
+            started: rollback.created_at,
+            finished: rollback.finished_at,
+            restored: count(RowStatus::Restored),
+            conflict: count(RowStatus::Conflict),
+            left: count(RowStatus::Pending) + count(RowStatus::Failed),
+        }))
+    }
+
+    /// One line for a person.
+    pub fn words(&self) -> String {
+        let when = match &self.finished {
+            Some(finished) => format!("rolled back {finished}"),
+            None => format!("a rollback started {} has not finished", self.started),
+        };
+        format!("{when}: {} restored, {} conflict, {} left", self.restored, self.conflict, self.left)
+    }
 }
 
 /// An error code and how many rows met it.
@@ -176,6 +217,10 @@ impl Summary {
                 .collect(),
             top_errors,
             minutes,
+            rolled_back: match job.kind {
+                JobKind::Apply => RolledBack::of(state, job)?,
+                _ => None,
+            },
         })
     }
 
@@ -217,6 +262,7 @@ pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::
 /// Writes a file whole or not at all (mode 0600, renamed into place once written).
 pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
     use anyhow::Context;
+    crate::outputs::refuse_non_regular(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut partial = path.as_os_str().to_os_string();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);

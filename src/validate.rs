@@ -37,11 +37,17 @@ pub enum ValidateError {
     Report { path: String, source: io::Error },
     #[error("cannot print: {0}")]
     Output(io::Error),
+    #[error(transparent)]
+    Refused(#[from] crate::outputs::OutputError),
 }
 
 /// Checks every record of the file, printing each problem and warning to `out` as it is found.
 pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSummary, ValidateError> {
     let reader = input::open(&config.csv, config.input)?;
+    if let Some(path) = &config.report {
+        let csv = crate::outputs::Kept { role: "the input CSV", path: config.csv.clone() };
+        crate::outputs::check(&[crate::outputs::Output { option: "--report", path: path.clone() }], &[csv])?;
+    }
     let report_error = |path: &PathBuf| {
         let path = path.display().to_string();
         move |source| ValidateError::Report { path, source }

@@ -62,6 +62,8 @@ impl Rig {
             report: self.work.path("report.csv"),
             mode,
             restart: false,
+            yes: false,
+            target: pcbulk::job::Target::Service,
             retry_failed: false,
             strict: false,
             api: self.api(rate),
@@ -128,7 +130,7 @@ async fn rows_already_in_place_are_unchanged_with_one_request() {
     let rig = Rig::new(10, Faults::default(), "").await;
     rig.apply(&rig.config(Mode::Apply, 1000)).await;
     let mut config = rig.config(Mode::Apply, 1000);
-    config.restart = true;
+    (config.restart, config.yes) = (true, true);
     let before = rig.sandbox.counters();
     let outcome = rig.apply(&config).await;
     assert_eq!(count(&outcome, RowStatus::Unchanged), 10);
@@ -266,6 +268,10 @@ async fn a_state_file_of_another_csv_is_refused_unless_restart() {
     assert!(matches!(error, JobError::OtherJob { .. }), "{error}");
     assert!(error.to_string().contains("--restart"), "{error}");
     config.restart = true;
+    // The job it would replace wrote 5 rows: their rollback would be lost, so --restart alone is refused.
+    let error = job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap_err();
+    assert!(matches!(error, JobError::RestartLosesRollback { count: 5, .. }), "{error}");
+    config.yes = true;
     let outcome = rig.apply(&config).await;
     assert_eq!(count(&outcome, RowStatus::Updated), 1);
 }

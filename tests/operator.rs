@@ -66,6 +66,8 @@ async fn run_mixed_job() -> Job {
         report: work.path("report.csv"),
         mode: Mode::Apply,
         restart: false,
+        yes: false,
+        target: pcbulk::job::Target::Service,
         retry_failed: false,
         strict: false,
         api,

@@ -65,6 +65,8 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         report: report.clone(),
         mode: Mode::DryRun,
         restart: false,
+        yes: false,
+        target: pcbulk::job::Target::Service,
         retry_failed: false,
         strict: false,
         api,

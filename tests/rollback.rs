@@ -76,6 +76,8 @@ impl Rig {
             report: self.work.path("report.csv"),
             mode: Mode::Apply,
             restart: false,
+            yes: false,
+            target: pcbulk::job::Target::Service,
             retry_failed: false,
             strict: false,
             api: self.api(),

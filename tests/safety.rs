@@ -73,7 +73,7 @@ async fn no_secret_or_token_in_any_output_state_or_report_even_at_trace() {
             .unwrap();
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     assert!(stderr(&first).contains("TRACE") || stderr(&first).contains("DEBUG"), "the most verbose logging ran");
-    let app_user = owned(&["apply", &path, "--restart"]);
+    let app_user = owned(&["apply", &path, "--restart", "--yes"]);
     let second = tokio::task::spawn_blocking(move || {
         run(&app_user, &[("PCBULK_REFRESH_TOKEN", REFRESH), ("RUST_LOG", "trace"), ("PCBULK_CLIENT_SECRET", SECRET)])
     })

@@ -6,7 +6,8 @@ use crate::budget::MaxFailures;
 use crate::client::{ApiConfig, ClientConfig};
 use crate::engine::preflight::PreflightConfig;
 use crate::engine::{Ending, Guard, Mode};
-use crate::job::{self, ApplyConfig, JobOutcome};
+use crate::job::{self, ApplyConfig, JobOutcome, Target};
+use crate::outputs::{self, Kept, Output};
 use crate::pace::PaceConfig;
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::state::RowStatus;
@@ -37,9 +38,13 @@ pub struct ApplyArgs {
     /// Runs the job against an in-process sandbox seeded with the CSV's customers (the quickstart).
     #[arg(long)]
     pub sandbox: bool,
-    /// Start over even though the state file holds a job for this CSV.
+    /// Start over even though the state file holds a job for this CSV. Where that job has written rows, their
+    /// before-values (and so their rollback) are lost: that needs --yes too.
     #[arg(long)]
     pub restart: bool,
+    /// With --restart: yes, forget the record of the rows the job wrote.
+    #[arg(long, requires = "restart")]
+    pub yes: bool,
     /// On resume, try the rows that failed before again.
     #[arg(long)]
     pub retry_failed: bool,
@@ -110,7 +115,9 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         state,
         report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.csv"))),
         mode,
-        restart: args.restart || args.sandbox,
+        restart: args.restart,
+        yes: args.yes,
+        target: if args.sandbox { Target::Sandbox } else { Target::Service },
         retry_failed: args.retry_failed,
         strict: args.strict,
         api,
@@ -145,6 +152,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
             None => resolve_api(&args.api, &args.pace, environment)?,
         };
         let config = resolve(&args, api)?;
+        check_outputs(&config, &args)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
         let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
@@ -163,6 +171,20 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
         crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
         Ok(exit)
     })
+}
+
+/// Every file the job writes, checked before anything is sent: none is the CSV, the state file or a device, and
+/// each can be written.
+fn check_outputs(config: &ApplyConfig, args: &ApplyArgs) -> anyhow::Result<()> {
+    let csv = Kept { role: "the input CSV", path: config.csv.clone() };
+    outputs::check(&[Output { option: "--state", path: config.state.clone() }], std::slice::from_ref(&csv))?;
+    let mut files = vec![Output { option: "--report", path: config.report.clone() }];
+    let optional = [("--summary-json", &args.summary_json), ("--html", &args.html)];
+    files.extend(optional.into_iter().filter_map(|(option, path)| Some(Output { option, path: path.clone()? })));
+    let mut kept = outputs::state_files(&config.state);
+    kept.push(csv);
+    outputs::check(&files, &kept)?;
+    Ok(())
 }
 
 async fn start_sandbox(csv: &Path, input: crate::input::InputConfig) -> anyhow::Result<Sandbox> {
@@ -240,6 +262,10 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
         Ending::Interrupted => {
             resume();
             Exit::Interrupted
+        }
+        Ending::Halted(crate::engine::Halt::InputChanged(words)) => {
+            eprintln!("error: {words}");
+            Exit::Failed
         }
         Ending::Halted(halt) => {
             eprintln!("error: the job stopped: {halt}");

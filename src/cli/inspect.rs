@@ -87,12 +87,20 @@ pub fn status(args: StateArgs) -> anyhow::Result<Exit> {
         }
     }
     println!("requests:   {}, {} answered 429", job.requests, job.throttled);
+    if job.kind == JobKind::Apply
+        && let Some(rolled_back) = crate::summary::RolledBack::of(&state, &job)?
+    {
+        println!("rollback:   {}", rolled_back.words());
+    }
     Ok(Exit::Clean)
 }
 
 /// `pcbulk report`: writes the report again from the state file.
 pub fn report(args: ReportArgs) -> anyhow::Result<Exit> {
     let (state, job) = open(&args.state)?;
+    let mut kept = crate::outputs::state_files(state.path());
+    kept.push(crate::outputs::Kept { role: "the job's CSV", path: job.csv_path.clone().into() });
+    crate::outputs::check(&[crate::outputs::Output { option: "--out", path: args.out.clone() }], &kept)?;
     match args.format {
         Format::Csv => crate::job::write_report(&state, job.id, &args.out)?,
         Format::Json => crate::summary::write_file(&args.out, |out| crate::summary::write_json(&state, &job, out))?,

@@ -1,6 +1,6 @@
 //! `pcbulk rollback`: resolve the options, run the rollback job on the apply job's state file, sum it up.
 
-use super::apply::{beside, default_state, summarise, watch_signals};
+use super::apply::{default_state, summarise, watch_signals};
 use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
 use crate::engine::Mode;
 use crate::job::rollback::{self, RollbackConfig};
@@ -21,7 +21,7 @@ pub struct RollbackArgs {
     /// The state file of the job [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The report [default: the job's CSV path with .rollback.report.csv appended].
+    /// The report [default: beside the state file, the job's CSV name with .rollback.report.csv appended].
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Reads and checks, no PUT: says per row what would be put back (status would_update).
@@ -46,16 +46,9 @@ fn resolve(args: &RollbackArgs, environment: Environment) -> anyhow::Result<Roll
         (None, Some(csv)) => default_state(csv),
         (None, None) => anyhow::bail!("give the CSV of the job to undo, or --state FILE"),
     };
-    let report = args.report.clone().or_else(|| {
-        let csv = args.csv.as_ref()?;
-        Some(match mode {
-            Mode::Apply => beside(csv, ".rollback.report.csv"),
-            Mode::DryRun => beside(csv, ".rollback.dry-run.report.csv"),
-        })
-    });
     Ok(RollbackConfig {
         state,
-        report,
+        report: args.report.clone(),
         mode,
         restart: args.restart,
         retry_failed: args.retry_failed,

@@ -36,6 +36,9 @@ pub enum ErrorClass {
     Transient,
     /// The job cannot go on: credentials refused or revoked, a second 401.
     Fatal,
+    /// The job was stopped (Ctrl-C) before this request went out, or while a read was on the wire: the row is left
+    /// as it was, for the next run.
+    Stopped,
 }
 
 /// A call that did not succeed. Each carries the ids of its last attempt and the attempts used (429s not counted).
@@ -68,6 +71,9 @@ pub enum CallError {
     /// The request could not be formed (a path or an etag that cannot go on the wire); nothing was sent.
     #[error("cannot send the request: {detail}")]
     Invalid { detail: String, ids: CallIds },
+    /// The job stopped: this request was not sent (or, a read, was abandoned on the wire).
+    #[error("the job stopped before the request went out")]
+    Stopped { ids: CallIds, attempts: u32 },
 }
 
 impl CallError {
@@ -80,6 +86,7 @@ impl CallError {
             CallError::Unauthorized { .. } | CallError::NoService { .. } | CallError::Local { .. } => ErrorClass::Fatal,
             CallError::Auth { source, .. } if source.is_fatal() => ErrorClass::Fatal,
             CallError::Auth { .. } => ErrorClass::Transient,
+            CallError::Stopped { .. } => ErrorClass::Stopped,
         }
     }
 
@@ -91,6 +98,11 @@ impl CallError {
     /// True when the job must stop (exit 1): credentials refused, revoked or not renewable.
     pub fn is_fatal(&self) -> bool {
         self.class() == ErrorClass::Fatal
+    }
+
+    /// True when the job stopped before this call could end: the row is left for the next run.
+    pub fn is_stopped(&self) -> bool {
+        self.class() == ErrorClass::Stopped
     }
 
     /// The ids of the last attempt.
@@ -106,6 +118,7 @@ impl CallError {
             | CallError::Malformed { ids, .. }
             | CallError::NoService { ids, .. }
             | CallError::Local { ids, .. }
+            | CallError::Stopped { ids, .. }
             | CallError::Invalid { ids, .. } => *ids,
         }
     }
@@ -122,7 +135,8 @@ impl CallError {
             CallError::Auth { .. }
             | CallError::Invalid { .. }
             | CallError::NoService { .. }
-            | CallError::Local { .. } => None,
+            | CallError::Local { .. }
+            | CallError::Stopped { .. } => None,
         }
     }
 
@@ -138,7 +152,8 @@ impl CallError {
             | CallError::Auth { attempts, .. }
             | CallError::Malformed { attempts, .. }
             | CallError::NoService { attempts, .. }
-            | CallError::Local { attempts, .. } => *attempts,
+            | CallError::Local { attempts, .. }
+            | CallError::Stopped { attempts, .. } => *attempts,
             CallError::Invalid { .. } => 0,
         }
     }

@@ -142,24 +142,45 @@ impl Plan {
     }
 }
 
+/// Why a row has no outcome: it stays as the state file holds it, for the next run.
+#[derive(Debug)]
+pub enum NoOutcome {
+    /// The job must stop.
+    Halt(Halt),
+    /// The job stopped (Ctrl-C, an edited CSV) before the row's next request went out.
+    Stopped,
+}
+
+impl From<Halt> for NoOutcome {
+    fn from(halt: Halt) -> NoOutcome {
+        NoOutcome::Halt(halt)
+    }
+}
+
 /// Does one row to its outcome. `sent_before`: the changes of a PUT an earlier run sent for this row without
-/// recording its answer. `Err` means the job must stop (the row stays `pending`).
+/// recording its answer. `Err` means the row has none: the job must stop, or has stopped.
 pub async fn process(
     context: &RowContext<'_>,
     row: &Task,
     sent_before: Option<Vec<FieldChange>>,
-) -> Result<RowOutcome, Halt> {
+) -> Result<RowOutcome, NoOutcome> {
     let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
     let mut calls = Calls::default();
     // The changes of a PUT of ours that may have landed: one whose answer was lost, here or in an earlier run.
     let mut sent = sent_before;
     let (mut stale, mut settles) = (0, 0);
     loop {
-        let fetched = match context.client.get(&path).await {
+        // A read that settles a PUT of ours that may have landed goes out even after a stop.
+        let read = match sent {
+            Some(_) => context.client.get_to_settle(&path).await,
+            None => context.client.get(&path).await,
+        };
+        let fetched = match read {
             Ok(fetched) => fetched,
+            Err(error) if error.is_stopped() => return Err(NoOutcome::Stopped),
             Err(error) => {
                 calls.attempts += error.attempts();
-                return calls.failed(row, &error);
+                return Ok(calls.failed(row, &error)?);
             }
         };
         calls.attempts += fetched.attempts;
@@ -202,6 +223,13 @@ pub async fn process(
                 outcome.changes_in_intent = true;
                 return Ok(noted(outcome));
             }
+            Err(error) if error.is_stopped() => {
+                // Not sent: the intent is withdrawn, unless a PUT of ours for the row may have landed before.
+                if sent.is_none() {
+                    context.recorder.withdraw_intent(row.line).map_err(|error| Halt::State(error.to_string()))?;
+                }
+                return Err(NoOutcome::Stopped);
+            }
             Err(error) => {
                 calls.attempts += error.attempts();
                 calls.last_put = Some((error.status(), error.ids()));
@@ -212,7 +240,7 @@ pub async fn process(
                         settles += 1;
                         sent = Some(changes);
                     }
-                    _ => return calls.failed(row, &error),
+                    _ => return Ok(calls.failed(row, &error)?),
                 }
                 if stale > MAX_REMERGES {
                     let mut outcome = calls.outcome(row, RowStatus::Conflict, Vec::new());
@@ -223,7 +251,7 @@ pub async fn process(
                     return Ok(outcome);
                 }
                 if settles > MAX_SETTLES {
-                    return calls.failed(row, &error);
+                    return Ok(calls.failed(row, &error)?);
                 }
             }
         }

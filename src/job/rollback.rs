@@ -6,13 +6,14 @@
 //! It never runs against another base URL than its apply job's, never starts while a PUT of the apply job is in
 //! doubt (that row's before/after is not known to be the truth), and never resumes a rollback made for another apply.
 
-use super::{JobError, JobOutcome, Run, execute, job_target, stored_changes};
+use super::{JobError, JobOutcome, Run, base_url_of, execute, stored_changes};
 use crate::client::ApiConfig;
 use crate::engine::{Mode, Plan, Source, Task};
 use crate::input::CustomerId;
+use crate::outputs::{self, Kept, Output};
 use crate::progress::Progress;
 use crate::state::{Job, JobKind, PlannedRow, RowStatus, StateFile, WrittenRow};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -33,19 +34,21 @@ pub struct RollbackConfig {
     pub grace: Duration,
 }
 
-/// The report a rollback writes when none is named: beside the apply job's CSV.
-pub fn default_report(csv_path: &str, mode: Mode) -> PathBuf {
+/// The report a rollback writes when none is named: beside the state file (wherever the command runs from), named
+/// after the apply job's CSV: `updates.csv.rollback.report.csv`.
+pub fn default_report(state: &Path, csv_path: &str, mode: Mode) -> PathBuf {
     let suffix = match mode {
         Mode::Apply => ".rollback.report.csv",
         Mode::DryRun => ".rollback.dry-run.report.csv",
     };
-    PathBuf::from(format!("{csv_path}{suffix}"))
+    let csv_name = Path::new(csv_path).file_name().map(|name| name.to_string_lossy().into_owned());
+    let name = format!("{}{suffix}", csv_name.unwrap_or_else(|| "pcbulk".to_string()));
+    state.parent().unwrap_or(Path::new("")).join(name)
 }
 
-/// What a rollback job records as the job it undoes: the apply job's CSV hash and when it was made (a restarted
-/// apply of the same CSV is another job).
+/// What a rollback job records as the job it undoes.
 fn undoes(apply: &Job) -> String {
-    format!("{}@{}", apply.csv_hash, apply.created_at)
+    crate::state::rollback_marker(apply)
 }
 
 fn kind_of(mode: Mode) -> JobKind {
@@ -59,7 +62,7 @@ fn kind_of(mode: Mode) -> JobKind {
 fn apply_job(state: &StateFile, config: &RollbackConfig) -> Result<Job, JobError> {
     let display = state.path().display().to_string();
     let apply = state.find_job(JobKind::Apply)?.ok_or(JobError::NoApply { state: display })?;
-    let given = job_target(&config.api);
+    let given = base_url_of(&config.api);
     if apply.base_url != given {
         return Err(JobError::OtherBaseUrl { applied: apply.base_url, given });
     }
@@ -94,6 +97,7 @@ fn planned(written: &[WrittenRow]) -> impl Iterator<Item = PlannedRow> + '_ {
         status: RowStatus::Pending,
         error: String::new(),
         warnings: String::new(),
+        plan: None,
     })
 }
 
@@ -136,7 +140,10 @@ pub async fn rollback(
         }
         None => (plan(&mut state, config, &apply, &written)?, false),
     };
-    let report = config.report.clone().unwrap_or_else(|| default_report(&apply.csv_path, config.mode));
+    let report = config.report.clone().unwrap_or_else(|| default_report(&config.state, &apply.csv_path, config.mode));
+    let mut kept = outputs::state_files(&config.state);
+    kept.push(Kept { role: "the apply job's CSV", path: PathBuf::from(&apply.csv_path) });
+    outputs::check(&[Output { option: "--report", path: report.clone() }], &kept)?;
     let run = Run {
         job,
         resumed,
@@ -148,6 +155,7 @@ pub async fn rollback(
         started,
         preflight: Default::default(),
         guard: Default::default(),
+        watch: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod minutes;
+pub mod plan;
 pub mod recorder;
 mod schema;
 
@@ -131,6 +132,8 @@ pub struct PlannedRow {
     pub status: RowStatus,
     pub error: String,
     pub warnings: String,
+    /// A valid row's changes ([`plan::encode`]): what the engine applies, never the file read again.
+    pub plan: Option<String>,
 }
 
 /// What became of a row, as recorded.
@@ -151,6 +154,9 @@ pub struct RowOutcome {
     pub suggested_address: Option<String>,
     /// `changes` are those of the row's intent, already in the state file: the recorder does not write them again.
     pub changes_in_intent: bool,
+    /// Not an outcome: the row's PUT was not sent after all (the job stopped first), so its intent is withdrawn
+    /// and the row stays as it was.
+    pub intent_withdrawn: bool,
 }
 
 /// A row a job wrote, as a rollback reads it.
@@ -211,6 +217,12 @@ pub fn decode_changes(catalog: &'static [crate::fields::Field], before: &str, af
         .collect()
 }
 
+/// What a rollback job records in place of a CSV hash: the apply job it undoes (its CSV hash and when it was
+/// made, so a restarted apply of the same CSV is another job).
+pub fn rollback_marker(apply: &Job) -> String {
+    format!("{}@{}", apply.csv_hash, apply.created_at)
+}
+
 /// Now, as RFC 3339 UTC to the second.
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -229,6 +241,8 @@ impl StateFile {
     /// that is not a pcbulk state file (never overwriting it).
     pub fn open_for_job(path: &Path) -> Result<StateFile, StateError> {
         let display = path.display().to_string();
+        crate::outputs::refuse_non_regular(path)
+            .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         let lock = crate::report::create_or_open_private(path)
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         match lock.try_lock() {
@@ -299,6 +313,12 @@ impl StateFile {
         Ok(job)
     }
 
+    /// The rollback (not its dry run) made for this apply job, if one was started: it names the apply job by
+    /// [`rollback_marker`].
+    pub fn rollback_of(&self, apply: &Job) -> Result<Option<Job>, StateError> {
+        Ok(self.find_job(JobKind::Rollback)?.filter(|rollback| rollback.csv_hash == rollback_marker(apply)))
+    }
+
     /// Marks every pending row whose customer already appeared on an earlier line `invalid` (the earlier line wins),
     /// with the words the reader's own duplicate check uses. Done in SQL, through an index, so planning a job keeps no
     /// map of every id in memory.
@@ -316,6 +336,21 @@ impl StateFile {
             params![job],
         )?;
         Ok(marked as u64)
+    }
+
+    /// How many rows of the job a PUT was sent for (or may have been) and that no rollback has restored yet: what
+    /// a rollback would still undo, and what deleting the job's record would make impossible to undo.
+    pub fn written_count(&self, job: i64) -> Result<u64, StateError> {
+        let count = self.connection.query_row(
+            "SELECT COUNT(*) FROM rows AS applied WHERE applied.job_id = ?1
+                 AND (applied.put_sent = 1 OR applied.status = 'updated')
+                 AND NOT EXISTS (SELECT 1 FROM rows AS undone JOIN jobs ON jobs.id = undone.job_id
+                                 WHERE jobs.kind = 'rollback' AND undone.line = applied.line
+                                   AND undone.status = 'restored')",
+            params![job],
+            |row| row.get(0),
+        )?;
+        Ok(count)
     }
 
     /// Removes a job and its rows.
@@ -346,7 +381,8 @@ impl StateFile {
         let id = transaction.last_insert_rowid();
         {
             let mut insert = transaction.prepare(
-                "INSERT INTO rows (job_id, line, customer_id, status, error, warnings) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO rows (job_id, line, customer_id, status, error, warnings, plan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for row in rows {
                 let row = match row {
@@ -354,7 +390,8 @@ impl StateFile {
                     // Dropping the transaction rolls the half-made job back.
                     Err(error) => return Ok(Err(error)),
                 };
-                insert.execute(params![id, row.line, row.customer_id, row.status.name(), row.error, row.warnings])?;
+                let status = row.status.name();
+                insert.execute(params![id, row.line, row.customer_id, status, row.error, row.warnings, row.plan])?;
             }
         }
         transaction.commit()?;
@@ -369,8 +406,8 @@ impl StateFile {
         let mut added = 0;
         {
             let mut insert = transaction.prepare(
-                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings, plan)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for row in rows {
                 added += insert.execute(params![
@@ -379,7 +416,8 @@ impl StateFile {
                     row.customer_id,
                     row.status.name(),
                     row.error,
-                    row.warnings
+                    row.warnings,
+                    row.plan
                 ])?;
             }
         }

@@ -134,6 +134,12 @@ impl RecorderHandle {
         self.send(Message::Figures { requests, throttled })
     }
 
+    /// Records that the PUT intended for this row was not sent (the job stopped first): the row stays pending with
+    /// no PUT in doubt. Committed like an outcome.
+    pub fn withdraw_intent(&self, line: u64) -> Result<(), StateError> {
+        self.record(RowOutcome { line, intent_withdrawn: true, ..RowOutcome::default() })
+    }
+
     /// Waits until everything sent so far is committed.
     pub async fn flush(&self) -> Result<(), StateError> {
         let (done, answer) = oneshot::channel();
@@ -279,7 +285,15 @@ fn commit(
                 }
             }
         }
+        let mut withdraw = transaction.prepare_cached(
+            "UPDATE rows SET put_sent = 0, changed_fields = NULL, before = NULL, after = NULL, updated_at = ?3
+             WHERE job_id = ?1 AND line = ?2 AND status = 'pending'",
+        )?;
         for outcome in outcomes {
+            if outcome.intent_withdrawn {
+                withdraw.execute(params![job, outcome.line, stamp])?;
+                continue;
+            }
             // Changes the row's intent wrote stay as written (`COALESCE`): describing them again was 3% of a row.
             let described =
                 (!outcome.changes.is_empty() && !outcome.changes_in_intent).then(|| describe(&outcome.changes));
@@ -341,6 +355,7 @@ mod tests {
             status: RowStatus::Pending,
             error: String::new(),
             warnings: String::new(),
+            plan: None,
         };
         let job = state.create_job(JobKind::Apply, "x.csv", "h", "http://127.0.0.1:1", [Ok(row)].into_iter());
         let job = job.unwrap().unwrap();

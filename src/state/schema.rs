@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS rows (
     preflight      TEXT,
     suggested_address TEXT,
     updated_at     TEXT,
+    plan           TEXT,
     PRIMARY KEY (job_id, line)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS minutes (
@@ -91,6 +92,7 @@ pub fn prepare(connection: &Connection) -> Result<(), String> {
     if tables > 0 {
         // Every table is `CREATE ... IF NOT EXISTS`: a file made by an older pcbulk gains the newer tables.
         connection.execute_batch(TABLES).map_err(|error| error.to_string())?;
+        add_plan_column(connection).map_err(|error| error.to_string())?;
     } else {
         // One transaction: a process killed half-way through (autocommitted, `meta` made but not its row) left a
         // file that every later run refused as "not a pcbulk state file" (tests/crash.rs).
@@ -100,6 +102,20 @@ pub fn prepare(connection: &Connection) -> Result<(), String> {
             .execute("INSERT INTO meta (key, value) VALUES ('schema', ?1)", [VERSION.to_string()])
             .map_err(|error| error.to_string())?;
         transaction.commit().map_err(|error| error.to_string())?;
+    }
+    Ok(())
+}
+
+/// A file made before planning recorded each row's changes (`rows.plan`) gains the column; its jobs' plans are
+/// filled from their CSV when they resume (`job::fill_plans`), checked against the hash they were planned with.
+fn add_plan_column(connection: &Connection) -> rusqlite::Result<()> {
+    let present: bool = connection.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('rows') WHERE name = 'plan')",
+        [],
+        |row| row.get(0),
+    )?;
+    if !present {
+        connection.execute_batch("ALTER TABLE rows ADD COLUMN plan TEXT")?;
     }
     Ok(())
 }

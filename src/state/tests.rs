@@ -2,7 +2,14 @@ use super::*;
 use serde_json::json;
 
 fn planned(line: u64, status: RowStatus) -> Result<PlannedRow, crate::input::FileError> {
-    Ok(PlannedRow { line, customer_id: format!("c{line}"), status, error: String::new(), warnings: String::new() })
+    Ok(PlannedRow {
+        line,
+        customer_id: format!("c{line}"),
+        status,
+        error: String::new(),
+        warnings: String::new(),
+        plan: None,
+    })
 }
 
 fn job_with_rows(state: &mut StateFile, lines: u64) -> Job {

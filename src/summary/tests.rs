@@ -3,7 +3,7 @@ use crate::state::{PlannedRow, Recorder, RowOutcome};
 
 fn planned(line: u64, status: RowStatus, error: &str) -> Result<PlannedRow, crate::input::FileError> {
     let (customer_id, error, warnings) = (format!("c{line}"), error.to_string(), String::new());
-    Ok(PlannedRow { line, customer_id, status, error, warnings })
+    Ok(PlannedRow { line, customer_id, status, error, warnings, plan: None })
 }
 
 fn failed(line: u64, status: u16, code: Option<&str>, error: &str) -> RowOutcome {
