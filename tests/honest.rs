@@ -193,7 +193,7 @@ fn a_base_url_where_nothing_listens_is_named_and_given_up_on() {
 }
 
 /// Out of file descriptors is said as that (not as a service outage), the job stops (exit 1, resumable), and the
-/// request counter counts what the service saw, not the attempts this machine could not make.
+/// request counter counts no attempt this machine could not make.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_out_of_file_descriptors_is_named_and_not_counted_as_requests() {
     let sandbox = sandbox_with(400, Faults { latency_ms: 50, ..Faults::default() }).await;
@@ -218,8 +218,10 @@ async fn running_out_of_file_descriptors_is_named_and_not_counted_as_requests() 
     assert!(logs.contains("too many open files"), "{logs}");
     assert!(logs.contains("lower --concurrency (now 300) or raise ulimit -n"), "{logs}");
     assert!(!logs.contains("the service fails every request"), "{logs}");
+    // Reads still on the wire at the stop are abandoned, not counted: the count is at most what the service saw,
+    // though hundreds of attempts could not even be made.
     let seen: u64 = sandbox.counters().requests.values().sum();
-    assert_eq!(requests_reported(&logs), seen, "the requests the service saw:\n{logs}");
+    assert!(requests_reported(&logs) <= seen, "more requests than the service saw ({seen}):\n{logs}");
 }
 
 /// `apply --sandbox --delimiter tab`: the sandbox is seeded with the ids `input` reads with the delimiter given (no
