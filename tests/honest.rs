@@ -77,8 +77,9 @@ async fn an_unsettled_partner_change_is_settled_by_the_same_set_and_undo_waits_f
     let tail = ["--base-url", url.as_str(), "--state", state.as_str()];
     let args = |head: &[&'static str]| head.iter().chain(tail.iter()).map(|arg| arg.to_string()).collect::<Vec<_>>();
     let env = [("PCBULK_TOKEN", token.as_str())];
-    // The PUT lands and its answer is lost; the re-read is slow, and the process is killed during it.
-    sandbox.set_faults(Faults { drop_after_commit: 1.0, latency_ms: 400, ..Faults::default() }).unwrap();
+    // The PUT lands and its answer is lost; the re-read is slow (2 s: time to see the change unknown even on a busy
+    // machine), and the process is killed during it.
+    sandbox.set_faults(Faults { drop_after_commit: 1.0, latency_ms: 2000, ..Faults::default() }).unwrap();
     let set_args = args(&set);
     let mut child = common::spawn_pcbulk(
         &set_args.iter().map(String::as_str).collect::<Vec<_>>(),
