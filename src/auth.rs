@@ -168,13 +168,20 @@ pub struct AuthConfig {
     pub attempts: NonZeroU32,
     /// The backoff before the second try; doubles after.
     pub backoff_base: Duration,
+    /// The `resource` (token audience) both grants ask for: the API root of the cloud (`--cloud`).
+    pub resource: String,
 }
 
 impl Default for AuthConfig {
     fn default() -> AuthConfig {
         // Four tries: 1 + 3.
         let attempts = NonZeroU32::MIN.saturating_add(3);
-        AuthConfig { timeout: Duration::from_secs(30), attempts, backoff_base: Duration::from_secs(1) }
+        AuthConfig {
+            timeout: Duration::from_secs(30),
+            attempts,
+            backoff_base: Duration::from_secs(1),
+            resource: TOKEN_RESOURCE.to_string(),
+        }
     }
 }
 
@@ -374,7 +381,8 @@ impl Auth {
 
     /// One POST to the token endpoint.
     async fn request(&self, grant: &Grant, refresh_token: Option<&Secret>) -> Result<TokenResponse, Failure> {
-        let mut form = vec![(token_form::CLIENT_ID, grant.client_id.as_str()), (token_form::RESOURCE, TOKEN_RESOURCE)];
+        let resource = self.config.resource.as_str();
+        let mut form = vec![(token_form::CLIENT_ID, grant.client_id.as_str()), (token_form::RESOURCE, resource)];
         match (grant.refreshes, refresh_token) {
             (true, Some(refresh_token)) => {
                 form.push((token_form::GRANT_TYPE, token_form::GRANT_REFRESH_TOKEN));

@@ -45,8 +45,12 @@ pub struct ApiConfig {
 
 /// Builds the one client of a run: its auth, its pace, its connection pool.
 pub fn connect(config: &ApiConfig) -> Result<Client, ClientError> {
-    let auth = Auth::new(config.credentials.clone(), crate::auth::AuthConfig::default())
-        .map_err(|error| ClientError::Auth(error.to_string()))?;
+    let auth_config = crate::auth::AuthConfig {
+        resource: config.client.token_resource.clone(),
+        ..crate::auth::AuthConfig::default()
+    };
+    let auth =
+        Auth::new(config.credentials.clone(), auth_config).map_err(|error| ClientError::Auth(error.to_string()))?;
     Client::new(config.client.clone(), Arc::new(auth), Arc::new(Pace::new(config.pace.clone())))
 }
 
@@ -62,6 +66,8 @@ pub struct ClientConfig {
     pub application: String,
     /// How long a run that has never had an answer from the service keeps trying ([`crate::outage`]).
     pub first_answer_within: Duration,
+    /// The token audience of this API (the `resource` of the token grants): the cloud's API root.
+    pub token_resource: String,
 }
 
 impl ClientConfig {
@@ -73,6 +79,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             application: APPLICATION.to_string(),
             first_answer_within: crate::outage::FIRST_ANSWER_WITHIN,
+            token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
         })
     }
 }
@@ -264,6 +271,18 @@ impl Client {
         let mut request = self.request(Method::GET, path, None, None)?;
         request.settles = true;
         self.call(request).await
+    }
+
+    /// GETs `path` with one query pair (`?name=value`, encoded), like [`Client::get`].
+    pub async fn get_with_query(&self, path: &str, (name, value): (&str, &str)) -> Result<Fetched, CallError> {
+        let mut request = self.request(Method::GET, path, None, None)?;
+        request.url.query_pairs_mut().append_pair(name, value);
+        self.call(request).await
+    }
+
+    /// The API root this client talks to.
+    pub fn base_url(&self) -> &Url {
+        &self.config.base_url
     }
 
     /// PUTs `body` to `path` with `If-Match: "<etag>"`, retrying 429s, one 401, and failures to connect.
@@ -473,7 +492,7 @@ impl Client {
         }
         match verdict {
             Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
-            Verdict::Unauthorized => self.unauthorized(request, call, token).await,
+            Verdict::Unauthorized { detail } => self.unauthorized(request, call, token, detail).await,
             Verdict::Transient { status, retry_after, detail } => {
                 call.attempts += 1;
                 let detail = format!("http {status}: {detail}");
@@ -523,10 +542,11 @@ impl Client {
         request: &Request<'_>,
         call: &mut CallState,
         token: &AccessToken,
+        detail: String,
     ) -> Result<Next, CallError> {
         let (ids, attempts) = call.count();
         if call.renewed {
-            return Err(CallError::Unauthorized { ids, attempts });
+            return Err(CallError::Unauthorized { detail, ids, attempts });
         }
         call.renewed = true;
         tracing::debug!(method = %request.method, path = request.path, "401: renewing the token");

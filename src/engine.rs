@@ -93,7 +93,8 @@ pub struct Guard {
 pub const ROWS_PER_REQUEST_SLOT: usize = 2;
 
 /// Rows in a row that fail with 403 before the job stops as if its credentials had died: a partner whose consent
-/// was withdrawn gets 403 on every customer, and failing all of them helps nobody.
+/// was withdrawn gets 403 on every customer, and failing all of them helps nobody. A 403 whose code names the
+/// customer ([`crate::wire::CUSTOMER_SPECIFIC_CODES`]) does not count.
 pub const FORBIDDEN_STREAK: u64 = 20;
 
 /// What a row asks of its profile.
@@ -218,7 +219,10 @@ impl Shared {
         tally.finished += 1;
         let failed = outcome.status == Some(RowStatus::Failed);
         tally.failed += u64::from(failed);
-        tally.forbidden = if failed && outcome.http_status == Some(403) { tally.forbidden + 1 } else { 0 };
+        // A 403 that names the customer (20002, no relationship) is that row's alone (issue 15).
+        let of_the_credentials = !outcome.error_code.as_deref().is_some_and(crate::wire::is_customer_specific);
+        let forbidden = failed && outcome.http_status == Some(403) && of_the_credentials;
+        tally.forbidden = if forbidden { tally.forbidden + 1 } else { 0 };
         if self.guard.canary.is_some()
             && let Some(status) = outcome.status
         {

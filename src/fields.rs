@@ -53,9 +53,17 @@ const fn text(min: usize, max: usize) -> Rule {
     Rule::Text { min, max }
 }
 
+/// The longest state or province code a country's rules list (`supportedStatesList` of
+/// `GET /v1/countryvalidationrules/{iso2}`): three letters, Australia's `NSW`, `QLD`, `VIC`, `TAS`, `ACT`. The docs'
+/// address rules say `state` holds 0–2 characters (partner-center.md, "Address rules"), the US and CN lists the
+/// PowerShell module recorded from the service hold two letters, and AU's states have three (issue 15): offline, the longest documented code is the limit; with pre-flight, the value is checked
+/// against the country's own list (the pre-flight module). Unverified: a list with a code longer than three letters.
+pub const STATE_CODE_MAX: usize = 3;
+
 /// The fields of a customer's billing profile (`CustomerBillingProfile`) that a CSV may change.
 ///
-/// Lengths are the documented ones (`addressLine1` 1–200, `addressLine2` 0–200, `state` 0–2, names 1–50);
+/// Lengths are the documented ones (`addressLine1` 1–200, `addressLine2` 0–200, names 1–50; `state` up to
+/// [`STATE_CODE_MAX`]);
 /// where nothing is documented the limit is [`UNDOCUMENTED_MAX`].
 pub static CUSTOMER_BILLING: &[Field] = &[
     Field { name: "firstName", path: &["firstName"], rule: text(1, 50) },
@@ -67,7 +75,7 @@ pub static CUSTOMER_BILLING: &[Field] = &[
     Field { name: "defaultAddress.country", path: &["defaultAddress", "country"], rule: Rule::Country },
     Field { name: "defaultAddress.region", path: &["defaultAddress", "region"], rule: text(0, UNDOCUMENTED_MAX) },
     Field { name: "defaultAddress.city", path: &["defaultAddress", "city"], rule: text(0, UNDOCUMENTED_MAX) },
-    Field { name: "defaultAddress.state", path: &["defaultAddress", "state"], rule: text(0, 2) },
+    Field { name: "defaultAddress.state", path: &["defaultAddress", "state"], rule: text(0, STATE_CODE_MAX) },
     Field { name: "defaultAddress.addressLine1", path: &["defaultAddress", "addressLine1"], rule: text(1, 200) },
     Field { name: "defaultAddress.addressLine2", path: &["defaultAddress", "addressLine2"], rule: text(0, 200) },
     Field { name: "defaultAddress.addressLine3", path: &["defaultAddress", "addressLine3"], rule: text(0, 200) },
@@ -458,6 +466,8 @@ mod tests {
         assert!(field("defaultAddress.addressLine1").check(&"a".repeat(200)).is_ok());
         assert!(field("defaultAddress.addressLine1").check(&"a".repeat(201)).is_err());
         assert!(field("defaultAddress.state").check("WA").is_ok());
+        assert!(field("defaultAddress.state").check("NSW").is_ok(), "issue 15: Australia's codes have three letters");
+        assert!(field("defaultAddress.state").check("NSWX").is_err());
         assert!(field("defaultAddress.state").check("Washington").is_err());
         assert!(field("defaultAddress.firstName").check(&"é".repeat(50)).is_ok());
         assert!(field("defaultAddress.firstName").check(&"é".repeat(51)).is_err());

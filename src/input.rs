@@ -531,35 +531,10 @@ pub fn open_regular(path: &std::path::Path) -> Result<std::fs::File, FileError> 
         return Err(FileError::NotRegular { path: display, kind: "standard input" });
     }
     let metadata = std::fs::metadata(path).map_err(|source| FileError::Open { path: display.clone(), source })?;
-    if let Some(kind) = not_regular(&metadata) {
+    if let Some(kind) = crate::files::not_regular(&metadata) {
         return Err(FileError::NotRegular { path: display, kind });
     }
     std::fs::File::open(path).map_err(|source| FileError::Open { path: display, source })
-}
-
-/// What a file is, when it is not a regular file.
-pub fn not_regular(metadata: &std::fs::Metadata) -> Option<&'static str> {
-    let kind = metadata.file_type();
-    if kind.is_file() {
-        return None;
-    }
-    if kind.is_dir() {
-        return Some("a directory");
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return Some("a pipe (FIFO)");
-        }
-        if kind.is_char_device() || kind.is_block_device() {
-            return Some("a device");
-        }
-        if kind.is_socket() {
-            return Some("a socket");
-        }
-    }
-    Some("not a regular file")
 }
 
 mod seen;

@@ -232,7 +232,7 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
         }
         return Ok(Some(job));
     }
-    if same_file(Path::new(&job.csv_path), &config.csv) {
+    if crate::files::same_file(Path::new(&job.csv_path), &config.csv) {
         let written = state.written_count(job.id)?;
         let lost = match written {
             0 => String::new(),
@@ -250,11 +250,6 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
     }
     let found = format!("it was planned from {}, not from {}", job.csv_path, config.csv.display());
     Err(JobError::OtherJob { state: state.path().display().to_string(), what: "CSV", found })
-}
-
-/// Whether two paths name the same file (through links, `./` and case), or the same place when either is gone.
-pub(crate) fn same_file(one: &Path, other: &Path) -> bool {
-    crate::outputs::same_file(one, other)
 }
 
 fn kind_of(mode: Mode) -> JobKind {

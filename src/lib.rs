@@ -32,6 +32,7 @@ pub mod cli;
 pub mod client;
 pub mod engine;
 pub mod fields;
+pub mod files;
 pub mod input;
 pub mod job;
 pub mod merge;

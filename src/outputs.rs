@@ -5,6 +5,7 @@
 //!
 //! A leaf: it knows paths and the file system, nothing of jobs, reports or SQLite.
 
+use crate::files;
 use std::path::{Path, PathBuf};
 
 /// A file a command reads or keeps, that no output may replace.
@@ -66,7 +67,7 @@ pub fn check(outputs: &[Output], kept: &[Kept]) -> Result<(), OutputError> {
         let path = output.path.display().to_string();
         let earlier = outputs[..index].iter().map(|other| Kept { role: "another output", path: other.path.clone() });
         for kept in kept.iter().cloned().chain(earlier) {
-            if same_file(&output.path, &kept.path) {
+            if files::same_file(&output.path, &kept.path) {
                 let kept_path = kept.path.display().to_string();
                 let (what, option, role) = (output.what(), output.option, kept.role);
                 return Err(OutputError::Overwrites { what, option, path, role, kept: kept_path });
@@ -87,7 +88,7 @@ fn writable(output: &Output) -> Result<(), OutputError> {
             true => std::fs::metadata(&output.path).map_err(|error| not_writable(error.to_string()))?,
             false => metadata,
         };
-        if let Some(kind) = crate::input::not_regular(&metadata) {
+        if let Some(kind) = crate::files::not_regular(&metadata) {
             return Err(OutputError::NotRegular { what, option, path, kind });
         }
     }
@@ -106,48 +107,6 @@ fn writable(output: &Output) -> Result<(), OutputError> {
         }
         Err(error) => Err(not_writable(format!("cannot create a file in {} ({error})", directory.display()))),
     }
-}
-
-/// The last guard of every writer (reports, summaries, the state file): an existing path that is not a regular
-/// file (a device, a FIFO, a directory) is never opened for writing nor renamed over.
-pub fn refuse_non_regular(path: &Path) -> std::io::Result<()> {
-    match std::fs::metadata(path) {
-        Ok(metadata) => match crate::input::not_regular(&metadata) {
-            Some(kind) => Err(std::io::Error::other(format!("{} is {kind}, not a regular file", path.display()))),
-            None => Ok(()),
-        },
-        Err(_) => Ok(()),
-    }
-}
-
-/// Whether two paths name the same file: the same inode when both exist; else the same place once the directory
-/// is resolved (links, `./`), ignoring case where the file system does.
-pub fn same_file(one: &Path, other: &Path) -> bool {
-    #[cfg(unix)]
-    if let (Ok(first), Ok(second)) = (std::fs::metadata(one), std::fs::metadata(other)) {
-        use std::os::unix::fs::MetadataExt;
-        return first.dev() == second.dev() && first.ino() == second.ino();
-    }
-    match (resolved(one), resolved(other)) {
-        (Some(first), Some(second)) if cfg!(any(target_os = "macos", windows)) => {
-            first.to_string_lossy().to_lowercase() == second.to_string_lossy().to_lowercase()
-        }
-        (Some(first), Some(second)) => first == second,
-        _ => false,
-    }
-}
-
-/// The path with its directory resolved (the file itself may not exist yet).
-fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(path) = std::fs::canonicalize(path) {
-        return Some(path);
-    }
-    let name = path.file_name()?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    Some(std::fs::canonicalize(directory).ok()?.join(name))
 }
 
 #[cfg(test)]

@@ -143,13 +143,13 @@ pub struct ReportFile {
 
 impl ReportFile {
     pub fn create(path: &Path, preflight: Preflight) -> io::Result<ReportFile> {
-        crate::outputs::refuse_non_regular(path)?;
+        crate::files::refuse_non_regular(path)?;
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(".partial");
         let temporary = path.with_file_name(name);
         // A leftover from a crash may carry other permissions: start from nothing.
         let _ = fs::remove_file(&temporary);
-        let file = create_private(&temporary)?;
+        let file = crate::files::create_private(&temporary)?;
         let writer = ReportWriter::new(io::BufWriter::new(file), preflight)?;
         Ok(ReportFile { path: path.to_path_buf(), temporary, writer })
     }
@@ -165,27 +165,6 @@ impl ReportFile {
         file.sync_all()?;
         fs::rename(&self.temporary, &self.path)
     }
-}
-
-/// Creates (or truncates) a file only its owner can read.
-pub fn create_private(path: &Path) -> io::Result<fs::File> {
-    private_options().truncate(true).open(path)
-}
-
-/// Opens a file, creating it (mode 0600) when absent, keeping what it holds.
-pub fn create_or_open_private(path: &Path) -> io::Result<fs::File> {
-    private_options().read(true).truncate(false).open(path)
-}
-
-fn private_options() -> fs::OpenOptions {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
 }
 
 #[cfg(test)]

@@ -262,11 +262,11 @@ pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::
 /// Writes a file whole or not at all (mode 0600, renamed into place once written).
 pub fn write_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
     use anyhow::Context;
-    crate::outputs::refuse_non_regular(path).with_context(|| format!("cannot write {}", path.display()))?;
+    crate::files::refuse_non_regular(path).with_context(|| format!("cannot write {}", path.display()))?;
     let mut partial = path.as_os_str().to_os_string();
     partial.push(".partial");
     let partial = std::path::PathBuf::from(partial);
-    let file = crate::report::create_private(&partial).with_context(|| format!("cannot write {}", path.display()))?;
+    let file = crate::files::create_private(&partial).with_context(|| format!("cannot write {}", path.display()))?;
     let mut sink = io::BufWriter::new(file);
     write(&mut sink).with_context(|| format!("cannot write {}", path.display()))?;
     sink.into_inner().map_err(|error| error.into_error()).and_then(|file| file.sync_all())?;

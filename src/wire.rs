@@ -21,6 +21,20 @@ pub const TOKEN_RESOURCE: &str = "https://api.partnercenter.microsoft.com";
 /// The error code Partner Center sends (with a 400) when an `If-Match` etag is stale.
 pub const CODE_ETAG_STALE: i64 = 2055;
 
+/// 403 with this code: "the partner has no commerce relationship with the customer" (partner-center.md, Errors;
+/// learn.microsoft.com/partner-center/developer/error-codes). It is about that one customer, not the credentials.
+pub const CODE_NO_RELATIONSHIP: i64 = 20002;
+
+/// The 403 codes that name one customer rather than the caller's credentials: a row refused with one fails alone and
+/// never counts towards the job's "credentials gone" streak. Only 20002 is documented as such; add others here when
+/// the service is seen sending them.
+pub const CUSTOMER_SPECIFIC_CODES: &[i64] = &[CODE_NO_RELATIONSHIP];
+
+/// Whether an error code (as the service sent it, number or text) names one customer rather than the credentials.
+pub fn is_customer_specific(code: &str) -> bool {
+    code.trim().parse::<i64>().is_ok_and(|code| CUSTOMER_SPECIFIC_CODES.contains(&code))
+}
+
 /// The path of a customer's billing profile.
 pub fn customer_billing_profile_path(customer_id: &str) -> String {
     format!("/v1/customers/{customer_id}/profiles/billing")
@@ -80,12 +94,15 @@ impl PartnerProfileKind {
         }
     }
 
-    /// Where the profile is written (the docs name `/supportprofile` for the support profile's PUT).
+    /// Where the profile is written. The support profile's PUT: the docs page "Update support profile"
+    /// (learn.microsoft.com/partner-center/developer/update-support-profile) says `/v1/profiles/supportprofile`, but
+    /// its own answer's self link, the REST reference (learn.microsoft.com/rest/api/partner-center/
+    /// manage-account-profiles/update-support-profile) and both official SDKs (.NET
+    /// `Source/PartnerSDK/Configuration/PartnerSdkConfiguration.json`, Java
+    /// `PartnerSdk/src/main/resources/PartnerSdkConfiguration.json`: `"UpdateSupportProfile": "profiles/support"`)
+    /// use `/v1/profiles/support`: that is the path sent first; [`SUPPORT_PUT_PATH_DOCUMENTED`] is the fallback.
     pub fn put_path(self) -> &'static str {
-        match self {
-            PartnerProfileKind::Support => "/v1/profiles/supportprofile",
-            other => other.get_path(),
-        }
+        self.get_path()
     }
 
     /// The `attributes.objectType` of the profile.
@@ -98,6 +115,14 @@ impl PartnerProfileKind {
         }
     }
 }
+
+/// The support profile's PUT path the docs page names, tried when `/v1/profiles/support` answers 404 or 405.
+pub const SUPPORT_PUT_PATH_DOCUMENTED: &str = "/v1/profiles/supportprofile";
+
+/// The query the docs' example and the .NET SDK (`GetLegalBusinessProfile` with `VettingVersion`, default
+/// `Current`) send with the legal business profile's GET (learn.microsoft.com/partner-center/developer/
+/// get-legal-business-profile): `?vettingVersion=Current`.
+pub const LEGAL_BUSINESS_QUERY: (&str, &str) = ("vettingVersion", "Current");
 
 /// An error code as Partner Center sends it: documented as a string, seen as a number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -231,6 +256,12 @@ mod tests {
     }
 
     #[test]
+    fn a_relationship_refusal_is_customer_specific() {
+        assert!(is_customer_specific("20002") && is_customer_specific(" 20002"));
+        assert!(!is_customer_specific("") && !is_customer_specific("401") && !is_customer_specific("x"));
+    }
+
+    #[test]
     fn expires_in_is_read_as_number_or_string() {
         let token: TokenResponse = serde_json::from_str(r#"{"access_token": "a", "expires_in": "3599"}"#).unwrap();
         assert_eq!(token.expires_in, Seconds(3599));
@@ -255,6 +286,6 @@ mod tests {
         for kind in PartnerProfileKind::ALL {
             assert_eq!(PartnerProfileKind::from_name(kind.name()), Some(kind));
         }
-        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/supportprofile");
+        assert_eq!(PartnerProfileKind::Support.put_path(), "/v1/profiles/support");
     }
 }

@@ -417,8 +417,10 @@ async fn a_percentage_budget_waits_for_enough_rows() {
 async fn forbidden_on_every_row_stops_the_job_with_the_rest_pending() {
     let work = WorkDir::new();
     let ids: Vec<String> = (0..60).map(customer).collect();
-    let config =
-        SandboxConfig { customer_ids: ids.clone(), forbidden_customers: ids.clone(), ..SandboxConfig::default() };
+    // Issue 15: consent withdrawn (403 without a code naming the customer). It was 60 customers answering 20002 (no
+    // relationship), which is about each customer and no longer stops the job (tests/service_facts.rs).
+    let faults = Faults { consent_withdrawn: true, ..Faults::default() };
+    let config = SandboxConfig { customer_ids: ids.clone(), faults, ..SandboxConfig::default() };
     let sandbox = Sandbox::start(config).await.unwrap();
     let text: String = ids.iter().map(|id| format!("{id},Renamed,Elsewhere\n")).collect();
     let csv = work.write("updates.csv", format!("customer_id,companyName,defaultAddress.city\n{text}"));

@@ -381,7 +381,13 @@ fn stop_then_resume(signal_name: &str, seed: u64, concurrency: usize) {
     let concurrency = concurrency.to_string();
     let (mut child, stderr_path) =
         job.spawn(&server, &["--rate", "20", "--grace", "20", "--concurrency", &concurrency]);
+    // Some rows written first (a stop leaves a row whose PUT has not gone out pending, so a fixed second may
+    // find none written yet: pre-flight's reads come first).
     std::thread::sleep(Duration::from_secs(1));
+    while server.counters().total_puts_succeeded() == 0 {
+        assert!(child.try_wait().expect("the child can be waited for").is_none(), "the job ended before the signal");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     assert!(child.try_wait().expect("the child can be waited for").is_none(), "the job ended before the signal");
     signal(&child, signal_name);
     // Taken once the signal is delivered: from here on, only rows already in flight may still be written.
@@ -588,7 +594,11 @@ fn a_second_ctrl_c_exits_at_once_and_the_rerun_settles_what_was_in_flight() {
     let server = Server::start(input.seeded.clone(), Faults { latency_ms: 400, ..Faults::default() }, 5);
     let mut job = Job::new(&input);
     let (mut child, stderr_path) = job.spawn(&server, &["--rate", "20", "--grace", "60"]);
+    // The first Ctrl-C while PUTs are on the wire (a stop with only reads in flight ends at once by itself).
     std::thread::sleep(Duration::from_millis(1200));
+    while server.counters().total_put_attempts() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     signal(&child, "INT");
     std::thread::sleep(Duration::from_millis(100));
     signal(&child, "INT");

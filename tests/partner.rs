@@ -12,7 +12,7 @@ use clap::Parser;
 use common::WorkDir;
 use pcbulk::cli::Exit;
 use pcbulk::partner::{self, PartnerArgs};
-use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
+use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, SupportPutPath};
 use pcbulk::state::StateFile;
 use pcbulk::state::audit::{PartnerOutcome, partner_changes};
 use pcbulk::wire::PartnerProfileKind;
@@ -80,7 +80,11 @@ struct Setup {
 
 impl Setup {
     async fn start() -> Setup {
-        let sandbox = Sandbox::start(SandboxConfig::default()).await.expect("the sandbox starts");
+        Setup::start_with(SandboxConfig::default()).await
+    }
+
+    async fn start_with(config: SandboxConfig) -> Setup {
+        let sandbox = Sandbox::start(config).await.expect("the sandbox starts");
         let token = sandbox.mint_token();
         Setup { sandbox, token, dir: WorkDir::new() }
     }
@@ -99,15 +103,20 @@ impl Setup {
     }
 
     async fn run_against(&self, base_url: &str, args: &[&str]) -> Ran {
+        self.run_with(base_url, args, vec![("PCBULK_TOKEN".to_string(), self.token.clone())]).await
+    }
+
+    /// Runs with this environment (names and values) instead of a token.
+    async fn run_with(&self, base_url: &str, args: &[&str], environment: Vec<(String, String)>) -> Ran {
         let mut line: Vec<String> = ["pcbulk"].iter().chain(args).map(|arg| arg.to_string()).collect();
         line.extend(["--base-url".to_string(), base_url.to_string()]);
         if matches!(args.first(), Some(&"set" | &"undo")) && !args.contains(&"--state") {
             line.extend(["--state".to_string(), self.state_path().display().to_string()]);
         }
         let parsed = PartnerCli::try_parse_from(&line).expect("the command line parses").partner;
-        let token = self.token.clone();
         tokio::task::spawn_blocking(move || {
-            let environment = move |name: &str| (name == "PCBULK_TOKEN").then(|| token.clone());
+            let environment =
+                move |name: &str| environment.iter().find(|(known, _)| known == name).map(|(_, value)| value.clone());
             let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
             let result = partner::run_with_output(parsed, &environment, &mut stdout, &mut stderr);
             Ran {
@@ -233,11 +242,20 @@ async fn every_kind_can_be_set_and_keeps_its_other_fields() {
 async fn the_legal_business_profile_needs_yes_but_a_dry_run_does_not() {
     let setup = Setup::start().await;
     let before = setup.profile(PartnerProfileKind::LegalBusiness);
-    let ran = setup.run(&["set", "legalbusiness", "--set", "companyName=Lucerne Publishing Ltd"]).await;
+    // Issue 15: `companyName` (the legal name) is the service's now; the approver's email is the partner's.
+    let ran =
+        setup.run(&["set", "legalbusiness", "--set", "companyApproverEmail=legal@lucernepublishing.example"]).await;
     assert!(ran.error().contains("add --yes"), "{}", ran.error());
     assert!(ran.stderr.contains("may verify the partner again"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("companyName: \"Lucerne Publishing\" → \"Lucerne Publishing Ltd\""), "{}", ran.stderr);
-    let dry = setup.run(&["set", "legalbusiness", "--set", "companyName=Lucerne Publishing Ltd", "--dry-run"]).await;
+    assert!(
+        ran.stderr
+            .contains("companyApproverEmail: \"gena@lucernepublishing.example\" → \"legal@lucernepublishing.example\""),
+        "{}",
+        ran.stderr
+    );
+    let dry = setup
+        .run(&["set", "legalbusiness", "--set", "companyApproverEmail=legal@lucernepublishing.example", "--dry-run"])
+        .await;
     assert!(dry.ok().stderr.contains("dry run: nothing was sent"), "{}", dry.stderr);
     assert_eq!(setup.puts(PartnerProfileKind::LegalBusiness), 0);
     assert_eq!(setup.profile(PartnerProfileKind::LegalBusiness), before);
@@ -444,4 +462,147 @@ async fn undo_leaves_a_profile_changed_since_as_found() {
     assert!(ran.error().contains("was changed since change"), "{}", ran.error());
     assert_eq!(setup.profile(PartnerProfileKind::Billing)["purchaseOrderNumber"], "PO-2");
     assert_eq!(setup.puts(PartnerProfileKind::Billing), 2, "the undo sent nothing");
+}
+
+/// Issue 15, point 1: the support profile's PUT goes to `/v1/profiles/support`, as both SDKs send it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_support_profile_is_put_where_the_sdks_put_it() {
+    let setup = Setup::start().await;
+    setup.run(&["set", "support", "--set", "telephone=4255550142"]).await.ok();
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.requests_by_route.get("partner_support"), Some(&2), "one GET, one PUT");
+    assert_eq!(counters.requests_by_route.get("partner_support_documented"), None);
+    assert_eq!(setup.profile(PartnerProfileKind::Support)["telephone"], "4255550142");
+}
+
+/// Issue 15, point 1: where only the documented `/v1/profiles/supportprofile` takes the PUT, the first PUT meets 405
+/// and goes there once; the path is remembered, so the next change goes there directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_documented_support_path_is_the_fallback_and_is_remembered() {
+    let config = SandboxConfig { support_put_path: SupportPutPath::Documented, ..SandboxConfig::default() };
+    let setup = Setup::start_with(config).await;
+    setup.run(&["set", "support", "--set", "telephone=4255550143"]).await.ok();
+    setup.run(&["set", "support", "--set", "telephone=4255550144"]).await.ok();
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.requests_with("PUT", 405), 1, "only the first change tried /v1/profiles/support");
+    assert_eq!(counters.requests_by_route.get("partner_support_documented"), Some(&2));
+    assert_eq!(setup.profile(PartnerProfileKind::Support)["telephone"], "4255550144");
+    assert_eq!(setup.audit(PartnerProfileKind::Support).len(), 2, "one audited change each");
+}
+
+/// Issue 15, point 7: with app-only credentials (client-credentials grant), the profiles that take App+User only
+/// are refused before anything is sent, naming the credentials to use; the legal business GET takes app-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_app_only_credentials_are_refused_before_anything_is_sent() {
+    let setup = Setup::start().await;
+    let url = setup.sandbox.url().to_string();
+    let app_only = vec![("PCBULK_CLIENT_SECRET".to_string(), setup.sandbox.credentials().client_secret.clone())];
+    let client_id = setup.sandbox.credentials().client_id.clone();
+    let grant = ["--tenant", "sandbox-tenant", "--client-id", client_id.as_str(), "--authority", url.as_str()];
+    fn with_grant<'a>(args: &[&'a str], grant: &[&'a str]) -> Vec<&'a str> {
+        args.iter().chain(grant).copied().collect()
+    }
+    for args in [
+        &["get", "billing"][..],
+        &["set", "support", "--set", "telephone=4255550145"],
+        &["set", "legalbusiness", "--set", "primaryContact.phoneNumber=4255550146", "--yes"],
+    ] {
+        let ran = setup.run_with(&url, &with_grant(args, &grant), app_only.clone()).await;
+        let error = ran.error();
+        assert!(error.contains("needs App+User credentials") && error.contains("PCBULK_REFRESH_TOKEN"), "{error}");
+    }
+    let counters = setup.sandbox.counters();
+    assert!(counters.requests.is_empty(), "nothing was sent: {counters:?}");
+    assert_eq!(counters.tokens_issued.get("client_credentials"), None, "not even the token request");
+    setup.run_with(&url, &with_grant(&["get", "legalbusiness"], &grant), app_only).await.ok();
+    assert_eq!(setup.sandbox.counters().tokens_issued.get("client_credentials"), Some(&1));
+}
+
+/// Issue 15, point 8: the legal business profile's legal name and the country of its legal address are the
+/// service's: refused by name with the reason, before any call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_legal_business_fields_the_service_owns_are_refused_with_the_reason() {
+    let setup = Setup::start().await;
+    let country = setup.run(&["set", "legalbusiness", "--set", "address.country=CA", "--yes"]).await;
+    assert!(
+        country.error().contains("does not let a partner change the country of its legal address"),
+        "{}",
+        country.error()
+    );
+    let name = setup.run(&["set", "legalbusiness", "--set", "companyName=Lucerne Holdings", "--yes"]).await;
+    assert!(
+        name.error().contains("legal name changes only through a request to Partner Center support"),
+        "{}",
+        name.error()
+    );
+    assert!(setup.sandbox.counters().requests.is_empty(), "nothing was sent");
+    // The sandbox, like the service, keeps them too: a body that changes one is refused.
+    let client = pcbulk::client::connect(
+        &pcbulk::cli::apply::sandbox_api_config(
+            &setup.sandbox,
+            pcbulk::pace::PaceConfig::new(1000.try_into().unwrap(), 1.try_into().unwrap(), 1.try_into().unwrap()),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut legal = setup.profile(PartnerProfileKind::LegalBusiness);
+    let etag = legal["attributes"]["etag"].as_str().unwrap().to_string();
+    legal["address"]["country"] = json!("CA");
+    let refused = client.put("/v1/profiles/legalbusiness", &legal, Some(&etag)).await.unwrap_err();
+    assert_eq!(refused.status(), Some(400));
+}
+
+/// Issue 15: the legal business profile is read with `?vettingVersion=Current`, as the docs' example and the .NET
+/// SDK send it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_legal_business_profile_is_read_with_the_current_vetting_version() {
+    let setup = Setup::start().await;
+    let ran = setup.run(&["get", "legalbusiness"]).await;
+    ran.ok();
+    assert!(ran.stdout.contains("vettingStatus"));
+    assert_eq!(setup.sandbox.counters().vetting_version_current, 1);
+}
+
+/// Issue 15, point 3: `--cloud china` asks the token endpoint for the 21Vianet audience (a sandbox that accepts only
+/// that one issues the token); `--base-url` and `--authority` still point at the sandbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_the_china_cloud_asks_for_its_own_token_audience() {
+    let config = SandboxConfig {
+        token_resource: "https://partner.partnercenterapi.microsoftonline.cn".into(),
+        ..SandboxConfig::default()
+    };
+    let setup = Setup::start_with(config).await;
+    let url = setup.sandbox.url().to_string();
+    let client_id = setup.sandbox.credentials().client_id.clone();
+    let grant = vec![("PCBULK_CLIENT_SECRET".to_string(), setup.sandbox.credentials().client_secret.clone())];
+    let args =
+        ["get", "legalbusiness", "--tenant", "t", "--client-id", client_id.as_str(), "--authority", url.as_str()];
+    let public = setup.run_with(&url, &args, grant.clone()).await;
+    assert!(public.error().contains("no access token"), "{}", public.error());
+    let china: Vec<&str> = args.iter().copied().chain(["--cloud", "china"]).collect();
+    setup.run_with(&url, &china, grant).await.ok();
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.token_refusals, 1, "the public audience was refused");
+    assert_eq!(counters.tokens_issued.get("client_credentials"), Some(&1));
+    assert_eq!(counters.requests_by_route.get("partner_legalbusiness"), Some(&1));
+}
+
+/// Issue 15: from April 2026 Partner Center refuses App+User calls signed in without MFA. The sandbox answers such a
+/// token with a 401 naming MFA; the token is renewed once, then pcbulk says what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_an_app_user_token_without_mfa_is_named_with_what_to_do() {
+    let config =
+        SandboxConfig { faults: Faults { mfa_required: true, ..Faults::default() }, ..SandboxConfig::default() };
+    let setup = Setup::start_with(config).await;
+    let url = setup.sandbox.url().to_string();
+    let client_id = setup.sandbox.credentials().client_id.clone();
+    let refresh = vec![("PCBULK_REFRESH_TOKEN".to_string(), setup.sandbox.credentials().refresh_token.clone())];
+    let args = ["get", "billing", "--tenant", "t", "--client-id", client_id.as_str(), "--authority", url.as_str()];
+    let ran = setup.run_with(&url, &args, refresh).await;
+    let error = ran.error();
+    assert!(error.contains("requires multifactor authentication for App+User calls"), "{error}");
+    assert!(error.contains("sign in again with MFA"), "{error}");
+    let counters = setup.sandbox.counters();
+    assert_eq!(counters.unauthorized, 2, "one 401, one renewal, one more 401");
+    assert_eq!(counters.tokens_issued.get("refresh_token"), Some(&2));
 }

@@ -23,12 +23,12 @@ fn customer(index: usize) -> String {
 /// Every address field is named (or cleared), so the merged address is the row's whatever the sandbox seeded:
 /// country, state, city, addressLine1, addressLine2, postalCode, phoneNumber, region.
 const ROWS: [[&str; 8]; 8] = [
-    ["US", "WA", "Seattle", "1200 Westlake Ave N", "<clear>", "98109", "+1 206 555 0100", "<clear>"],
-    ["US", "WA", "Seattle", "1200 Westlake Ave N", "<clear>", "9810", "+1 206 555 0100", "<clear>"],
+    ["US", "WA", "Seattle", "1200 Westlake Ave N", "<clear>", "98109", "(206) 555-0100", "<clear>"],
+    ["US", "WA", "Seattle", "1200 Westlake Ave N", "<clear>", "9810", "(206) 555-0100", "<clear>"],
     ["CA", "ON", "Toronto", "100 King St W", "<clear>", "12345", "+1 416 555 0100", "<clear>"],
     ["IN", "KA", "Bengaluru", "21 MG Road", "<clear>", "560001", "<clear>", "<clear>"],
     ["DE", "<clear>", "Berlin", "Friedrichstr. 68", "<clear>", "10117", "+49 30 1234567", "<clear>"],
-    ["US", "TX", "Austin", "500 W 2nd St", "<clear>", "78701", "+1 512 555 0100", "West"],
+    ["US", "TX", "Austin", "500 W 2nd St", "<clear>", "78701", "(512) 555-0100", "West"],
     ["GB", "<clear>", "London", "10 Downing Street", "<clear>", "SW1A 2AA", "+44 20 7946 0000", "<clear>"],
     ["IN", "KA", "Bengaluru", "21 MG Road", "<clear>", "560001", "+91 9876543210", "<clear>"],
 ];

@@ -57,11 +57,11 @@ pub struct ApplyArgs {
     /// At the end, also write the summary page (self-contained HTML) to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Check every merged address against its country's rules (GET /v1/countryvalidationrules/{iso2}) before
-    /// writing it [default: on with --dry-run, else off].
+    /// Check every merged address against its country's rules (GET /v1/countryvalidationrules/{iso2}, one request
+    /// per country) before writing it, so a dry run and the apply that follows refuse the same rows [default: on].
     #[arg(long, overrides_with = "no_preflight")]
     pub preflight: bool,
-    /// Turn pre-flight off, also for a dry run.
+    /// Turn pre-flight off.
     #[arg(long)]
     pub no_preflight: bool,
     /// Also send every changed address to POST /v1/validations/address; an address it does not verify is a warning.
@@ -132,7 +132,8 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
             },
         },
         preflight: PreflightConfig {
-            rules: !args.no_preflight && (args.preflight || mode == Mode::DryRun),
+            // On for apply as for a dry run (issue 15): what the dry run refuses, the apply refuses.
+            rules: !args.no_preflight,
             validate_addresses: args.validate_addresses,
             strict_addresses: args.strict_addresses,
         },

@@ -103,12 +103,55 @@ pub struct ValidateArgs {
     pub report: Option<PathBuf>,
 }
 
+/// The Partner Center cloud: its API root, its sign-in authority and its token audience, chosen together.
+///
+/// Public (also Partner Center for Microsoft Cloud for US Government): `https://api.partnercenter.microsoft.com`,
+/// `https://login.microsoftonline.com`, audience the API root. Partner Center operated by 21Vianet:
+/// `https://partner.partnercenterapi.microsoftonline.cn` (learn.microsoft.com/partner-center/developer/
+/// partner-center-rest-urls), sign-in at `https://login.chinacloudapi.cn` and the token audience the API root
+/// (microsoft/Partner-Center-PowerShell `src/PowerShell/Models/Authentication/EnvironmentConstants.cs` and
+/// `PowerShellCredentials.cs`, which asks for `{PartnerCenterEndpoint}/user_impersonation`; the docs do not name
+/// the China audience: unverified against the service).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Cloud {
+    #[default]
+    Public,
+    China,
+}
+
+impl Cloud {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Cloud::Public => crate::wire::TOKEN_RESOURCE,
+            Cloud::China => "https://partner.partnercenterapi.microsoftonline.cn",
+        }
+    }
+
+    pub fn authority(self) -> &'static str {
+        match self {
+            Cloud::Public => DEFAULT_AUTHORITY,
+            Cloud::China => "https://login.chinacloudapi.cn",
+        }
+    }
+
+    /// The `resource` of the token grants (the access token's audience).
+    pub fn token_resource(self) -> &'static str {
+        match self {
+            Cloud::Public => crate::wire::TOKEN_RESOURCE,
+            Cloud::China => "https://partner.partnercenterapi.microsoftonline.cn",
+        }
+    }
+}
+
 /// Where the API is and who we are to it: shared by every command that talks to the API.
 #[derive(Debug, Args)]
 pub struct ApiArgs {
-    /// The API root; `http://` only for loopback hosts.
-    #[arg(long, env = "PCBULK_BASE_URL", default_value = "https://api.partnercenter.microsoft.com")]
-    pub base_url: String,
+    /// The Partner Center cloud: sets the API root, the sign-in authority and the token audience together.
+    #[arg(long, env = "PCBULK_CLOUD", value_enum, default_value_t = Cloud::Public)]
+    pub cloud: Cloud,
+    /// The API root; `http://` only for loopback hosts [default: the cloud's].
+    #[arg(long, env = "PCBULK_BASE_URL")]
+    pub base_url: Option<String>,
     /// A file holding a ready bearer token (env PCBULK_TOKEN also works); cannot be renewed.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
@@ -118,9 +161,9 @@ pub struct ApiArgs {
     /// The application (client) id, for the refresh-token and client-credentials grants.
     #[arg(long)]
     pub client_id: Option<String>,
-    /// The token authority.
-    #[arg(long, default_value = DEFAULT_AUTHORITY)]
-    pub authority: String,
+    /// The token authority [default: the cloud's, https://login.microsoftonline.com for public].
+    #[arg(long)]
+    pub authority: Option<String>,
     /// Seconds one request may take, answer included.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
@@ -158,8 +201,9 @@ pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::
         anyhow::ensure!(!token.trim().is_empty(), "--token-file {}: the file is empty", path.display());
         return Ok(Credentials::Static { token: Secret::new(token.trim()) });
     }
-    let authority = crate::client::validate_base_url(&args.authority)
-        .with_context(|| format!("--authority {}", args.authority))?
+    let authority = args.authority.as_deref().unwrap_or(args.cloud.authority());
+    let authority = crate::client::validate_base_url(authority)
+        .with_context(|| format!("--authority {authority}"))?
         .as_str()
         .trim_end_matches('/')
         .to_string();
@@ -196,7 +240,9 @@ pub fn resolve_pace(args: &PaceArgs) -> anyhow::Result<PaceConfig> {
 
 /// Everything needed to talk to the API.
 pub fn resolve_api(api: &ApiArgs, pace: &PaceArgs, environment: Environment) -> anyhow::Result<ApiConfig> {
-    let mut client = ClientConfig::new(&api.base_url).with_context(|| format!("--base-url {}", api.base_url))?;
+    let base_url = api.base_url.as_deref().unwrap_or(api.cloud.base_url());
+    let mut client = ClientConfig::new(base_url).with_context(|| format!("--base-url {base_url}"))?;
+    client.token_resource = api.cloud.token_resource().to_string();
     anyhow::ensure!(api.timeout > 0, "--timeout: value \"0\": give at least 1 second");
     client.timeout = Duration::from_secs(api.timeout);
     if let Some(secs) = seconds_from(environment, "PCBULK_FIRST_ANSWER_SECS")? {
@@ -324,11 +370,12 @@ mod tests {
 
     fn api(tenant: bool) -> ApiArgs {
         ApiArgs {
-            base_url: "http://127.0.0.1:9".into(),
+            cloud: Cloud::Public,
+            base_url: Some("http://127.0.0.1:9".into()),
             token_file: None,
             tenant: tenant.then(|| "t".into()),
             client_id: tenant.then(|| "c".into()),
-            authority: "http://127.0.0.1:9".into(),
+            authority: Some("http://127.0.0.1:9".into()),
             timeout: 60,
         }
     }
@@ -352,11 +399,32 @@ mod tests {
     #[test]
     fn plain_http_is_refused_off_loopback() {
         let mut args = api(false);
-        args.base_url = "http://api.example.com".into();
+        args.base_url = Some("http://api.example.com".into());
         let pace = PaceArgs { rate: 10, concurrency: 8, max_attempts: 6 };
         let token = |name: &str| (name == "PCBULK_TOKEN").then(|| "t".to_string());
         let error = resolve_api(&args, &pace, &token).unwrap_err();
         assert!(format!("{error:#}").contains("--base-url http://api.example.com"), "{error:#}");
+    }
+
+    #[test]
+    fn a_cloud_sets_the_api_root_the_authority_and_the_audience_and_each_can_be_overridden() {
+        let pace = PaceArgs { rate: 10, concurrency: 8, max_attempts: 6 };
+        let secret = |name: &str| (name == "PCBULK_CLIENT_SECRET").then(|| "s".to_string());
+        let mut args = api(true);
+        (args.cloud, args.base_url, args.authority) = (Cloud::China, None, None);
+        let china = resolve_api(&args, &pace, &secret).unwrap();
+        assert_eq!(china.client.base_url.as_str(), "https://partner.partnercenterapi.microsoftonline.cn/");
+        assert_eq!(china.client.token_resource, "https://partner.partnercenterapi.microsoftonline.cn");
+        assert!(
+            matches!(&china.credentials, Credentials::ClientCredentials { authority, .. } if authority == "https://login.chinacloudapi.cn")
+        );
+        args.base_url = Some("http://127.0.0.1:9".into());
+        let overridden = resolve_api(&args, &pace, &secret).unwrap();
+        assert_eq!(overridden.client.base_url.as_str(), "http://127.0.0.1:9/");
+        assert_eq!(overridden.client.token_resource, "https://partner.partnercenterapi.microsoftonline.cn");
+        args.cloud = Cloud::Public;
+        let public = resolve_api(&args, &pace, &secret).unwrap();
+        assert_eq!(public.client.token_resource, "https://api.partnercenter.microsoft.com");
     }
 
     #[test]

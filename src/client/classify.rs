@@ -17,8 +17,8 @@ pub(crate) enum Verdict {
     Success(serde_json::Value),
     /// 429, with the wait the server asked for (header, or the body's "Try again in N seconds").
     Throttled(Option<Duration>),
-    /// 401.
-    Unauthorized,
+    /// 401, with the service's words (the MFA requirement of App+User calls is said there).
+    Unauthorized { detail: String },
     /// 408 or 5xx: the call may or may not have been carried out.
     Transient { status: u16, retry_after: Option<Duration>, detail: String },
     /// 409, 412, or 400 with code 2055: the profile changed since it was read.
@@ -35,7 +35,10 @@ pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
     match status {
         200..=299 => success(status, body),
         429 => Verdict::Throttled(retry_after.or_else(|| throttle_wait_in_body(body))),
-        401 => Verdict::Unauthorized,
+        401 => {
+            let (code, description) = read_error(body);
+            Verdict::Unauthorized { detail: describe(code.as_ref(), &description) }
+        }
         408 | 500..=599 => {
             let (code, description) = read_error(body);
             Verdict::Transient { status, retry_after, detail: describe(code.as_ref(), &description) }
@@ -194,7 +197,7 @@ mod tests {
                 matches!(verdict, Verdict::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7))
             );
         }
-        assert_eq!(classify(401, None, b""), Verdict::Unauthorized);
+        assert!(matches!(classify(401, None, b""), Verdict::Unauthorized { .. }));
     }
 
     #[test]

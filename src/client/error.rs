@@ -55,8 +55,9 @@ pub enum CallError {
     Exhausted { status: Option<u16>, detail: String, ids: CallIds, attempts: u32 },
     #[error("still throttled (429) after {throttles} waits")]
     Throttled { throttles: u32, ids: CallIds, attempts: u32 },
-    #[error("unauthorized (401) again after renewing the token: the credentials lack access or were revoked")]
-    Unauthorized { ids: CallIds, attempts: u32 },
+    /// `detail`: the service's words (a safe excerpt).
+    #[error("{}", unauthorized_words(.detail))]
+    Unauthorized { detail: String, ids: CallIds, attempts: u32 },
     /// No token could be had (`ids` were not sent when `attempts` is 0).
     #[error("no access token: {source}")]
     Auth { source: AuthError, ids: CallIds, attempts: u32 },
@@ -74,6 +75,25 @@ pub enum CallError {
     /// The job stopped: this request was not sent (or, a read, was abandoned on the wire).
     #[error("the job stopped before the request went out")]
     Stopped { ids: CallIds, attempts: u32 },
+}
+
+/// What a second 401 means, in words. From 1 April 2026 Partner Center refuses App+User calls whose token was
+/// signed in without multifactor authentication (learn.microsoft.com/partner-center/developer/
+/// partner-center-authentication, "Important"); the status and body of that refusal are not documented
+/// (unverified): a 401 whose words name MFA is read as that.
+fn unauthorized_words(detail: &str) -> String {
+    let lower = detail.to_ascii_lowercase();
+    let about_mfa = ["mfa", "multifactor", "multi-factor"].iter().any(|word| lower.contains(word));
+    let said = if detail.is_empty() { String::new() } else { format!(" (the service said: {detail})") };
+    match about_mfa {
+        true => format!(
+            "unauthorized (401): Partner Center requires multifactor authentication for App+User calls: have the \
+             partner admin sign in again with MFA and use the refresh token of that sign-in{said}"
+        ),
+        false => format!(
+            "unauthorized (401) again after renewing the token: the credentials lack access or were revoked{said}"
+        ),
+    }
 }
 
 impl CallError {

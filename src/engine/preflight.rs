@@ -3,8 +3,8 @@
 //! The rules themselves are pure and live in [`crate::preflight`].
 
 use crate::client::Client;
-use crate::merge::value_at;
-use crate::preflight::{self, Checks, CountryRules};
+use crate::merge::{FieldChange, value_at};
+use crate::preflight::{self, Checks, CountryRules, Move};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,9 +75,13 @@ impl Preflight {
         fetched.clone()
     }
 
-    /// Checks a merged profile. `address_changed`: whether the row changes any address field (only those go to the
+    /// Checks a merged profile with the changes the row makes (only a row that changes an address field goes to the
     /// validation service).
-    pub async fn check(&self, client: &Client, profile: &Value, address_changed: bool) -> Verdict {
+    pub async fn check(&self, client: &Client, profile: &Value, changes: &[FieldChange]) -> Verdict {
+        let changed = |field: &str| changes.iter().any(|change| change.field == field);
+        let address_changed = changes.iter().any(|change| change.field.starts_with("defaultAddress."));
+        let moved =
+            Move { country_changed: changed("defaultAddress.country"), state_given: changed("defaultAddress.state") };
         let mut verdict = Verdict::default();
         let country = preflight::country_of(profile);
         if country.is_empty() {
@@ -86,7 +90,9 @@ impl Preflight {
         if self.config.rules {
             match self.checks(client, &country).await {
                 Ok(checks) => {
-                    verdict.broken = preflight::check(profile, &checks);
+                    let findings = preflight::check(profile, &checks, moved);
+                    verdict.broken = findings.refused;
+                    verdict.warnings.extend(findings.warnings);
                     verdict.warnings.extend(checks.skipped.iter().cloned());
                 }
                 Err(message) => verdict.warnings.push(message),

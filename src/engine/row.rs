@@ -191,8 +191,7 @@ pub async fn process(
         };
         let mut checked = None;
         if let Some(preflight) = context.preflight {
-            let address_changed = changes.iter().any(|change| change.field.starts_with("defaultAddress."));
-            let verdict = preflight.check(context.client, &profile, address_changed).await;
+            let verdict = preflight.check(context.client, &profile, &changes).await;
             if !verdict.broken.is_empty() {
                 // Partner Center would refuse it: report the rule, send nothing.
                 let mut outcome = calls.outcome(row, RowStatus::Invalid, changes);

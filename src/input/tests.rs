@@ -116,7 +116,7 @@ fn each_kind_of_bad_row_is_named_on_its_line() {
         first(4)
     );
     assert!(
-        first(5).contains("line 7, column defaultAddress.state: value \"Texas\": 5 characters, more than the 2"),
+        first(5).contains("line 7, column defaultAddress.state: value \"Texas\": 5 characters, more than the 3"),
         "{}",
         first(5)
     );

@@ -7,6 +7,7 @@
 use super::assignments::parse_assignments;
 use super::error::PartnerError;
 use super::update::{self, Mode, SetOutcome, SetRequest, Trail};
+use crate::auth::Credentials;
 use crate::cli::{ApiArgs, Environment, Exit, PaceArgs, resolve_api};
 use crate::client::{ApiConfig, connect};
 use crate::state::StateFile;
@@ -90,6 +91,30 @@ fn pace() -> PaceArgs {
     PaceArgs { rate: 10, concurrency: 1, max_attempts: 6 }
 }
 
+/// Whether reading (`writing` false) or changing a kind of partner profile takes App+User credentials only. The docs'
+/// Prerequisites of each page: "App+User credentials only" for the billing profile's GET
+/// (learn.microsoft.com/partner-center/developer/get-partner-billing-profile), the support profile's GET and PUT
+/// (get-support-profile, update-support-profile), the organization profile's PUT (update-an-organization-profile)
+/// and the legal business profile's PUT (update-legal-business-profile); the legal business profile's GET takes
+/// "both standalone App and App+User" (get-legal-business-profile). The organization profile's GET is taken as
+/// App+User only (issue 15; its page was not checked).
+fn needs_app_user(kind: PartnerProfileKind, writing: bool) -> bool {
+    writing || kind != PartnerProfileKind::LegalBusiness
+}
+
+/// Refuses app-only credentials (the client-credentials grant) where the service takes App+User only, before
+/// anything is sent. A static token cannot be told apart: it goes, and the service answers.
+fn check_credentials(api: &ApiConfig, kind: PartnerProfileKind, writing: bool) -> Result<(), PartnerError> {
+    let app_only = matches!(api.credentials, Credentials::ClientCredentials { .. });
+    match app_only && needs_app_user(kind, writing) {
+        true => Err(PartnerError::NeedsAppUser {
+            operation: if writing { "changing" } else { "reading" },
+            kind: kind.name(),
+        }),
+        false => Ok(()),
+    }
+}
+
 fn resolve_kind(name: &str) -> Result<PartnerProfileKind, PartnerError> {
     PartnerProfileKind::from_name(name.trim()).ok_or_else(|| PartnerError::Kind(name.to_string()))
 }
@@ -106,6 +131,7 @@ fn resolve_set(args: SetArgs, environment: Environment) -> anyhow::Result<SetJob
     let changes = parse_assignments(kind, &args.set)?;
     let mode = args.write.mode();
     let api = resolve_api(&args.write.api, &pace(), environment)?;
+    check_credentials(&api, kind, true)?;
     Ok(SetJob { request: SetRequest { kind, changes, mode }, state: args.write.state, api })
 }
 
@@ -127,6 +153,7 @@ pub fn run_with_output(
         PartnerCommand::Get(args) => {
             let kind = resolve_kind(&args.kind)?;
             let api = resolve_api(&args.api, &pace(), environment)?;
+            check_credentials(&api, kind, false)?;
             let profile = runtime()?.block_on(async {
                 let client = connect(&api)?;
                 anyhow::Ok(update::fetch(&client, kind).await?)
@@ -146,6 +173,7 @@ pub fn run_with_output(
 fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> anyhow::Result<Exit> {
     let kind = resolve_kind(&args.kind)?;
     let api = resolve_api(&args.write.api, &pace(), environment)?;
+    check_credentials(&api, kind, true)?;
     let mode = args.write.mode();
     let base_url = api.client.base_url.as_str().trim_end_matches('/').to_string();
     let state = match mode {

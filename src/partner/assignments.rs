@@ -3,7 +3,7 @@
 //! Pure. The same cell rules as the CSV: PATH matched without regard to case, VALUE trimmed, `<clear>` empties the
 //! field. Every error names the argument and the value as given.
 
-use super::catalog::{catalog, service_owned};
+use super::catalog::{catalog, owned_in, service_owned};
 use crate::fields::{self, CLEAR, Field};
 use crate::input::{Change, Edit, quote};
 use crate::wire::PartnerProfileKind;
@@ -66,6 +66,9 @@ fn find_field(kind: PartnerProfileKind, path: &str) -> Result<&'static Field, St
     }
     if service_owned(path) {
         return Err(format!("{path} is owned by Partner Center: cannot be set"));
+    }
+    if let Some(reason) = owned_in(kind, path) {
+        return Err(format!("{path} of the {} profile is owned by Partner Center: {reason}", kind.name()));
     }
     let fields = catalog(kind);
     if let Some(field) = fields::lookup(fields, path) {

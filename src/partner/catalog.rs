@@ -5,7 +5,7 @@
 //! `id`, `attributes.*`, `links.*`, ...) are never in a catalog: [`service_owned`] names them so they are refused by
 //! name rather than as unknown.
 
-use crate::fields::{Field, Rule, UNDOCUMENTED_MAX};
+use crate::fields::{Field, Rule, STATE_CODE_MAX, UNDOCUMENTED_MAX};
 use crate::wire::PartnerProfileKind;
 
 const fn text(min: usize, max: usize) -> Rule {
@@ -14,11 +14,11 @@ const fn text(min: usize, max: usize) -> Rule {
 
 /// The rules of an address's fields: those of `defaultAddress.*` in [`crate::fields::CUSTOMER_BILLING`].
 mod address {
-    use super::{Rule, UNDOCUMENTED_MAX, text};
+    use super::{Rule, STATE_CODE_MAX, UNDOCUMENTED_MAX, text};
     pub const COUNTRY: Rule = Rule::Country;
     pub const REGION: Rule = text(0, UNDOCUMENTED_MAX);
     pub const CITY: Rule = text(0, UNDOCUMENTED_MAX);
-    pub const STATE: Rule = text(0, 2);
+    pub const STATE: Rule = text(0, STATE_CODE_MAX);
     pub const LINE1: Rule = text(1, 200);
     pub const LINE2: Rule = text(0, 200);
     pub const LINE3: Rule = text(0, 200);
@@ -152,6 +152,36 @@ const OWNED_FIELDS: [&str; 5] = ["id", "tenantId", "vettingStatus", "vettingSubS
 /// Objects the service owns with everything in them.
 const OWNED_OBJECTS: [&str; 2] = ["attributes", "links"];
 
+/// Fields of one kind of profile that Partner Center keeps to itself, with the reason `partner set` gives.
+///
+/// The legal business profile: a partner cannot move its legal address to another country through Partner Center
+/// (a company in another country is another Partner Center account), and an authorized (vetted) partner's legal name
+/// changes only through a request to Partner Center support with the documents that prove it. Source: the issue's
+/// audit (issue 15); the REST pages (learn.microsoft.com/partner-center/developer/update-legal-business-profile)
+/// show the PUT without naming these limits: unverified against the service.
+const OWNED_IN_KIND: &[(PartnerProfileKind, &str, &str)] = &[
+    (
+        PartnerProfileKind::LegalBusiness,
+        "address.country",
+        "Partner Center does not let a partner change the country of its legal address (a company in another \
+         country needs its own Partner Center account)",
+    ),
+    (
+        PartnerProfileKind::LegalBusiness,
+        "companyName",
+        "an authorized partner's legal name changes only through a request to Partner Center support with proof of \
+         the change, not through the API",
+    ),
+];
+
+/// Why `path` of a kind's profile is the service's to set, when it is (matched without regard to case).
+pub fn owned_in(kind: PartnerProfileKind, path: &str) -> Option<&'static str> {
+    OWNED_IN_KIND
+        .iter()
+        .find(|(owner, owned, _)| *owner == kind && owned.eq_ignore_ascii_case(path))
+        .map(|(_, _, reason)| *reason)
+}
+
 /// Whether `path` (matched without regard to case) names a field Partner Center owns: never set by pcbulk.
 pub fn service_owned(path: &str) -> bool {
     let top = path.split('.').next().unwrap_or(path);
@@ -208,6 +238,17 @@ mod tests {
         assert!(has(PartnerProfileKind::Organization, "defaultAddress.phoneNumber"));
         assert!(has(PartnerProfileKind::Support, "website"));
         assert!(!has(PartnerProfileKind::Support, "address.city"));
+    }
+
+    #[test]
+    fn legal_business_fields_the_service_owns_have_a_reason_and_are_in_the_catalog() {
+        for (kind, path, reason) in OWNED_IN_KIND {
+            assert!(fields::lookup(catalog(*kind), path).is_some(), "{path}");
+            assert!(!reason.is_empty());
+        }
+        assert!(owned_in(PartnerProfileKind::LegalBusiness, "ADDRESS.COUNTRY").is_some());
+        assert!(owned_in(PartnerProfileKind::Billing, "address.country").is_none());
+        assert!(owned_in(PartnerProfileKind::LegalBusiness, "companyApproverAddress.country").is_none());
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum PartnerError {
     NeedsConfirmation,
     #[error("the {kind} profile kept changing while it was being written ({reads} reads): nothing more was sent")]
     KeptChanging { kind: &'static str, reads: u32 },
+    #[error(
+        "{operation} the {kind} profile needs App+User credentials: Partner Center refuses app-only tokens for it. \
+         Give env PCBULK_REFRESH_TOKEN (a refresh token from a partner admin's consent, signed in with MFA) with \
+         --tenant and --client-id, or a user's token in PCBULK_TOKEN; nothing was sent"
+    )]
+    NeedsAppUser { operation: &'static str, kind: &'static str },
     #[error(transparent)]
     State(#[from] StateError),
 }

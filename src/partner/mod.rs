@@ -21,7 +21,7 @@ mod update;
 
 pub use args::{DEFAULT_STATE, GetArgs, PartnerArgs, PartnerCommand, SetArgs, run, run_with_output};
 pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
-pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, service_owned};
+pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, owned_in, service_owned};
 pub use error::PartnerError;
 pub use undo::{UndoError, last_change, undo};
 pub use update::{Mode, RE_MERGES, SetOutcome, SetRequest, Trail, fetch, set};

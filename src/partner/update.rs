@@ -6,14 +6,16 @@
 //! PUTs the legal business profile unconfirmed, and writes only to the `notes` it is given (the diff, the outcome).
 
 use super::error::PartnerError;
-use crate::client::{CallError, CallIds, Client, ErrorClass};
+use crate::client::{CallError, CallIds, Client, ErrorClass, Fetched};
 use crate::input::Change;
 use crate::merge::{self, FieldChange, Merged};
 use crate::state::StateFile;
 use crate::state::audit::{self, PartnerAnswer, PartnerOutcome};
-use crate::wire::PartnerProfileKind;
+use crate::wire::{self, PartnerProfileKind};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Mutex;
 
 /// How many times a profile that changed between its GET and its PUT is read and merged again.
 pub const RE_MERGES: u32 = 5;
@@ -52,10 +54,62 @@ pub enum SetOutcome {
     Updated { changes: Vec<FieldChange>, ids: CallIds },
 }
 
-/// Reads a partner profile as the service sends it.
+/// Reads a partner profile as the service sends it (the legal business profile with `?vettingVersion=Current`, as
+/// the docs' example and the .NET SDK send it: [`wire::LEGAL_BUSINESS_QUERY`]).
 pub async fn fetch(client: &Client, kind: PartnerProfileKind) -> Result<Value, PartnerError> {
-    let fetched = client.get(kind.get_path()).await.map_err(|error| call_failed("GET", kind.get_path(), error))?;
-    Ok(fetched.body)
+    let fetched = match kind {
+        PartnerProfileKind::LegalBusiness => client.get_with_query(kind.get_path(), wire::LEGAL_BUSINESS_QUERY).await,
+        _ => client.get(kind.get_path()).await,
+    };
+    Ok(fetched.map_err(|error| call_failed("GET", kind.get_path(), error))?.body)
+}
+
+/// The support profile's PUT path that worked, per API root, for the rest of the process.
+static SUPPORT_PUT_PATH: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+
+/// The path to PUT a kind to, and the one to try when it answers 404 or 405: for the support profile, the one that
+/// worked before in this process, else the SDKs' `/v1/profiles/support` and then the documented
+/// `/v1/profiles/supportprofile`.
+fn put_paths(client: &Client, kind: PartnerProfileKind) -> (&'static str, Option<&'static str>) {
+    if kind != PartnerProfileKind::Support {
+        return (kind.put_path(), None);
+    }
+    let known = SUPPORT_PUT_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match known.get(client.base_url().as_str()) {
+        Some(path) => (*path, None),
+        None => (kind.put_path(), Some(wire::SUPPORT_PUT_PATH_DOCUMENTED)),
+    }
+}
+
+fn remember_support_put_path(client: &Client, path: &'static str) {
+    let mut known = SUPPORT_PUT_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    known.insert(client.base_url().as_str().to_string(), path);
+}
+
+/// Whether the path itself was refused (404 or 405): nothing was applied, another path may be tried.
+fn path_refused(answer: &Result<Fetched, CallError>) -> bool {
+    matches!(answer, Err(error) if matches!(error.status(), Some(404 | 405)))
+}
+
+/// PUTs to the kind's path, and once to the fallback path when the first is refused; the support profile's path
+/// that answered anything but 404 or 405 is remembered. Answers the path of the last PUT and its answer.
+async fn put_to(
+    client: &Client,
+    kind: PartnerProfileKind,
+    profile: &Value,
+    etag: Option<&str>,
+) -> (&'static str, Result<Fetched, CallError>) {
+    let (first, fallback) = put_paths(client, kind);
+    let mut path = first;
+    let mut answer = client.put(path, profile, etag).await;
+    if let (true, Some(other)) = (path_refused(&answer), fallback) {
+        path = other;
+        answer = client.put(path, profile, etag).await;
+    }
+    if kind == PartnerProfileKind::Support && !path_refused(&answer) {
+        remember_support_put_path(client, path);
+    }
+    (path, answer)
 }
 
 /// Reads, merges, shows the diff on `notes` and (unless a dry run) PUTs, recording each PUT in `trail` first
@@ -234,7 +288,8 @@ async fn put(
         Some(trail) => Some(audit::record_partner_intent(trail.state, kind, trail.base_url, changes)?),
         None => None,
     };
-    let error = match client.put(kind.put_path(), profile, etag).await {
+    let (path, answer) = put_to(client, kind, profile, etag).await;
+    let error = match answer {
         Ok(fetched) => {
             let done = PartnerAnswer {
                 outcome: PartnerOutcome::Updated,
@@ -258,7 +313,7 @@ async fn put(
     match outcome {
         PartnerOutcome::Conflict => Ok(Put::Stale),
         PartnerOutcome::Unknown => Ok(Put::Unknown(id, error.ids())),
-        _ => Err(call_failed("PUT", kind.put_path(), error)),
+        _ => Err(call_failed("PUT", path, error)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The `pcbulk sandbox` command line: the flags, their resolution into a `SandboxConfig` (the only place that sees a
 //! clap type), and `run`, which serves until the shutdown future resolves.
 
-use super::config::{Faults, SandboxConfig, StaleEtag};
+use super::config::{Faults, SandboxConfig, StaleEtag, SupportPutPath};
 use super::error::SandboxError;
 use super::{Credentials, Sandbox, seed};
 use std::future::Future;
@@ -60,6 +60,10 @@ pub struct SandboxArgs {
     /// Send error codes as JSON strings rather than numbers.
     #[arg(long)]
     pub codes_as_strings: bool,
+    /// Where the support profile takes a PUT: `sdk` (/v1/profiles/support, as the SDKs send it) or `documented`
+    /// (/v1/profiles/supportprofile, as the docs page says).
+    #[arg(long, default_value = "sdk", value_parser = ["sdk", "documented"])]
+    pub support_put_path: String,
 }
 
 impl SandboxArgs {
@@ -82,6 +86,8 @@ impl SandboxArgs {
             concurrent_edit: self.concurrent_edit,
             stale_etag,
             outage: false,
+            consent_withdrawn: false,
+            mfa_required: false,
             token_lifetime_secs: self.token_lifetime,
         };
         faults.check().map_err(SandboxError::Faults)?;
@@ -96,6 +102,10 @@ impl SandboxArgs {
             customer_ids,
             profiles,
             codes_as_strings: self.codes_as_strings,
+            support_put_path: match self.support_put_path.as_str() {
+                "documented" => SupportPutPath::Documented,
+                _ => SupportPutPath::Sdk,
+            },
             faults,
             ..SandboxConfig::default()
         })

@@ -78,6 +78,8 @@ struct Tables {
     /// Access token → when it expires.
     access: HashMap<String, Instant>,
     refresh: HashSet<String>,
+    /// Access tokens issued by the refresh-token grant (App+User).
+    app_user: HashSet<String>,
 }
 
 /// The sandbox's token authority.
@@ -89,7 +91,10 @@ pub(crate) struct TokenStore {
 impl TokenStore {
     pub(crate) fn new(credentials: Credentials) -> TokenStore {
         let refresh = HashSet::from([credentials.refresh_token.clone()]);
-        TokenStore { credentials, tables: Mutex::new(Tables { access: HashMap::new(), refresh }) }
+        TokenStore {
+            credentials,
+            tables: Mutex::new(Tables { access: HashMap::new(), refresh, app_user: HashSet::new() }),
+        }
     }
 
     /// Carries out a grant.
@@ -125,7 +130,9 @@ impl TokenStore {
             }
             tables.refresh.insert(new_refresh.clone());
         }
-        Ok(Issued { access_token: self.issue_access(lifetime), lifetime, refresh_token: Some(new_refresh) })
+        let access_token = self.issue_access(lifetime);
+        self.lock().app_user.insert(access_token.clone());
+        Ok(Issued { access_token, lifetime, refresh_token: Some(new_refresh) })
     }
 
     /// The client id must match; the secret must match when required, or when sent.
@@ -163,6 +170,11 @@ impl TokenStore {
             }
             Some(_) => Access::Granted,
         }
+    }
+
+    /// Whether an `Authorization` header's token was issued by the refresh-token grant (App+User).
+    pub(crate) fn is_app_user(&self, authorization: Option<&str>) -> bool {
+        authorization.and_then(bearer_token).is_some_and(|token| self.lock().app_user.contains(token))
     }
 
     /// Revokes every access and refresh token, the configured refresh token included.

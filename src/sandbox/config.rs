@@ -21,12 +21,17 @@ pub struct SandboxConfig {
     pub customer_ids: Vec<String>,
     /// Customer billing profiles to seed as they are (each with an `id`; see `seed::read_profiles`).
     pub profiles: Vec<Value>,
-    /// Customers that exist but answer 403 (code 20002, no commerce relationship).
+    /// Customers seeded as "no relationship": they exist but answer 403 with code 20002 (no commerce relationship).
     pub forbidden_customers: Vec<String>,
     /// The credentials the token endpoint accepts.
     pub credentials: Credentials,
     /// Send error codes as JSON strings (`"2055"`) instead of numbers.
     pub codes_as_strings: bool,
+    /// Where the support profile takes a PUT.
+    pub support_put_path: SupportPutPath,
+    /// The `resource` (token audience) the token endpoint accepts: the public cloud's API root by default, the
+    /// 21Vianet one to rehearse `--cloud china`.
+    pub token_resource: String,
     /// The faults to inject from the start (changeable later).
     pub faults: Faults,
 }
@@ -42,9 +47,23 @@ impl Default for SandboxConfig {
             forbidden_customers: Vec::new(),
             credentials: Credentials::default(),
             codes_as_strings: false,
+            support_put_path: SupportPutPath::default(),
+            token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
             faults: Faults::default(),
         }
     }
+}
+
+/// Where the support profile takes a PUT. The docs page names `/v1/profiles/supportprofile`; the SDKs send it to
+/// `/v1/profiles/support` (`wire::PartnerProfileKind::put_path`). Only one is served for PUT, the other answers 405
+/// (`/support`, which also serves the GET) or 404 (`/supportprofile`), so a client's fallback is tested both ways.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SupportPutPath {
+    /// `PUT /v1/profiles/support`, as the SDKs send it: known to work.
+    #[default]
+    Sdk,
+    /// `PUT /v1/profiles/supportprofile`, as the docs page says.
+    Documented,
 }
 
 /// The app credentials and the refresh token the token endpoint accepts.
@@ -112,6 +131,12 @@ pub struct Faults {
     pub stale_etag: StaleEtag,
     /// Every `/v1` request answered 503.
     pub outage: bool,
+    /// The partner's consent was withdrawn: every `/v1` request answered 403 without a code that names a customer
+    /// (the case the job's "credentials gone" streak is for).
+    pub consent_withdrawn: bool,
+    /// App+User tokens (the refresh-token grant's) signed in without MFA: every `/v1` request with one is answered 401
+    /// naming the MFA requirement, as Partner Center does from 1 April 2026 (the exact answer is not documented).
+    pub mfa_required: bool,
     /// The lifetime of access tokens issued from now on, in seconds.
     pub token_lifetime_secs: u64,
 }
@@ -128,6 +153,8 @@ impl Default for Faults {
             concurrent_edit: 0.0,
             stale_etag: StaleEtag::default(),
             outage: false,
+            consent_withdrawn: false,
+            mfa_required: false,
             token_lifetime_secs: 3600,
         }
     }

@@ -27,7 +27,7 @@ pub struct Counters {
     /// Requests by method and status, like `"GET 200"`; a PUT answered by a dropped connection is `"PUT dropped"`.
     pub requests: BTreeMap<String, u64>,
     /// Requests by route kind: `customer_billing`, `partner_billing`, `partner_legalbusiness`,
-    /// `partner_organization`, `partner_support`, `country_rules`, `address_validation`, `token`, `other`.
+    /// `partner_organization`, `partner_support`, `partner_support_documented` (`/v1/profiles/supportprofile`), `country_rules`, `address_validation`, `token`, `other`.
     pub requests_by_route: BTreeMap<String, u64>,
     /// 412 answers.
     pub precondition_failed: u64,
@@ -68,6 +68,8 @@ pub struct Counters {
     /// The most `/v1` requests the sandbox was answering at once (a client's `--concurrency` bounds it).
     #[serde(default)]
     pub max_in_flight: u64,
+    /// Reads of the legal business profile that carried `?vettingVersion=Current`.
+    pub vetting_version_current: u64,
 }
 
 impl Counters {
@@ -188,6 +190,10 @@ impl CounterStore {
 
     pub(crate) fn record_injected_error(&self) {
         self.update(|counters| counters.injected_errors += 1);
+    }
+
+    pub(crate) fn record_vetting_version_current(&self) {
+        self.update(|counters| counters.vetting_version_current += 1);
     }
 
     pub(crate) fn record_outage(&self) {

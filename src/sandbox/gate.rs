@@ -1,6 +1,6 @@
 //! The middleware every API request passes through: counting (every `/v1` and token request, by method, status and
-//! route kind), and the `/v1` gate (outage, latency, bearer token, token bucket, random server errors, in that
-//! order), before any handler runs or anything is applied.
+//! route kind), and the `/v1` gate (outage, latency, bearer token, withdrawn consent, token bucket, random server
+//! errors, in that order), before any handler runs or anything is applied.
 //!
 //! The side endpoints (`/_sandbox/...`) pass through neither: they are never counted, authenticated or faulted.
 
@@ -20,7 +20,8 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
         "/v1/profiles/billing" => "partner_billing",
         "/v1/profiles/legalbusiness" => "partner_legalbusiness",
         "/v1/profiles/organization" => "partner_organization",
-        "/v1/profiles/support" | "/v1/profiles/supportprofile" => "partner_support",
+        "/v1/profiles/support" => "partner_support",
+        crate::wire::SUPPORT_PUT_PATH_DOCUMENTED => "partner_support_documented",
         crate::wire::ADDRESS_VALIDATION_PATH => "address_validation",
         _ if path.starts_with("/v1/customers/") => "customer_billing",
         _ if path.starts_with("/v1/countryvalidationrules/") => "country_rules",
@@ -68,6 +69,14 @@ pub(crate) async fn guard(State(shared): State<Arc<Shared>>, request: Request, n
     if access != Access::Granted {
         return unauthorized(&shared, access);
     }
+    if shared.faults.read(|faults| faults.mfa_required) && shared.tokens.is_app_user(authorization) {
+        let description = "MFA required: the App+User access token carries no multifactor authentication claim";
+        return unauthorized_with(&shared, description);
+    }
+    if shared.faults.read(|faults| faults.consent_withdrawn) {
+        let description = "The partner is not authorized to perform this operation";
+        return shared.codes.error(StatusCode::FORBIDDEN, 403, description, Vec::new());
+    }
     if let Err(retry_after) = shared.faults.admit() {
         return throttled(retry_after);
     }
@@ -86,6 +95,10 @@ fn unauthorized(shared: &Shared, access: Access) -> Response {
         Access::Expired => "Unauthorized: the bearer token has expired",
         Access::Unknown | Access::Granted => "Unauthorized: the bearer token is not valid",
     };
+    unauthorized_with(shared, description)
+}
+
+fn unauthorized_with(shared: &Shared, description: &str) -> Response {
     let mut response = shared.codes.error(StatusCode::UNAUTHORIZED, 401, description, Vec::new());
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
@@ -98,7 +111,8 @@ mod tests {
     #[test]
     fn paths_map_to_route_kinds() {
         assert_eq!(route_kind("/v1/customers/abc/profiles/billing"), "customer_billing");
-        assert_eq!(route_kind("/v1/profiles/supportprofile"), "partner_support");
+        assert_eq!(route_kind("/v1/profiles/support"), "partner_support");
+        assert_eq!(route_kind("/v1/profiles/supportprofile"), "partner_support_documented");
         assert_eq!(route_kind("/v1/countryvalidationrules/US"), "country_rules");
         assert_eq!(route_kind("/tenant/oauth2/token"), "token");
         assert_eq!(route_kind("/v1/nothing"), "other");

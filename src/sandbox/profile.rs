@@ -19,6 +19,9 @@ pub(crate) struct Invalid {
 pub(crate) const CODE_INVALID_PROPERTY: i64 = 3000;
 /// "A property has invalid data".
 pub(crate) const CODE_INVALID_DATA: i64 = 27002;
+/// The longest code in any country's `supportedStatesList` (AU: `NSW`).
+const STATE_CODE_MAX: usize = 3;
+
 /// Phone number missing where it is mandatory.
 pub(crate) const CODE_PHONE_REQUIRED: i64 = 600051;
 
@@ -125,7 +128,8 @@ pub(crate) fn check_customer_billing(body: &Map<String, Value>) -> Result<(), In
         return Err(Invalid::new(CODE_INVALID_DATA, "defaultAddress.region", "must not be set on a US address"));
     }
     check_length(address, "defaultAddress.", "addressLine1", 1, 200)?;
-    for (key, min, max) in [("addressLine2", 0, 200), ("addressLine3", 0, 200), ("state", 0, 2)] {
+    // `state`: the codes of the country rules' `supportedStatesList`, three letters at most (AU's `NSW`).
+    for (key, min, max) in [("addressLine2", 0, 200), ("addressLine3", 0, 200), ("state", 0, STATE_CODE_MAX)] {
         check_optional_length(address, "defaultAddress.", key, min, max)?;
     }
     for key in ["firstName", "lastName"] {
@@ -294,7 +298,7 @@ mod tests {
             assert_eq!(check(&body).map_err(|e| e.code), Err(CODE_INVALID_PROPERTY));
         }
         for (path, value) in [
-            ("defaultAddress.state", json!("WAS")),
+            ("defaultAddress.state", json!("WASH")),
             ("firstName", json!("")),
             ("defaultAddress.addressLine1", json!("")),
         ] {

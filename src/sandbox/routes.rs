@@ -5,6 +5,7 @@
 
 use super::Shared;
 use super::auth::TokenRequest;
+use super::config::SupportPutPath;
 use super::counters::PutEffects;
 use super::gate;
 use super::profile::{self, CODE_INVALID_PROPERTY};
@@ -12,10 +13,10 @@ use super::respond::{DropConnection, token_error};
 use super::rules;
 use super::side;
 use super::state::{Applied, Lookup, PutRefusal};
-use crate::wire::{self, CODE_ETAG_STALE, PartnerProfileKind, Seconds, TokenResponse};
+use crate::wire::{self, CODE_ETAG_STALE, CODE_NO_RELATIONSHIP, PartnerProfileKind, Seconds, TokenResponse};
 use axum::body::Bytes;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -27,8 +28,6 @@ type SharedState = State<Arc<Shared>>;
 
 /// Not documented by Partner Center for this case: the sandbox's code for an unknown customer.
 const CODE_CUSTOMER_NOT_FOUND: i64 = 600002;
-/// No commerce relationship with the customer.
-const CODE_FORBIDDEN: i64 = 20002;
 
 /// The whole application: API routes (counted; `/v1` gated) and side endpoints (neither).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -37,12 +36,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route(&wire::country_rules_path("{iso2}"), get(get_country_rules))
         .route(wire::ADDRESS_VALIDATION_PATH, post(validate_address));
     for kind in PartnerProfileKind::ALL {
-        let read = move |state: SharedState| get_partner(state, kind);
+        let read = move |state: SharedState, query: RawQuery| get_partner(state, kind, query);
         let write = move |state: SharedState, headers: HeaderMap, body: Bytes| put_partner(state, kind, headers, body);
-        v1 = v1.route(kind.get_path(), get(read).put(write));
-        if kind.put_path() != kind.get_path() {
-            v1 = v1.route(kind.put_path(), put(write));
-        }
+        v1 = match (kind, shared.support_put_path) {
+            // The docs' path only: a PUT on `/v1/profiles/support` answers 405 (its GET stays).
+            (PartnerProfileKind::Support, SupportPutPath::Documented) => {
+                v1.route(kind.get_path(), get(read)).route(wire::SUPPORT_PUT_PATH_DOCUMENTED, put(write))
+            }
+            _ => v1.route(kind.get_path(), get(read).put(write)),
+        };
     }
     let v1 = v1
         .route("/v1/{*rest}", axum::routing::any(unknown_route))
@@ -85,7 +87,13 @@ async fn put_customer(State(shared): SharedState, Path(id): Path<String>, header
     answer_put(&shared, &id, result)
 }
 
-async fn get_partner(State(shared): SharedState, kind: PartnerProfileKind) -> Response {
+async fn get_partner(State(shared): SharedState, kind: PartnerProfileKind, RawQuery(query): RawQuery) -> Response {
+    let (key, value) = wire::LEGAL_BUSINESS_QUERY;
+    if kind == PartnerProfileKind::LegalBusiness
+        && query.as_deref().is_some_and(|query| query.split('&').any(|pair| pair == format!("{key}={value}")))
+    {
+        shared.counters.record_vetting_version_current();
+    }
     match shared.store.partner(kind) {
         Some(profile) => Json(profile).into_response(),
         None => shared.codes.error(StatusCode::NOT_FOUND, 404, "Resource not found", Vec::new()),
@@ -173,7 +181,7 @@ fn not_found(shared: &Shared, id: &str) -> Response {
 
 fn forbidden(shared: &Shared) -> Response {
     let description = "The partner has no commerce relationship with this customer";
-    shared.codes.error(StatusCode::FORBIDDEN, CODE_FORBIDDEN, description, Vec::new())
+    shared.codes.error(StatusCode::FORBIDDEN, CODE_NO_RELATIONSHIP, description, Vec::new())
 }
 
 async fn get_country_rules(State(shared): SharedState, Path(iso2): Path<String>) -> Response {
@@ -211,7 +219,7 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
         shared.counters.record_token_refusal();
         return token_error("invalid_request", "AADSTS900144: the body must be a form with grant_type");
     };
-    if request.resource.as_deref().is_some_and(|resource| resource.trim_end_matches('/') != wire::TOKEN_RESOURCE) {
+    if request.resource.as_deref().is_some_and(|resource| resource.trim_end_matches('/') != shared.token_resource) {
         shared.counters.record_token_refusal();
         return token_error("invalid_resource", "AADSTS500011: the resource principal was not found in the tenant");
     }
@@ -225,7 +233,7 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
                 expires_in: Seconds(issued.lifetime.as_secs()),
                 refresh_token: issued.refresh_token,
             };
-            Json(with_aad_extras(&body)).into_response()
+            Json(with_aad_extras(&body, &shared.token_resource)).into_response()
         }
         Err(refusal) => {
             shared.counters.record_token_refusal();
@@ -235,11 +243,11 @@ async fn issue_token(State(shared): SharedState, form: Result<Form<TokenRequest>
 }
 
 /// The fields AAD v1 adds around the token: `resource`, `ext_expires_in`, `expires_on`, `not_before` (strings).
-fn with_aad_extras(body: &TokenResponse) -> Value {
+fn with_aad_extras(body: &TokenResponse, resource: &str) -> Value {
     let mut value = serde_json::to_value(body).unwrap_or(Value::Null);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     if let Some(fields) = value.as_object_mut() {
-        fields.insert("resource".into(), wire::TOKEN_RESOURCE.into());
+        fields.insert("resource".into(), resource.into());
         fields.insert("ext_expires_in".into(), body.expires_in.0.to_string().into());
         fields.insert("expires_on".into(), (now + body.expires_in.0).to_string().into());
         fields.insert("not_before".into(), now.to_string().into());

@@ -52,6 +52,10 @@ const AU_STATES: &[&str] = &["ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA"
 
 const NANP_PHONE: &str = r"^\+?1?[ .-]?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}$";
 
+/// The US phone pattern exactly as the service sends it (microsoft/Partner-Center-PowerShell,
+/// `test/PowerShell.UnitTests/SessionRecords/GetPartnerCountryValidation.json`): it refuses `+1 425 555 0100`.
+const US_PHONE: &str = r"^(1[ \-\/\.]?)?(\((\d{3})\)|(\d{3}))[ \-\/\.]?(\d{3})[ \-\/\.]?(\d{4})$";
+
 static RULES: &[CountryRules] = &[
     CountryRules {
         code: "US",
@@ -60,7 +64,7 @@ static RULES: &[CountryRules] = &[
         postal_code_required: true,
         state_required: true,
         vat_id_supported: false,
-        phone_regex: NANP_PHONE,
+        phone_regex: US_PHONE,
         postal_regex: r"^[0-9]{5}(-[0-9]{4})?$",
         cultures: &["en-US", "es-US"],
         languages: &["en", "es"],
@@ -173,10 +177,12 @@ pub(crate) fn country_rules(iso2: &str) -> Option<&'static CountryRules> {
 }
 
 impl CountryRules {
-    /// The rules in the documented JSON shape.
+    /// The rules in the service's JSON shape: the country under `iso2Code` (the docs' CountryValidationRules resource
+    /// and the service's recorded answers), and whether the country requires a customer's phone number.
     pub(crate) fn to_json(&self) -> Value {
         json!({
-            "countryCode": self.code,
+            "iso2Code": self.code,
+            "customerOrganizationPhoneNumberRequired": is_phone_required(self.code),
             "defaultCulture": self.default_culture,
             "isCityRequired": self.city_required,
             "isPostalCodeRequired": self.postal_code_required,

@@ -6,7 +6,7 @@
 
 use super::profile::{self, CODE_INVALID_PROPERTY, Comparison, EDITS_BY_SOMEONE_ELSE, Invalid};
 use crate::wire::PartnerProfileKind;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -226,10 +226,10 @@ impl Store {
             return Err(PutRefusal::StaleEtag);
         }
         let mut body = profile::normalise_keys(body, Some(stored));
-        let Some(fields) = body.as_object_mut() else {
+        if !body.is_object() {
             return Err(PutRefusal::Invalid(not_an_object()));
-        };
-        keep_service_fields(kind, stored, fields).map_err(PutRefusal::Invalid)?;
+        }
+        keep_service_fields(kind, stored, &mut body).map_err(PutRefusal::Invalid)?;
         let mut comparison = profile::compare(stored, &body);
         comparison.unmodeled_altered.clear();
         comparison.lost_edit = false;
@@ -253,20 +253,21 @@ fn not_an_object() -> Invalid {
     }
 }
 
-/// The fields the service owns: sent changed → refused; left out → kept.
-fn keep_service_fields(kind: PartnerProfileKind, stored: &Value, body: &mut Map<String, Value>) -> Result<(), Invalid> {
+/// The fields the service owns (dotted paths): sent changed → refused; left out → kept. The legal business
+/// profile's legal name and the country of its legal address are the service's too (issue 15).
+fn keep_service_fields(kind: PartnerProfileKind, stored: &Value, body: &mut Value) -> Result<(), Invalid> {
     let owned: &[&str] = match kind {
-        PartnerProfileKind::LegalBusiness => &["vettingStatus", "vettingSubStatus"],
+        PartnerProfileKind::LegalBusiness => &["vettingStatus", "vettingSubStatus", "companyName", "address.country"],
         PartnerProfileKind::Organization => &["tenantId", "id"],
         PartnerProfileKind::Billing | PartnerProfileKind::Support => &[],
     };
     for field in owned {
-        let Some(stored_value) = stored.get(*field) else {
+        let Some(stored_value) = profile::get_path(stored, field) else {
             continue;
         };
-        match body.get(*field) {
+        match profile::get_path(body, field) {
             None => {
-                body.insert((*field).to_string(), stored_value.clone());
+                profile::set_path(body, field, stored_value.clone());
             }
             Some(sent) if sent != stored_value => {
                 return Err(Invalid {

@@ -241,9 +241,9 @@ impl StateFile {
     /// that is not a pcbulk state file (never overwriting it).
     pub fn open_for_job(path: &Path) -> Result<StateFile, StateError> {
         let display = path.display().to_string();
-        crate::outputs::refuse_non_regular(path)
+        crate::files::refuse_non_regular(path)
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
-        let lock = crate::report::create_or_open_private(path)
+        let lock = crate::files::create_or_open_private(path)
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         match lock.try_lock() {
             Ok(()) => {}
