@@ -29,6 +29,9 @@ const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
 /// When a renewal ahead of expiry failed transiently, how long the still-valid token is served before trying again.
 pub const RETRY_RENEWAL_AFTER: Duration = Duration::from_secs(30);
 
+/// The longest wait for a connection to the token endpoint (a firewall that drops packets answers nothing).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The longest `error_description` kept from a token endpoint's refusal.
 const DESCRIPTION_MAX: usize = 200;
 
@@ -129,9 +132,20 @@ pub enum AuthError {
     /// The token endpoint answered with something that is not a token: fatal for the job.
     #[error("the token endpoint answered http {status} without a usable token: {excerpt}")]
     Malformed { status: u16, excerpt: String },
-    /// The token endpoint failed (5xx, 429, timeout, connection) through every attempt.
+    /// The token endpoint failed (5xx, 429, a timeout or a connection dropped after it was made) through every
+    /// attempt.
     #[error("the token endpoint failed {attempts} times, last: {reason}")]
     Unavailable { attempts: u32, reason: String },
+    /// No connection to the token endpoint could be made through every attempt (a wrong authority, DNS, a firewall,
+    /// nothing listening): fatal, like refused credentials. Retrying row after row only burns the job's time.
+    #[error(
+        "cannot reach the token endpoint {endpoint} ({attempts} tries, last: {reason}): check --authority, DNS and \
+         the firewall"
+    )]
+    Unreachable { endpoint: String, attempts: u32, reason: String },
+    /// This machine may open no more files or connections: no fault of the token endpoint or the credentials.
+    #[error("cannot ask the token endpoint: the process may open no more files or connections (too many open files)")]
+    OutOfDescriptors,
     #[error("bad authority url")]
     Authority(#[source] ClientError),
     #[error("cannot build the http client for the token endpoint")]
@@ -199,10 +213,15 @@ struct TokenState {
     current: Option<HeldToken>,
     /// The newest refresh token (the grant answers with a new one): in memory only.
     refresh_token: Option<Secret>,
+    /// The token endpoint could not be reached through the first renewal: every later caller gets the same answer at
+    /// once, instead of each worker trying again in turn (a job of 16 workers waited 16 renewals to stop).
+    unreachable: Option<(String, u32, String)>,
 }
 
 /// A try at the token endpoint that did not give a token.
 enum Failure {
+    /// No connection could be made (refused, DNS, a connect timeout).
+    NoConnection(String),
     Transient(String),
     Fatal(AuthError),
 }
@@ -229,6 +248,7 @@ impl Auth {
         let http = || {
             reqwest::Client::builder()
                 .timeout(config.timeout)
+                .connect_timeout(config.timeout.min(CONNECT_TIMEOUT))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(AuthError::Build)
@@ -236,18 +256,18 @@ impl Auth {
         let (grant, state) = match credentials {
             Credentials::Static { token } => {
                 let held = HeldToken { token: AccessToken::new(token.expose()), renew_at: None, expires_at: None };
-                (None, TokenState { current: Some(held), refresh_token: None })
+                (None, TokenState { current: Some(held), refresh_token: None, unreachable: None })
             }
             Credentials::RefreshToken { authority, tenant, client_id, client_secret, refresh_token } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
                 let grant = Grant { endpoint, client_id, client_secret, refreshes: true, http: http()? };
-                (Some(grant), TokenState { current: None, refresh_token: Some(refresh_token) })
+                (Some(grant), TokenState { current: None, refresh_token: Some(refresh_token), unreachable: None })
             }
             Credentials::ClientCredentials { authority, tenant, client_id, client_secret } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
                 let grant =
                     Grant { endpoint, client_id, client_secret: Some(client_secret), refreshes: false, http: http()? };
-                (Some(grant), TokenState { current: None, refresh_token: None })
+                (Some(grant), TokenState { current: None, refresh_token: None, unreachable: None })
             }
         };
         Ok(Auth { grant, config, state: Mutex::new(state), renewals: AtomicU64::new(0) })
@@ -267,7 +287,7 @@ impl Auth {
             return Ok(held.token.clone());
         }
         match self.renew(&mut state).await {
-            Err(error @ AuthError::Unavailable { .. }) => {
+            Err(error @ (AuthError::Unavailable { .. } | AuthError::Unreachable { .. })) => {
                 let now = Instant::now();
                 let Some(held) = state.current.as_mut().filter(|held| held.expires_at.is_some_and(|at| now < at))
                 else {
@@ -309,17 +329,33 @@ impl Auth {
     /// Asks the token endpoint, retrying transient failures with backoff; keeps the answer in `state`.
     async fn renew(&self, state: &mut TokenState) -> Result<AccessToken, AuthError> {
         let Some(grant) = &self.grant else { return Err(AuthError::CannotRenew) };
+        if let Some((endpoint, attempts, reason)) = state.unreachable.clone() {
+            return Err(AuthError::Unreachable { endpoint, attempts, reason });
+        }
         let attempts = self.config.attempts.get();
         let mut attempt = 1;
+        // Whether every try so far failed to connect at all.
+        let mut never_connected = true;
         loop {
             let asked_at = Instant::now();
-            match self.request(grant, state.refresh_token.as_ref()).await {
+            let failure = self.request(grant, state.refresh_token.as_ref()).await;
+            never_connected &= matches!(failure, Err(Failure::NoConnection(_)));
+            match failure {
                 Ok(answer) => return Ok(self.keep(state, answer, asked_at)),
                 Err(Failure::Fatal(error)) => return Err(error),
-                Err(Failure::Transient(reason)) if attempt >= attempts => {
+                // Never reached since the job began: a wrong authority, DNS or a firewall, not a passing blip (once a
+                // token came from it, a later failure to connect stays transient).
+                Err(Failure::NoConnection(reason))
+                    if attempt >= attempts && never_connected && self.renewals() == 0 =>
+                {
+                    let endpoint = endpoint_name(&grant.endpoint);
+                    state.unreachable = Some((endpoint.clone(), attempts, reason.clone()));
+                    return Err(AuthError::Unreachable { endpoint, attempts, reason });
+                }
+                Err(Failure::Transient(reason) | Failure::NoConnection(reason)) if attempt >= attempts => {
                     return Err(AuthError::Unavailable { attempts, reason });
                 }
-                Err(Failure::Transient(reason)) => {
+                Err(Failure::Transient(reason) | Failure::NoConnection(reason)) => {
                     let jitter = rand::rng().random_range(0.0..=1.0);
                     let wait = backoff_delay(self.config.backoff_base, self.config.backoff_base * 32, attempt, jitter);
                     tracing::warn!(attempt, %reason, wait_secs = wait.as_secs_f64(), "token endpoint failed, retrying");
@@ -358,7 +394,15 @@ impl Auth {
             form.push((token_form::CLIENT_SECRET, secret.expose()));
         }
         let response = grant.http.post(grant.endpoint.clone()).form(&form).send().await;
-        let response = response.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
+        let response = response.map_err(|error| {
+            if crate::client::out_of_descriptors(&error) {
+                Failure::Fatal(AuthError::OutOfDescriptors)
+            } else if error.is_connect() {
+                Failure::NoConnection(crate::client::describe_transport(&error))
+            } else {
+                Failure::Transient(crate::client::describe_transport(&error))
+            }
+        })?;
         let status = response.status().as_u16();
         let body =
             response.bytes().await.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
@@ -369,6 +413,15 @@ impl Auth {
 /// How much of a lifetime is left when the token is renewed: a tenth, at most 5 minutes.
 pub(crate) fn margin(lifetime: Duration) -> Duration {
     (lifetime / 10).min(RENEW_MARGIN_MAX)
+}
+
+/// The token endpoint as an error names it: scheme, host and port, without the tenant's path.
+fn endpoint_name(endpoint: &Url) -> String {
+    let host = endpoint.host_str().unwrap_or("?");
+    match endpoint.port_or_known_default() {
+        Some(port) => format!("{}://{host}:{port}", endpoint.scheme()),
+        None => format!("{}://{host}", endpoint.scheme()),
+    }
 }
 
 fn token_endpoint(authority: &str, tenant: &str) -> Result<Url, AuthError> {

@@ -64,6 +64,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Sent as `MS-PartnerCenter-Application`.
     pub application: String,
+    /// How long a run that has never had an answer from the service keeps trying ([`crate::outage`]).
+    pub first_answer_within: Duration,
     /// The token audience of this API (the `resource` of the token grants): the cloud's API root.
     pub token_resource: String,
 }
@@ -76,6 +78,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             application: APPLICATION.to_string(),
+            first_answer_within: crate::outage::FIRST_ANSWER_WITHIN,
             token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
         })
     }
@@ -194,6 +197,10 @@ enum Answer {
         detail: String,
         before_sending: bool,
     },
+    /// This machine could not make the request: out of file descriptors. Nothing left; no fault of the service.
+    Local {
+        detail: String,
+    },
     /// An answer whose body could not be read to its end.
     BodyLost {
         status: u16,
@@ -233,8 +240,9 @@ impl Client {
             .user_agent(config.application.clone())
             .build()
             .map_err(ClientError::Build)?;
+        let outage = Arc::new(crate::outage::Outage::new(config.first_answer_within));
         let stop = CancellationToken::new();
-        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage: Arc::default(), stop })
+        Ok(Client { http, config, fixed_headers, bearer: Arc::default(), auth, pace, outage, stop })
     }
 
     /// This client (sharing its pool, pace and auth), stopping with `stop`: see the `stop` field.
@@ -330,13 +338,16 @@ impl Client {
         let mut call = CallState { ids: CallIds::fresh(), attempts: 0, throttled: 0, renewed: false };
         loop {
             // The permit first, then the token: waiting for the pace (a 429 hold may last a minute) must not
-            // outlast the token that goes on the request. A stop ends every wait before the request goes out.
-            let permit = self
+            // outlast the token that goes on the request. A stop ends every wait before the request goes out; a run
+            // that gave up on a service that never answered sends nothing more.
+            let turn = self
                 .unless_stopped(&request, &call, async {
-                    self.outage.wait_turn().await;
-                    self.pace.acquire().await
+                    self.outage.wait_turn().await?;
+                    Ok(self.pace.acquire().await)
                 })
                 .await?;
+            let permit =
+                turn.map_err(|detail| CallError::NoService { detail, ids: call.ids, attempts: call.attempts })?;
             let token = self
                 .unless_stopped(&request, &call, self.auth.token())
                 .await?
@@ -353,6 +364,12 @@ impl Client {
             };
             let issued_at = permit.issued_at();
             drop(permit);
+            if !matches!(answer, Answer::Local { .. } | Answer::Transport { before_sending: true, .. }) {
+                self.pace.count_sent();
+            }
+            if matches!(answer, Answer::Response { .. } | Answer::BodyLost { .. }) {
+                self.outage.on_response();
+            }
             let next = match answer {
                 Answer::Response { status, retry_after, body } => {
                     let verdict = match request.method {
@@ -368,6 +385,9 @@ impl Client {
                 Answer::BodyLost { status, detail } => {
                     call.attempts += 1;
                     self.transient(&request, &mut call, Some(status), None, detail, true).await?
+                }
+                Answer::Local { detail } => {
+                    return Err(CallError::Local { detail, ids: call.ids, attempts: call.attempts });
                 }
             };
             if let Next::Done(fetched) = next {
@@ -405,6 +425,15 @@ impl Client {
         *attempt.body_mut() = request.body.clone().map(reqwest::Body::from);
         let response = match self.http.execute(attempt).await {
             Ok(response) => response,
+            Err(error) if out_of_descriptors(&error) => {
+                let limit = "the process may open no more files or connections (too many open files)";
+                return Answer::Local {
+                    detail: format!(
+                        "{limit}: lower --concurrency (now {}) or raise ulimit -n",
+                        self.pace.config().concurrency
+                    ),
+                };
+            }
             Err(error) => {
                 let before_sending = error.is_connect() || error.is_builder();
                 return Answer::Transport { detail: describe_transport(&error), before_sending };
@@ -538,7 +567,12 @@ impl Client {
         detail: String,
         may_have_landed: bool,
     ) -> Result<Next, CallError> {
-        let down = self.outage.on_transient(request.path);
+        let down = match self.outage.on_transient(request.path, &detail) {
+            crate::outage::Judged::GiveUp(detail) => {
+                return Err(CallError::NoService { detail, ids: call.ids, attempts: call.attempts });
+            }
+            judged => judged == crate::outage::Judged::Down,
+        };
         if down {
             // The service is down, not this row unlucky: the attempt is not held against the call, and the slow
             // probe (`Outage::wait_turn`) paces the retries instead of the backoff.
@@ -588,10 +622,17 @@ fn quote_etag(etag: &str) -> String {
 
 /// What went wrong on the wire, in words (no URL, no header, no body).
 pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
-    let kind = if error.is_timeout() {
+    let connect;
+    let kind = if error.is_connect() {
+        // Named as such, with the host and port: "cannot connect to 127.0.0.1:9: connection refused".
+        let place = error.url().map(|url| {
+            let host = url.host_str().unwrap_or("?");
+            url.port_or_known_default().map_or_else(|| host.to_string(), |port| format!("{host}:{port}"))
+        });
+        connect = format!("cannot connect to {}", place.as_deref().unwrap_or("the server"));
+        connect.as_str()
+    } else if error.is_timeout() {
         "timed out"
-    } else if error.is_connect() {
-        "could not connect"
     } else if error.is_body() || error.is_decode() {
         "connection dropped while reading the answer"
     } else if error.is_request() {
@@ -604,9 +645,34 @@ pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
         innermost = Some(deeper);
     }
     match innermost {
-        Some(cause) => format!("{kind}: {}", excerpt(cause.to_string().as_bytes())),
+        Some(cause) => format!("{kind}: {}", lowercase_first(&excerpt(cause.to_string().as_bytes()))),
         None => kind.to_string(),
     }
+}
+
+/// "Connection refused (os error 111)" → "connection refused (os error 111)": errors read lowercase.
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Whether a request failed because this process may open no more files (EMFILE) or the system no more (ENFILE).
+pub(crate) fn out_of_descriptors(error: &reqwest::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(current) = cause {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(io.raw_os_error(), Some(EMFILE | ENFILE))
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -42,6 +42,12 @@ pub enum Halt {
     State(String),
     #[error("cannot read the CSV: {0}")]
     Input(String),
+    /// The service never answered (a base URL where nothing listens): given up after a bounded wait.
+    #[error("{0}")]
+    NoService(String),
+    /// This machine cannot make requests (out of file descriptors): no fault of the service.
+    #[error("{0}")]
+    Local(String),
     #[error("{0}")]
     InputChanged(String),
 }

@@ -64,8 +64,10 @@ pub enum Edit {
     Set(String),
     /// Empty the field: `""`, or left as it is when absent or `null`.
     Clear,
-    /// Put back a value a job recorded as the field's before-value (rollback); `Null` stands for absent or null.
-    Restore(serde_json::Value),
+    /// Put back a value a job recorded as the field's before-value (rollback): `None` removes the key (it was
+    /// absent); `Some(Null)` leaves an absent or null field as it is (a state file written before absent was told
+    /// apart from null recorded both as null).
+    Restore(Option<serde_json::Value>),
 }
 
 /// One field a row changes.

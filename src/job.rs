@@ -372,7 +372,7 @@ pub(crate) async fn execute(
     let client = client::connect(api)?;
     let pace = client.pace().clone();
     let recorder = Recorder::start(state, job);
-    let timeline = crate::timeline::Timeline::start(pace.clone());
+    let timeline = crate::timeline::Timeline::start(pace.clone(), recorder.handle());
     progress.started(total);
     let work = Work {
         source: run.source,
@@ -403,7 +403,7 @@ pub(crate) async fn execute(
     let figures = JobFigures {
         requests: pace.requests_sent(),
         throttled: pace.throttled(),
-        settled_rate: Some(pace.settled_rate()),
+        settled_rate: (pace.requests_sent() > 0).then(|| pace.settled_rate()),
     };
     state.finish_job(job, &figures, ending == Ending::Complete)?;
     write_report(&state, job, &run.report)?;

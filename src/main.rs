@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use pcbulk::cli::{self, Cli, Exit, LogFormat};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
@@ -12,9 +13,27 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help` and `--version` go to stdout and exit 0; bad arguments exit 1 as the contract says (clap's own
+        // 2 means "rows failed" to a wrapper script).
+        Err(error) => {
+            // Printing can fail only when stderr or stdout is gone; the exit code still tells.
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { Exit::Failed.code() } else { Exit::Clean.code() });
+        }
+    };
+    // Text logs: warnings and errors only, unless RUST_LOG says more. JSON logs are for machines, so the job's own
+    // events (start, progress, end with counts) are in them at the default level too.
+    let default = match cli.log_format {
+        LogFormat::Text => "warn",
+        LogFormat::Json => "warn,pcbulk=info",
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match cli.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

@@ -12,10 +12,18 @@ use serde_json::{Map, Value};
 pub struct FieldChange {
     /// The column name, like `defaultAddress.city`.
     pub field: &'static str,
-    /// The value read (`Null` when the key was absent).
-    pub before: Value,
-    /// The value written.
-    pub after: Value,
+    /// The value read; `None` when the key was absent (not the same as a `null` value).
+    pub before: Option<Value>,
+    /// The value written; `None` when the key was removed (a rollback putting back an absent key).
+    pub after: Option<Value>,
+}
+
+/// A field's value as a person reads it: its JSON, or `(absent)`.
+pub fn shown(slot: &Option<Value>) -> String {
+    match slot {
+        Some(value) => value.to_string(),
+        None => "(absent)".to_string(),
+    }
 }
 
 /// What the merge gives.
@@ -44,19 +52,28 @@ fn find_key(object: &Map<String, Value>, key: &str) -> Option<String> {
     object.keys().find(|existing| existing.eq_ignore_ascii_case(key)).cloned()
 }
 
+/// What a change does to the value at its path.
+enum Target {
+    Put(Value),
+    Remove,
+}
+
 /// What a change asks the value at its path to become, given what is there now; `None` when it already holds.
-fn wanted(edit: &Edit, current: Option<&Value>) -> Option<Value> {
+fn wanted(edit: &Edit, current: Option<&Value>) -> Option<Target> {
     match (edit, current) {
         (Edit::Set(value), Some(Value::String(existing))) if existing == value => None,
-        (Edit::Set(value), _) => Some(Value::String(value.clone())),
+        (Edit::Set(value), _) => Some(Target::Put(Value::String(value.clone()))),
         // Absent, null or already empty: cleared already.
         (Edit::Clear, None | Some(Value::Null)) => None,
         (Edit::Clear, Some(Value::String(existing))) if existing.is_empty() => None,
-        (Edit::Clear, Some(_)) => Some(Value::String(String::new())),
-        // Absent and null are one before-value: restoring null to an absent field leaves it absent.
-        (Edit::Restore(Value::Null), None | Some(Value::Null)) => None,
-        (Edit::Restore(value), Some(existing)) if existing == value => None,
-        (Edit::Restore(value), _) => Some(value.clone()),
+        (Edit::Clear, Some(_)) => Some(Target::Put(Value::String(String::new()))),
+        // The key was absent: remove it.
+        (Edit::Restore(None), None) => None,
+        (Edit::Restore(None), Some(_)) => Some(Target::Remove),
+        // A null before-value of a state file that did not tell absent from null: an absent field holds it too.
+        (Edit::Restore(Some(Value::Null)), None | Some(Value::Null)) => None,
+        (Edit::Restore(Some(value)), Some(existing)) if existing == value => None,
+        (Edit::Restore(Some(value)), _) => Some(Target::Put(value.clone())),
     }
 }
 
@@ -75,8 +92,9 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
         let key = find_key(object, parent).unwrap_or_else(|| parent.to_string());
         let slot = object.entry(key).or_insert(Value::Null);
         if slot.is_null() {
-            // Setting a field of an absent (or null) parent adds the parent; clearing (or restoring null) leaves it.
-            if matches!(change.edit, Edit::Clear | Edit::Restore(Value::Null)) {
+            // Setting a field of an absent (or null) parent adds the parent; clearing, removing (or restoring null)
+            // leaves it.
+            if matches!(change.edit, Edit::Clear | Edit::Restore(None | Some(Value::Null))) {
                 return Ok(None);
             }
             *slot = Value::Object(Map::new());
@@ -86,11 +104,23 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
     }
     let key = find_key(object, leaf);
     let current = key.as_ref().and_then(|key| object.get(key));
-    let Some(after) = wanted(&change.edit, current) else {
+    let Some(target) = wanted(&change.edit, current) else {
         return Ok(None);
     };
-    let before = current.cloned().unwrap_or(Value::Null);
-    object.insert(key.unwrap_or_else(|| leaf.to_string()), after.clone());
+    let before = current.cloned();
+    let after = match (target, key) {
+        (Target::Put(after), key) => {
+            object.insert(key.unwrap_or_else(|| leaf.to_string()), after.clone());
+            Some(after)
+        }
+        // Every spelling of the key goes (it was absent in all of them, as `find_key` looks); shifted out, not
+        // swapped, so every other key keeps its place and the profile reads as it did before the job.
+        (Target::Remove, Some(_)) => {
+            object.retain(|existing, _| !existing.eq_ignore_ascii_case(leaf));
+            None
+        }
+        (Target::Remove, None) => return Ok(None),
+    };
     Ok(Some(FieldChange { field: change.field.name, before, after }))
 }
 
@@ -127,6 +157,17 @@ pub fn holds(profile: &Value, change: &Change) -> bool {
         };
     }
     wanted(&change.edit, current).is_none()
+}
+
+/// The value at a field's path in a profile, `None` when a key on the way is absent; keys found without regard to
+/// case.
+pub fn slot_at(profile: &Value, path: &[&str]) -> Option<Value> {
+    let mut current = profile;
+    for key in path {
+        let Value::Object(object) = current else { return None };
+        current = object.get(&find_key(object, key)?)?;
+    }
+    Some(current.clone())
 }
 
 /// The value at a field's path in a profile (`Null` when absent), keys found without regard to case.

@@ -121,6 +121,16 @@ struct RateState {
     climb_cap: Option<(Instant, u32)>,
     /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
     history: VecDeque<(Instant, u32)>,
+    /// Requests sent and 429s met per whole second since the pace was made, pruned to the settle window.
+    seconds: VecDeque<Second>,
+}
+
+/// What one second of a job sent and met.
+#[derive(Clone, Copy, Debug, Default)]
+struct Second {
+    index: u64,
+    sent: u64,
+    throttled: u64,
 }
 
 /// The pace shared by all workers (`Arc<Pace>`).
@@ -160,6 +170,7 @@ impl Pace {
             climb_from: now,
             climb_cap: None,
             history: VecDeque::from([(now, rate)]),
+            seconds: VecDeque::new(),
         };
         Pace {
             slots: Arc::new(Semaphore::new(config.concurrency.get())),
@@ -176,7 +187,7 @@ impl Pace {
         &self.config
     }
 
-    /// Waits for the job-wide hold to pass, then for a concurrency slot, then for a rate token; counts the request.
+    /// Waits for the job-wide hold to pass, then for a concurrency slot, then for a rate token.
     ///
     /// The permit frees its slot when dropped: keep it while the request and its answer are in flight, drop it
     /// before any backoff sleep.
@@ -204,7 +215,6 @@ impl Pace {
                 Err(not_until) => tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await,
             }
         }
-        self.requests_sent.fetch_add(1, Ordering::Relaxed);
         Permit { _slot: slot, issued_at: Instant::now() }
     }
 
@@ -225,6 +235,7 @@ impl Pace {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut state = self.lock();
+        self.second(&mut state, now).throttled += 1;
         self.climb(&mut state, now);
         state.hold_until = state.hold_until.max(now + retry_after.min(MAX_RETRY_AFTER));
         state.restart_after_hold = true;
@@ -253,8 +264,10 @@ impl Pace {
     }
 
     /// The pace the job settled at, for the summary: the time-weighted mean of the rate over the last minute (or
-    /// since the pace was made, when that is shorter). After a steady run it is the configured rate; after 429s it
-    /// tells what the API bore, so the next job can start there.
+    /// since the pace was made, when that is shorter). After a steady run it is the configured rate. After 429s it
+    /// tells what the API bore, so the next job can start there: the requests it answered without a 429, per
+    /// second of the same window, when that is lower than the rate allowed (a job cut from 2000/s toward a limiter
+    /// of 1/s was still allowed hundreds a second on average, and said so).
     pub fn settled_rate(&self) -> f64 {
         let now = Instant::now();
         let mut state = self.lock();
@@ -265,17 +278,46 @@ impl Pace {
         if span <= 0.0 {
             return f64::from(state.rate);
         }
-        let mut total = 0.0;
-        let changes: Vec<(Instant, u32)> = state.history.iter().copied().collect();
-        for (index, (since, rate)) in changes.iter().enumerate() {
-            let until = changes.get(index + 1).map_or(now, |next| next.0);
-            let from = (*since).max(start);
-            total += f64::from(*rate) * until.saturating_duration_since(from).as_secs_f64();
+        let allowed = weighted_rate(&state.history, start, now, span);
+        let first = self.second_index(start);
+        let window = state.seconds.iter().filter(|second| second.index >= first);
+        let (sent, throttled) =
+            window.fold((0, 0), |(sent, throttled), second| (sent + second.sent, throttled + second.throttled));
+        if throttled == 0 || sent == 0 {
+            return allowed;
         }
-        total / span
+        // Over at least a second: a burst of answers in the first milliseconds is no rate.
+        allowed.min(sent.saturating_sub(throttled) as f64 / span.max(1.0))
     }
 
-    /// Requests sent (permits granted) so far.
+    /// Counts a request that left this machine (the caller knows: a permit whose request could not connect, or
+    /// that this machine could not make, sent nothing).
+    pub fn count_sent(&self) {
+        self.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let mut state = self.lock();
+        self.second(&mut state, now).sent += 1;
+    }
+
+    fn second_index(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.created).as_secs()
+    }
+
+    /// The count of the second `now` falls in, the window pruned.
+    fn second<'a>(&self, state: &'a mut RateState, now: Instant) -> &'a mut Second {
+        let index = self.second_index(now);
+        let oldest = index.saturating_sub(SETTLE_WINDOW.as_secs() + 1);
+        while state.seconds.front().is_some_and(|second| second.index < oldest) {
+            state.seconds.pop_front();
+        }
+        if state.seconds.back().is_none_or(|second| second.index != index) {
+            state.seconds.push_back(Second { index, ..Second::default() });
+        }
+        // Invariant: pushed just above when the back was another second.
+        state.seconds.back_mut().expect("the second was just pushed")
+    }
+
+    /// Requests sent so far ([`Pace::count_sent`]).
     pub fn requests_sent(&self) -> u64 {
         self.requests_sent.load(Ordering::Relaxed)
     }
@@ -356,6 +398,17 @@ impl Pace {
     fn fresh_limiter(&self, rate: u32) -> Arc<Limiter> {
         limiter(&self.clock, rate, SLACK)
     }
+}
+
+/// The time-weighted mean of the rate from `start` to `now` (`span` seconds), from its history of changes.
+fn weighted_rate(history: &VecDeque<(Instant, u32)>, start: Instant, now: Instant, span: f64) -> f64 {
+    let mut total = 0.0;
+    for (index, (since, rate)) in history.iter().enumerate() {
+        let until = history.get(index + 1).map_or(now, |next| next.0);
+        let from = (*since).max(start);
+        total += f64::from(*rate) * until.saturating_duration_since(from).as_secs_f64();
+    }
+    total / span
 }
 
 /// A limiter at `rate` with `taken` of its cells already taken (the first request after it goes at once when fewer

@@ -7,7 +7,7 @@
 use crate::state::RowStatus;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// What the engine tells whoever is watching.
@@ -86,56 +86,160 @@ impl Progress for Bar {
     }
 }
 
-/// A plain line at a steady interval, for logs.
+/// How progress is shown off a terminal: plain lines, or (`--log-format json`) the job's events as JSON log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineFormat {
+    Plain,
+    Json,
+}
+
+/// How the process shows progress, set once by the command line ([`configure`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Display {
+    pub format: LineFormat,
+    /// The interval of the line off a terminal.
+    pub every: Duration,
+}
+
+/// The interval of the progress line off a terminal.
+pub const EVERY: Duration = Duration::from_secs(30);
+
+impl Default for Display {
+    fn default() -> Display {
+        Display { format: LineFormat::Plain, every: EVERY }
+    }
+}
+
+static DISPLAY: std::sync::OnceLock<Display> = std::sync::OnceLock::new();
+
+/// Sets how [`for_stderr`] shows progress; the first call wins.
+pub fn configure(display: Display) {
+    // A second call (a test running two commands in one process) keeps the first: either is a valid display.
+    let _ = DISPLAY.set(display);
+}
+
+/// What a line says.
+struct LineState {
+    tally: Tally,
+    started: Instant,
+    printed: Instant,
+}
+
+/// A line at a steady interval, for logs: written when a row settles and the interval has passed, and by a ticker
+/// thread when no row settles for a whole interval (a job waiting on an outage still says where it is).
 pub struct Lines {
     every: Duration,
-    state: Mutex<(Tally, Instant, Instant)>,
+    format: LineFormat,
+    state: Arc<Mutex<LineState>>,
+    /// Ends the ticker when dropped (or sent to).
+    ticker: Mutex<Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Lines {
     pub fn new(every: Duration) -> Lines {
-        let now = Instant::now();
-        Lines { every, state: Mutex::new((Tally::default(), now, now)) }
+        Lines::with_format(every, LineFormat::Plain)
     }
 
-    fn print(tally: &Tally, started: Instant) {
-        let elapsed = started.elapsed().as_secs_f64().max(0.001);
+    pub fn with_format(every: Duration, format: LineFormat) -> Lines {
+        let now = Instant::now();
+        let state = LineState { tally: Tally::default(), started: now, printed: now };
+        Lines { every, format, state: Arc::new(Mutex::new(state)), ticker: Mutex::new(None) }
+    }
+
+    fn print(format: LineFormat, event: &'static str, state: &LineState) {
+        let tally = &state.tally;
+        let elapsed = state.started.elapsed().as_secs_f64().max(0.001);
         let rate = tally.done as f64 / elapsed;
-        eprintln!(
-            "progress: {}/{} rows, {rate:.1} rows/s, {:.0}s elapsed: {}",
-            tally.done,
-            tally.total,
-            elapsed,
-            tally.line()
-        );
+        match format {
+            LineFormat::Plain => eprintln!(
+                "progress: {}/{} rows, {rate:.1} rows/s, {:.0}s elapsed: {}",
+                tally.done,
+                tally.total,
+                elapsed,
+                tally.line()
+            ),
+            LineFormat::Json => {
+                let count = |status: RowStatus| tally.counts.get(&status).copied().unwrap_or_default();
+                tracing::info!(
+                    target: "pcbulk::job",
+                    event,
+                    done = tally.done,
+                    total = tally.total,
+                    rows_per_sec = rate,
+                    elapsed_secs = elapsed,
+                    updated = count(RowStatus::Updated),
+                    unchanged = count(RowStatus::Unchanged),
+                    would_update = count(RowStatus::WouldUpdate),
+                    restored = count(RowStatus::Restored),
+                    failed = count(RowStatus::Failed),
+                    invalid = count(RowStatus::Invalid),
+                    conflict = count(RowStatus::Conflict),
+                    "job {event}"
+                );
+            }
+        }
+    }
+
+    fn lock(state: &Mutex<LineState>) -> std::sync::MutexGuard<'_, LineState> {
+        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The ticker: a line whenever a whole interval passed without one.
+    fn tick(state: Arc<Mutex<LineState>>, every: Duration, format: LineFormat, stop: mpsc::Receiver<()>) {
+        while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+            let mut state = Self::lock(&state);
+            if state.printed.elapsed() >= every {
+                state.printed = Instant::now();
+                Self::print(format, "progress", &state);
+            }
+        }
     }
 }
 
 impl Progress for Lines {
     fn started(&self, total: u64) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.0.total = total;
-        state.1 = Instant::now();
-        state.2 = Instant::now();
+        {
+            let mut state = Self::lock(&self.state);
+            state.tally.total = total;
+            state.started = Instant::now();
+            state.printed = Instant::now();
+            if self.format == LineFormat::Json {
+                Self::print(self.format, "start", &state);
+            }
+        }
+        let (sender, receiver) = mpsc::channel();
+        let (state, every, format) = (self.state.clone(), self.every, self.format);
+        let thread = std::thread::spawn(move || Self::tick(state, every, format, receiver));
+        *self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((sender, thread));
     }
 
     fn row_done(&self, status: RowStatus) {
-        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        state.0.done += 1;
-        *state.0.counts.entry(status).or_default() += 1;
-        if state.2.elapsed() >= self.every {
-            state.2 = Instant::now();
-            Self::print(&state.0, state.1);
+        let mut state = Self::lock(&self.state);
+        state.tally.done += 1;
+        *state.tally.counts.entry(status).or_default() += 1;
+        if state.printed.elapsed() >= self.every {
+            state.printed = Instant::now();
+            Self::print(self.format, "progress", &state);
         }
     }
 
     fn finished(&self) {
-        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Self::print(&state.0, state.1);
+        let ticker = self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some((stop, thread)) = ticker {
+            drop(stop);
+            // The ticker only prints; a panic in it is no reason to lose the last line.
+            let _ = thread.join();
+        }
+        Self::print(self.format, "end", &Self::lock(&self.state));
     }
 }
 
-/// The right display for this process: a bar on a terminal, plain lines every 30 s otherwise.
+/// The right display for this process: a bar on a terminal, a line every 30 s otherwise (or as set by
+/// [`configure`]); JSON logs get the job's events as JSON records, never a bar.
 pub fn for_stderr() -> Box<dyn Progress> {
-    if std::io::stderr().is_terminal() { Box::new(Bar::new()) } else { Box::new(Lines::new(Duration::from_secs(30))) }
+    let display = DISPLAY.get().copied().unwrap_or_default();
+    match display.format {
+        LineFormat::Plain if std::io::stderr().is_terminal() => Box::new(Bar::new()),
+        format => Box::new(Lines::with_format(display.every, format)),
+    }
 }

@@ -1,9 +1,11 @@
 //! Requests and 429s per minute over a job's time. A sampler task reads the pace's cumulative counters every few
 //! seconds and keeps the deltas per wall-clock minute in memory; the job writes them to the state file when the
-//! recorder has handed it back (the state file keeps one owner). It never touches SQLite or the network.
+//! recorder has handed it back (the state file keeps one owner). Each sample also goes to the recorder as the run's
+//! figures so far, so `status` shows a running job's requests. It never touches SQLite or the network.
 
 use crate::pace::Pace;
 use crate::state::Minute;
+use crate::state::recorder::RecorderHandle;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -48,11 +50,11 @@ fn minute_of(at: SystemTime) -> i64 {
 }
 
 impl Timeline {
-    /// Starts sampling `pace` (whose counters start at zero for this run).
-    pub fn start(pace: Arc<Pace>) -> Timeline {
+    /// Starts sampling `pace` (whose counters start at zero for this run), noting its figures to `recorder`.
+    pub fn start(pace: Arc<Pace>, recorder: RecorderHandle) -> Timeline {
         let samples = Arc::new(Mutex::new(Samples::default()));
         let stop = CancellationToken::new();
-        let task = tokio::spawn(sample_until(pace.clone(), samples.clone(), stop.clone()));
+        let task = tokio::spawn(sample_until(pace.clone(), samples.clone(), recorder, stop.clone()));
         Timeline { samples, pace, stop, task }
     }
 
@@ -72,13 +74,22 @@ fn lock(samples: &Mutex<Samples>) -> std::sync::MutexGuard<'_, Samples> {
     samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn sample_until(pace: Arc<Pace>, samples: Arc<Mutex<Samples>>, stop: CancellationToken) {
+async fn sample_until(
+    pace: Arc<Pace>,
+    samples: Arc<Mutex<Samples>>,
+    recorder: RecorderHandle,
+    stop: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            _ = ticks.tick() => lock(&samples).take(&pace, SystemTime::now()),
+            _ = ticks.tick() => {
+                lock(&samples).take(&pace, SystemTime::now());
+                // A recorder already gone has nothing left to show; the job's end writes the figures anyway.
+                let _ = recorder.note_figures(pace.requests_sent(), pace.throttled());
+            }
         }
     }
 }
@@ -97,10 +108,11 @@ mod tests {
         let mut samples = Samples::default();
         samples.take(&pace, minute(10));
         assert!(samples.minutes.is_empty(), "nothing sent, nothing kept");
-        drop(pace.acquire().await);
-        drop(pace.acquire().await);
+        pace.count_sent();
+        pace.count_sent();
         samples.take(&pace, minute(10));
         let permit = pace.acquire().await;
+        pace.count_sent();
         pace.on_throttled(permit.issued_at(), Duration::ZERO);
         drop(permit);
         samples.take(&pace, minute(12));

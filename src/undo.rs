@@ -19,19 +19,24 @@ pub enum Undone {
     Conflict(String),
 }
 
-/// The value at a field's path, `Null` when absent; absent and null are one value to a rollback.
-fn found(catalog: &'static [Field], profile: &Value, field: &str) -> Value {
-    match fields::lookup(catalog, field) {
-        Some(field) => merge::value_at(profile, field.path),
-        None => Value::Null,
-    }
+/// The value at a field's path, `None` when absent.
+fn found(catalog: &'static [Field], profile: &Value, field: &str) -> Option<Value> {
+    fields::lookup(catalog, field).and_then(|field| merge::slot_at(profile, field.path))
 }
 
-/// A JSON value as a message quotes it.
-fn shown(value: &Value) -> String {
-    match value {
-        Value::String(text) => format!("\"{}\"", quote(text)),
-        other => quote(&other.to_string()),
+/// Whether a field holds a value: equal, or both empty (absent or null: the service may answer either for a field
+/// it holds nothing in, and a state file written before absent was told apart from null has null for both).
+fn same(found: &Option<Value>, expected: &Option<Value>) -> bool {
+    let empty = |slot: &Option<Value>| matches!(slot, None | Some(Value::Null));
+    found == expected || (empty(found) && empty(expected))
+}
+
+/// A field's value as a message quotes it.
+fn shown(slot: &Option<Value>) -> String {
+    match slot {
+        Some(Value::String(text)) => format!("\"{}\"", quote(text)),
+        Some(other) => quote(&other.to_string()),
+        None => "absent".to_string(),
     }
 }
 
@@ -45,10 +50,10 @@ pub fn restore_in(catalog: &'static [Field], profile: &Value, written: &[FieldCh
     let mut changes = Vec::new();
     for change in written {
         let now = found(catalog, profile, change.field);
-        if now == change.after {
+        if same(&now, &change.after) && !same(&now, &change.before) {
             let Some(field) = fields::lookup(catalog, change.field) else { continue };
             changes.push(Change { field, edit: Edit::Restore(change.before.clone()) });
-        } else if now != change.before {
+        } else if !same(&now, &change.before) {
             return Ok(Undone::Conflict(format!(
                 "{} is now {}, the job wrote {}: left as found",
                 change.field,
@@ -67,8 +72,8 @@ mod tests {
 
     fn written() -> Vec<FieldChange> {
         vec![
-            FieldChange { field: "defaultAddress.city", before: json!("Redmond"), after: json!("Seattle") },
-            FieldChange { field: "email", before: Value::Null, after: json!("new@contoso.com") },
+            FieldChange { field: "defaultAddress.city", before: Some(json!("Redmond")), after: Some(json!("Seattle")) },
+            FieldChange { field: "email", before: None, after: Some(json!("new@contoso.com")) },
         ]
     }
 
@@ -88,12 +93,13 @@ mod tests {
             panic!("expected a restore")
         };
         assert_eq!(
-            merged,
-            json!({"id": "c1", "defaultAddress": {"city": "Redmond", "district": "King"}, "x": [1], "email": null})
+            serde_json::to_string(&merged).unwrap(),
+            r#"{"id":"c1","defaultAddress":{"city":"Redmond","district":"King"},"x":[1]}"#,
+            "the email absent before the job is removed, not set to null"
         );
         assert_eq!(
             changes[0],
-            FieldChange { field: "defaultAddress.city", before: json!("Seattle"), after: json!("Redmond") }
+            FieldChange { field: "defaultAddress.city", before: Some(json!("Seattle")), after: Some(json!("Redmond")) }
         );
     }
 
@@ -109,7 +115,7 @@ mod tests {
         else {
             panic!("expected a restore")
         };
-        assert_eq!(changes, [FieldChange { field: "email", before: json!("new@contoso.com"), after: Value::Null }]);
+        assert_eq!(changes, [FieldChange { field: "email", before: Some(json!("new@contoso.com")), after: None }]);
     }
 
     #[test]
@@ -123,6 +129,20 @@ mod tests {
         );
         let undone = restore(&profile("Seattle", Some("other@contoso.com")), &written()).unwrap();
         assert!(matches!(undone, Undone::Conflict(message) if message.starts_with("email is now \"other@")));
+    }
+
+    #[test]
+    fn a_legacy_null_before_value_still_puts_back_null_and_null_and_absent_are_one_to_the_conflict_check() {
+        let legacy = [FieldChange { field: "email", before: Some(Value::Null), after: Some(json!("new@contoso.com")) }];
+        let Undone::Merged(Merged::Changed { profile: merged, .. }) =
+            restore(&profile("Seattle", Some("new@contoso.com")), &legacy).unwrap()
+        else {
+            panic!("expected a restore")
+        };
+        assert_eq!(merged["email"], Value::Null);
+        let mut nulled = profile("Redmond", None);
+        nulled["email"] = Value::Null;
+        assert_eq!(restore(&nulled, &written()).unwrap(), Undone::Merged(Merged::Unchanged));
     }
 
     #[test]

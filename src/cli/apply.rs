@@ -148,7 +148,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
     runtime.block_on(async {
         let sandbox = match args.sandbox {
-            true => Some(start_sandbox(&args.csv.csv).await?),
+            true => Some(start_sandbox(&args.csv.csv, resolve_input(&args.csv)?).await?),
             false => None,
         };
         let api = match &sandbox {
@@ -191,8 +191,8 @@ fn check_outputs(config: &ApplyConfig, args: &ApplyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_sandbox(csv: &Path) -> anyhow::Result<Sandbox> {
-    let ids = crate::sandbox::read_customer_ids(csv).with_context(|| format!("--sandbox: {}", csv.display()))?;
+async fn start_sandbox(csv: &Path, input: crate::input::InputConfig) -> anyhow::Result<Sandbox> {
+    let ids = super::customer_ids(csv, input).with_context(|| format!("--sandbox: {}", csv.display()))?;
     let config = SandboxConfig { customer_ids: ids, ..SandboxConfig::default() };
     Sandbox::start(config).await.context("--sandbox: cannot start the sandbox")
 }
@@ -250,16 +250,14 @@ fn terminate_signal() -> Option<()> {
 pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
     let counts: Vec<String> = outcome.counts.iter().map(|(status, count)| format!("{status} {count}")).collect();
     eprintln!("{}: {}", subject.display(), counts.join(", "));
-    // A run that sent nothing (a finished job run again) has no pace to speak of.
-    let pace = match outcome.figures.settled_rate {
-        Some(rate) if outcome.figures.requests > 0 => format!(", pace settled at {rate:.1} requests/s"),
-        _ => String::new(),
-    };
+    // No request sent, no pace to speak of.
+    let pace = outcome.figures.settled_rate.map(|rate| format!(", pace settled at {rate:.1} requests/s"));
     eprintln!(
-        "{:.1}s, {} requests, {} answered 429{pace}{}",
+        "{:.1}s, {} requests, {} answered 429{}{}",
         outcome.duration.as_secs_f64(),
         outcome.figures.requests,
         outcome.figures.throttled,
+        pace.unwrap_or_default(),
         if outcome.resumed { " (resumed)" } else { "" }
     );
     eprintln!("report: {}", outcome.report.display());
@@ -303,7 +301,8 @@ fn show_canary(rows: &[crate::engine::CanaryRow]) {
     for row in rows {
         eprintln!("  line {} ({}): {}", row.line, row.customer_id, row.status);
         for change in &row.changes {
-            eprintln!("    {}: {} -> {}", change.field, change.before, change.after);
+            let (before, after) = (crate::merge::shown(&change.before), crate::merge::shown(&change.after));
+            eprintln!("    {}: {before} -> {after}", change.field);
         }
         if let Some(error) = &row.error {
             eprintln!("    {error}");

@@ -245,6 +245,9 @@ pub fn resolve_api(api: &ApiArgs, pace: &PaceArgs, environment: Environment) -> 
     client.token_resource = api.cloud.token_resource().to_string();
     anyhow::ensure!(api.timeout > 0, "--timeout: value \"0\": give at least 1 second");
     client.timeout = Duration::from_secs(api.timeout);
+    if let Some(secs) = seconds_from(environment, "PCBULK_FIRST_ANSWER_SECS")? {
+        client.first_answer_within = secs;
+    }
     Ok(ApiConfig { client, credentials: resolve_credentials(api, environment)?, pace: resolve_pace(pace)? })
 }
 
@@ -275,12 +278,48 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     }
 }
 
+/// The distinct customer ids of a CSV, in order, read by `input` as `apply` reads them (to seed a sandbox): every
+/// record's id cell that is a GUID, valid row or not, lower-cased.
+pub fn customer_ids(path: &std::path::Path, input: InputConfig) -> anyhow::Result<Vec<String>> {
+    let reader = crate::input::open(path, input)?.without_duplicate_check();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for record in reader {
+        let Some(id) = crate::input::CustomerId::parse(&record?.customer_cell) else { continue };
+        if seen.insert(id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
 fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
     Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
 }
 
+/// How progress is shown off a terminal: as the log format says, every 30 s (env `PCBULK_PROGRESS_SECS`, for
+/// tests and for operators who want a denser log).
+fn resolve_display(format: LogFormat, environment: Environment) -> anyhow::Result<crate::progress::Display> {
+    let format = match format {
+        LogFormat::Text => crate::progress::LineFormat::Plain,
+        LogFormat::Json => crate::progress::LineFormat::Json,
+    };
+    let every = seconds_from(environment, "PCBULK_PROGRESS_SECS")?.unwrap_or(crate::progress::EVERY);
+    Ok(crate::progress::Display { format, every })
+}
+
+/// A duration in seconds from the environment (the interval of the progress line, the wait for a first answer:
+/// for tests, and for operators who want them shorter), when set.
+fn seconds_from(environment: Environment, name: &str) -> anyhow::Result<Option<Duration>> {
+    let Some(text) = environment(name) else { return Ok(None) };
+    let secs = text.trim().parse::<f64>().ok().filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9);
+    let secs = secs.with_context(|| format!("env {name}: value \"{text}\": give a number of seconds above 0"))?;
+    Ok(Some(Duration::from_secs_f64(secs)))
+}
+
 /// Runs a parsed command line to its end.
 pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
+    crate::progress::configure(resolve_display(cli.log_format, environment)?);
     match cli.command {
         Command::Validate(args) => run_validate(args),
         Command::Apply(args) => apply::run(args, environment),
@@ -290,8 +329,15 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Partner(args) => crate::partner::run(args, environment),
         Command::Completions(args) => completions::run(args),
         Command::Sandbox(args) => {
+            let ids = match &args.seed_from {
+                Some(path) => {
+                    let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)? };
+                    customer_ids(path, input).with_context(|| format!("--seed-from {}", path.display()))?
+                }
+                None => Vec::new(),
+            };
             let runtime = server_runtime()?;
-            runtime.block_on(crate::sandbox::run(args, async {
+            runtime.block_on(crate::sandbox::run(args, ids, async {
                 // An error here means no Ctrl-C handler could be installed: serve until killed.
                 if tokio::signal::ctrl_c().await.is_err() {
                     std::future::pending::<()>().await;

@@ -63,6 +63,12 @@ pub enum CallError {
     Auth { source: AuthError, ids: CallIds, attempts: u32 },
     #[error("http {status} with a body that is not json: {excerpt}")]
     Malformed { status: u16, excerpt: String, ids: CallIds, attempts: u32 },
+    /// A run that has never had an answer from the service gave up on it ([`crate::outage`]).
+    #[error("{detail}")]
+    NoService { detail: String, ids: CallIds, attempts: u32 },
+    /// This machine could not make the request (out of file descriptors): nothing was sent.
+    #[error("{detail}")]
+    Local { detail: String, ids: CallIds, attempts: u32 },
     /// The request could not be formed (a path or an etag that cannot go on the wire); nothing was sent.
     #[error("cannot send the request: {detail}")]
     Invalid { detail: String, ids: CallIds },
@@ -97,7 +103,7 @@ impl CallError {
             CallError::Stale { .. } => ErrorClass::Stale,
             CallError::OutcomeUnknown { .. } => ErrorClass::OutcomeUnknown,
             CallError::Exhausted { .. } | CallError::Throttled { .. } => ErrorClass::Transient,
-            CallError::Unauthorized { .. } => ErrorClass::Fatal,
+            CallError::Unauthorized { .. } | CallError::NoService { .. } | CallError::Local { .. } => ErrorClass::Fatal,
             CallError::Auth { source, .. } if source.is_fatal() => ErrorClass::Fatal,
             CallError::Auth { .. } => ErrorClass::Transient,
             CallError::Stopped { .. } => ErrorClass::Stopped,
@@ -130,6 +136,8 @@ impl CallError {
             | CallError::Unauthorized { ids, .. }
             | CallError::Auth { ids, .. }
             | CallError::Malformed { ids, .. }
+            | CallError::NoService { ids, .. }
+            | CallError::Local { ids, .. }
             | CallError::Stopped { ids, .. }
             | CallError::Invalid { ids, .. } => *ids,
         }
@@ -144,7 +152,11 @@ impl CallError {
             CallError::OutcomeUnknown { status, .. } | CallError::Exhausted { status, .. } => *status,
             CallError::Throttled { .. } => Some(429),
             CallError::Unauthorized { .. } => Some(401),
-            CallError::Auth { .. } | CallError::Invalid { .. } | CallError::Stopped { .. } => None,
+            CallError::Auth { .. }
+            | CallError::Invalid { .. }
+            | CallError::NoService { .. }
+            | CallError::Local { .. }
+            | CallError::Stopped { .. } => None,
         }
     }
 
@@ -159,6 +171,8 @@ impl CallError {
             | CallError::Unauthorized { attempts, .. }
             | CallError::Auth { attempts, .. }
             | CallError::Malformed { attempts, .. }
+            | CallError::NoService { attempts, .. }
+            | CallError::Local { attempts, .. }
             | CallError::Stopped { attempts, .. } => *attempts,
             CallError::Invalid { .. } => 0,
         }

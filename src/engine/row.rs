@@ -8,6 +8,7 @@
 
 use super::preflight::Preflight;
 use super::{Halt, Mode, Plan, Task};
+use crate::auth::AuthError;
 use crate::client::{CallError, CallIds, Client, ErrorClass};
 use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::recorder::RecorderHandle;
@@ -81,7 +82,13 @@ impl Calls {
 
     fn failed(&mut self, row: &Task, error: &CallError) -> Result<RowOutcome, Halt> {
         if error.is_fatal() {
-            return Err(Halt::Credentials(error.to_string()));
+            return Err(match error {
+                CallError::NoService { .. } => Halt::NoService(error.to_string()),
+                CallError::Local { .. } | CallError::Auth { source: AuthError::OutOfDescriptors, .. } => {
+                    Halt::Local(error.to_string())
+                }
+                _ => Halt::Credentials(error.to_string()),
+            });
         }
         let mut outcome = self.outcome(row, RowStatus::Failed, Vec::new());
         outcome.http_status = error.status();

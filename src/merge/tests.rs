@@ -45,7 +45,7 @@ fn only_named_fields_change_and_order_is_kept() {
     assert_eq!(serde_json::to_string(&merged).unwrap(), serde_json::to_string(&expected).unwrap());
     assert_eq!(
         changes,
-        [FieldChange { field: "defaultAddress.city", before: json!("Redmond"), after: json!("Seattle") }]
+        [FieldChange { field: "defaultAddress.city", before: Some(json!("Redmond")), after: Some(json!("Seattle")) }]
     );
 }
 
@@ -72,7 +72,7 @@ fn setting_an_absent_field_adds_it_even_in_an_absent_address() {
     let (merged, changes) =
         changed(merge(&json!({"id": "x"}), &[set("defaultAddress.addressLine2", "Suite 5")]).unwrap());
     assert_eq!(merged, json!({"id": "x", "defaultAddress": {"addressLine2": "Suite 5"}}));
-    assert_eq!(changes[0].before, Value::Null);
+    assert_eq!(changes[0].before, None, "absent, not null");
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn a_parent_that_is_not_an_object_is_an_error() {
 fn a_non_string_value_is_replaced() {
     let (merged, changes) = changed(merge(&json!({"companyName": 42}), &[set("companyName", "42")]).unwrap());
     assert_eq!(merged["companyName"], json!("42"));
-    assert_eq!(changes[0].before, json!(42));
+    assert_eq!(changes[0].before, Some(json!(42)));
 }
 
 #[test]
@@ -148,8 +148,11 @@ mod properties {
     }
 
     fn changes() -> impl Strategy<Value = Vec<Change>> {
-        let edit =
-            prop_oneof![Just(Edit::Clear), "[ -~]{0,6}".prop_map(Edit::Set), json_value().prop_map(Edit::Restore),];
+        let edit = prop_oneof![
+            Just(Edit::Clear),
+            "[ -~]{0,6}".prop_map(Edit::Set),
+            proptest::option::of(json_value()).prop_map(Edit::Restore),
+        ];
         let change = (0..CUSTOMER_BILLING.len(), edit)
             .prop_map(|(index, edit)| Change { field: &CUSTOMER_BILLING[index], edit });
         proptest::collection::vec(change, 0..5).prop_map(|mut changes| {
@@ -225,18 +228,30 @@ mod properties {
 }
 
 #[test]
-fn restore_puts_back_a_value_and_null_means_absent_or_null() {
+fn restore_puts_back_a_value_and_a_legacy_null_means_absent_or_null() {
     let field = |name| fields::lookup(CUSTOMER_BILLING, name).unwrap();
-    let restore = |name, value: Value| Change { field: field(name), edit: Edit::Restore(value) };
+    let restore = |name, value: Value| Change { field: field(name), edit: Edit::Restore(Some(value)) };
     let (merged, changes) = changed(
         merge(&profile(), &[restore("defaultAddress.city", json!("Bellevue")), restore("email", Value::Null)]).unwrap(),
     );
     assert_eq!(merged["defaultAddress"]["city"], json!("Bellevue"));
     assert_eq!(merged["email"], Value::Null);
-    assert_eq!(changes[1], FieldChange { field: "email", before: json!("old@contoso.com"), after: Value::Null });
+    let email = FieldChange { field: "email", before: Some(json!("old@contoso.com")), after: Some(Value::Null) };
+    assert_eq!(changes[1], email);
     // Absent, or null, already holds a null before-value; an absent parent is not made for it.
     let in_place = [restore("lastName", Value::Null), restore("defaultAddress.region", Value::Null)];
     assert_eq!(merge(&profile(), &in_place).unwrap(), Merged::Unchanged);
     let no_address = json!({"id": "c1"});
     assert_eq!(merge(&no_address, &[restore("defaultAddress.city", Value::Null)]).unwrap(), Merged::Unchanged);
+}
+
+#[test]
+fn restoring_an_absent_key_removes_it_and_keeps_the_order_of_the_rest() {
+    let field = |name| fields::lookup(CUSTOMER_BILLING, name).unwrap();
+    let remove = |name| Change { field: field(name), edit: Edit::Restore(None) };
+    let read = json!({"id": "c1", "email": "new@contoso.com", "culture": "en-US"});
+    let (merged, changes) = changed(merge(&read, &[remove("email")]).unwrap());
+    assert_eq!(serde_json::to_string(&merged).unwrap(), r#"{"id":"c1","culture":"en-US"}"#);
+    assert_eq!(changes, [FieldChange { field: "email", before: Some(json!("new@contoso.com")), after: None }]);
+    assert_eq!(merge(&merged, &[remove("email"), remove("defaultAddress.city")]).unwrap(), Merged::Unchanged);
 }

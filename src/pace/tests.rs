@@ -26,7 +26,7 @@ async fn requests_follow_the_rate_from_an_absolute_schedule() {
     }
     // The first goes at once, then one every 100 ms.
     assert_eq!(Instant::now() - start, Duration::from_millis(4900));
-    assert_eq!(pace.requests_sent(), 50);
+    assert_eq!(pace.requests_sent(), 0, "a permit is not a request sent: the client counts those");
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,6 +170,24 @@ async fn settled_rate_weighs_each_rate_by_its_time() {
     meet_a_429(&pace, MAX_RETRY_AFTER).await;
     tokio::time::advance(Duration::from_secs(30)).await;
     assert_eq!(pace.settled_rate(), 7.5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_429s_the_settled_rate_is_what_the_api_answered_not_what_was_allowed() {
+    let pace = Pace::new(config(2000, 8));
+    // A limiter of 1 request a second: each second one request goes through and one meets a 429.
+    for _ in 0..30 {
+        pace.count_sent();
+        pace.count_sent();
+        pace.on_throttled(Instant::now(), Duration::from_millis(10));
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    let settled = pace.settled_rate();
+    assert!((settled - 1.0).abs() < 0.01, "settled at {settled}, the api bore 1 a second");
+    let steady = Pace::new(config(10, 8));
+    steady.count_sent();
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert_eq!(steady.settled_rate(), 10.0, "no 429: the rate allowed");
 }
 
 #[test]

@@ -18,11 +18,17 @@ use std::io::Write;
 pub enum UndoError {
     #[error("the audit trail holds no change of the {kind} profile made against {base_url} to undo")]
     Nothing { kind: &'static str, base_url: String },
+    #[error(
+        "change {id} of the {kind} profile is unsettled ({outcome}: its put may or may not have landed); nothing was \
+         sent: run the same `pcbulk partner set` again to settle it (it reads the profile and records what it finds)"
+    )]
+    Unsettled { kind: &'static str, id: i64, outcome: &'static str },
     #[error("the {kind} profile was changed since change {id}: {message}; nothing was sent")]
     Conflict { kind: &'static str, id: i64, message: String },
 }
 
-/// What the last recorded change of `kind` wrote, as field changes, with its id.
+/// What the last recorded change of `kind` wrote, as field changes, with its id. Refused while the newest PUT may or
+/// may not have landed: undoing the change before it would skip it.
 pub fn last_change(
     state: &StateFile,
     kind: PartnerProfileKind,
@@ -32,8 +38,14 @@ pub fn last_change(
     let last = changes
         .into_iter()
         .rev()
-        .find(|change| change.outcome == Some(PartnerOutcome::Updated) && change.base_url == base_url)
+        .filter(|change| change.base_url == base_url)
+        .find(|change| {
+            change.outcome.is_some_and(|outcome| outcome == PartnerOutcome::Updated || outcome.is_unsettled())
+        })
         .ok_or_else(|| UndoError::Nothing { kind: kind.name(), base_url: base_url.to_string() })?;
+    if let Some(outcome) = last.outcome.filter(|outcome| outcome.is_unsettled()) {
+        return Err(UndoError::Unsettled { kind: kind.name(), id: last.id, outcome: outcome.name() }.into());
+    }
     Ok((last.id, crate::state::decode_changes(catalog(kind), &last.before, &last.after)))
 }
 

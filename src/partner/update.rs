@@ -125,6 +125,9 @@ pub async fn set(
     let mut unconfirmed: Option<Unconfirmed> = None;
     for read in 0..=RE_MERGES {
         let read_profile = fetch(client, kind).await?;
+        if read == 0 {
+            settle_earlier(kind, trail, &read_profile, notes)?;
+        }
         let merged = merge::merge(&read_profile, &request.changes)
             .map_err(|error| PartnerError::Merge { kind: kind.name(), error })?;
         let (written, changes) = match merged {
@@ -195,6 +198,51 @@ fn settle_unchanged(
             Ok(SetOutcome::Unchanged)
         }
     }
+}
+
+/// Settles the PUTs of an earlier run whose answer was never recorded (killed in flight, or killed while reading
+/// again after a lost answer): the profile as read now says whether each landed. An `undo` refuses until they are.
+fn settle_earlier(
+    kind: PartnerProfileKind,
+    trail: Option<&Trail<'_>>,
+    profile: &Value,
+    notes: &mut dyn Write,
+) -> Result<(), PartnerError> {
+    let Some(trail) = trail else { return Ok(()) };
+    for change in audit::unsettled_partner_changes(trail.state, kind, trail.base_url)? {
+        let written = crate::state::decode_changes(super::catalog::catalog(kind), &change.before, &change.after);
+        let landed = holds_written(kind, profile, &written);
+        let (outcome, error, words) = match landed {
+            true => (PartnerOutcome::Updated, None, "it landed: the profile holds its values"),
+            false => (
+                PartnerOutcome::Failed,
+                Some("settled by reading again: the profile does not hold its values".to_string()),
+                "it did not land (or was overwritten since): the profile does not hold its values",
+            ),
+        };
+        let answer = PartnerAnswer {
+            outcome,
+            http_status: None,
+            error_code: None,
+            error,
+            request_id: change.request_id.clone(),
+            correlation_id: change.correlation_id.clone(),
+        };
+        audit::record_partner_answer(trail.state, change.id, &answer)?;
+        note(
+            notes,
+            &format!("change {} of the {} profile, left unsettled by an earlier run: {words}", change.id, kind.name()),
+        );
+    }
+    Ok(())
+}
+
+/// Whether every field a PUT wrote holds the value it wrote.
+fn holds_written(kind: PartnerProfileKind, profile: &Value, written: &[FieldChange]) -> bool {
+    written.iter().all(|change| {
+        let Some(field) = crate::fields::lookup(super::catalog::catalog(kind), change.field) else { return false };
+        merge::slot_at(profile, field.path) == change.after
+    })
 }
 
 /// What a PUT came to, short of an error.
@@ -300,7 +348,7 @@ fn show_diff(notes: &mut dyn Write, kind: PartnerProfileKind, changes: &[FieldCh
     let fields = if count == 1 { "field" } else { "fields" };
     note(notes, &format!("{} profile{again}: {count} {fields} to change", kind.name()));
     for change in changes {
-        note(notes, &format!("  {}: {} → {}", change.field, change.before, change.after));
+        note(notes, &format!("  {}: {} → {}", change.field, merge::shown(&change.before), merge::shown(&change.after)));
     }
     if kind == PartnerProfileKind::LegalBusiness {
         note(

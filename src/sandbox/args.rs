@@ -20,9 +20,13 @@ pub struct SandboxArgs {
     /// Seeds generation and every random fault (the same seed gives the same customers).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Also seed the customer ids of this CSV (column customer_id, customerId or customer-tenant-id).
+    /// Also seed the customer ids of this CSV (column customer_id, customerId or customer-tenant-id), read as
+    /// `apply` reads it.
     #[arg(long, value_name = "CSV")]
     pub seed_from: Option<PathBuf>,
+    /// The field separator of the --seed-from CSV: `,` by default, `;` or `tab`.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
     /// Also seed the customer billing profiles of this JSON file (an array of profiles, each with an id).
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
@@ -63,8 +67,10 @@ pub struct SandboxArgs {
 }
 
 impl SandboxArgs {
-    /// The configuration these flags describe (reads the `--seed-from` and `--data` files).
-    pub fn resolve(&self) -> Result<SandboxConfig, SandboxError> {
+    /// The configuration these flags describe, with the customer ids of the `--seed-from` CSV as the command line
+    /// read them (the sandbox reads no CSV itself: `input` is the program's one CSV reader, and the sandbox shares
+    /// nothing but `wire` with the engine); reads the `--data` file.
+    pub fn resolve(&self, customer_ids: Vec<String>) -> Result<SandboxConfig, SandboxError> {
         let stale_etag = match self.stale_etag.as_str() {
             "2055" => StaleEtag::Code2055,
             "mixed" => StaleEtag::Mixed,
@@ -85,10 +91,6 @@ impl SandboxArgs {
             token_lifetime_secs: self.token_lifetime,
         };
         faults.check().map_err(SandboxError::Faults)?;
-        let customer_ids = match &self.seed_from {
-            Some(path) => seed::read_customer_ids(path)?,
-            None => Vec::new(),
-        };
         let profiles = match &self.data {
             Some(path) => seed::read_profiles(path)?,
             None => Vec::new(),
@@ -110,17 +112,23 @@ impl SandboxArgs {
     }
 }
 
-/// Starts the sandbox, prints how to use it, and serves until `shutdown` resolves.
-pub async fn run(args: SandboxArgs, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    run_printing_to(args, shutdown, std::io::stdout()).await
+/// Starts the sandbox with these customer ids too (those of `--seed-from`), prints how to use it, and serves until
+/// `shutdown` resolves.
+pub async fn run(
+    args: SandboxArgs,
+    customer_ids: Vec<String>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    run_printing_to(args, customer_ids, shutdown, std::io::stdout()).await
 }
 
 async fn run_printing_to(
     args: SandboxArgs,
+    customer_ids: Vec<String>,
     shutdown: impl Future<Output = ()>,
     mut out: impl Write,
 ) -> anyhow::Result<()> {
-    let config = args.resolve()?;
+    let config = args.resolve(customer_ids)?;
     let sandbox = Sandbox::start(config).await?;
     writeln!(out, "{}", usage(&sandbox))?;
     out.flush()?;
@@ -167,7 +175,7 @@ mod tests {
     fn parse(flags: &[&str]) -> Result<SandboxConfig, String> {
         let command = Command::try_parse_from(std::iter::once("sandbox").chain(flags.iter().copied()))
             .map_err(|error| error.to_string())?;
-        command.args.resolve().map_err(|error| error.to_string())
+        command.args.resolve(Vec::new()).map_err(|error| error.to_string())
     }
 
     #[test]
@@ -186,7 +194,9 @@ mod tests {
         let args = command.map(|command| command.args).map_err(|error| error.to_string());
         let mut printed = Vec::new();
         let ran = match args {
-            Ok(args) => run_printing_to(args, std::future::ready(()), &mut printed).await.map_err(|e| e.to_string()),
+            Ok(args) => {
+                run_printing_to(args, Vec::new(), std::future::ready(()), &mut printed).await.map_err(|e| e.to_string())
+            }
             Err(error) => Err(error),
         };
         assert_eq!(ran, Ok(()));
@@ -201,6 +211,5 @@ mod tests {
     fn bad_flags_are_refused() {
         assert!(parse(&["--error-rate", "2"]).is_err());
         assert!(parse(&["--stale-etag", "409"]).is_err());
-        assert!(parse(&["--seed-from", "/nonexistent/file.csv"]).is_err());
     }
 }

@@ -17,7 +17,7 @@ pub struct SandboxConfig {
     pub seed: u64,
     /// How many customers to generate.
     pub customers: usize,
-    /// Customer ids to seed, each with a generated profile (see `seed::read_customer_ids` for a CSV).
+    /// Customer ids to seed, each with a generated profile (the command line reads those of a CSV with `input`).
     pub customer_ids: Vec<String>,
     /// Customer billing profiles to seed as they are (each with an `id`; see `seed::read_profiles`).
     pub profiles: Vec<Value>,

@@ -46,7 +46,7 @@ pub use args::{SandboxArgs, run};
 pub use config::{Credentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
 pub use counters::{Counters, FIELD_LIST_CAP, FieldChange};
 pub use error::SandboxError;
-pub use seed::{read_customer_ids, read_profiles};
+pub use seed::read_profiles;
 
 use crate::wire::PartnerProfileKind;
 use serde_json::Value;

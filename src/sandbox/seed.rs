@@ -1,5 +1,5 @@
-//! Seeding: generated customer billing profiles (deterministic from a seed), customer ids read from a CSV, profiles
-//! read from a JSON file, and the partner's four profiles.
+//! Seeding: generated customer billing profiles (deterministic from a seed), profiles read from a JSON file, and
+//! the partner's four profiles. Customer ids from a CSV come from the command line, read by `input`.
 //!
 //! Every generated customer profile is valid for its country and carries fields pcbulk does not model (extra keys at
 //! the top level, in `defaultAddress`, and a nested `extensions` object), so a client that drops one is caught.
@@ -10,9 +10,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Map, Value, json};
 use std::path::Path;
-
-/// The CSV columns that name the customer (matched without regard to case).
-const ID_COLUMNS: &[&str] = &["customer_id", "customerid", "customer-tenant-id"];
 
 /// One city of a country: city, state code (or `""`), postal code.
 type City = (&'static str, &'static str, &'static str);
@@ -247,42 +244,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// The customer ids of a CSV: the column `customer_id` (or `customerId`, `customer-tenant-id`), any case; a BOM
-/// tolerated; `,` or `;` as the header shows. Cells that are not GUIDs are skipped; ids come lower-cased, each once.
-pub fn read_customer_ids(path: &Path) -> Result<Vec<String>, SandboxError> {
-    let bytes = std::fs::read(path).map_err(|source| SandboxError::Read { path: path.to_path_buf(), source })?;
-    customer_ids_from_csv(&bytes).map_err(|message| SandboxError::SeedFile { path: path.to_path_buf(), message })
-}
-
-fn customer_ids_from_csv(bytes: &[u8]) -> Result<Vec<String>, String> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let header_line = bytes.split(|byte| *byte == b'\n').next().unwrap_or_default();
-    let semicolons = header_line.iter().filter(|byte| **byte == b';').count();
-    let commas = header_line.iter().filter(|byte| **byte == b',').count();
-    let delimiter = if semicolons > commas { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(bytes);
-    let headers = reader.headers().map_err(|error| format!("cannot read the header: {error}"))?.clone();
-    let column = headers
-        .iter()
-        .position(|name| ID_COLUMNS.iter().any(|known| known.eq_ignore_ascii_case(name.trim())))
-        .ok_or_else(|| "no customer_id column in the header".to_string())?;
-    let mut ids: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for record in reader.records() {
-        let record = record.map_err(|error| format!("cannot read a record: {error}"))?;
-        let Some(cell) = record.get(column).map(str::trim) else {
-            continue;
-        };
-        if cell.len() == 36 && uuid::Uuid::parse_str(cell).is_ok() {
-            let id = cell.to_ascii_lowercase();
-            if seen.insert(id.clone()) {
-                ids.push(id);
-            }
-        }
-    }
-    Ok(ids)
-}
-
 /// The customer billing profiles of a JSON file: an array of objects, each with a string `id`.
 pub fn read_profiles(path: &Path) -> Result<Vec<Value>, SandboxError> {
     let seed_file_error = |message: String| SandboxError::SeedFile { path: path.to_path_buf(), message };
@@ -378,15 +339,5 @@ mod tests {
             let answer = crate::sandbox::rules::validate_address(&address);
             assert_eq!(answer["status"], "Verified", "{address:?} {answer}");
         }
-    }
-
-    #[test]
-    fn csv_ids_are_found_in_any_spelling_with_a_bom_and_semicolons() {
-        let csv = "\u{feff}Email;Customer-Tenant-Id\nx@y.z;A58CEBA5-60AC-48E4-A0BC-2A855811807A\n;not-a-guid\n;a58ceba5-60ac-48e4-a0bc-2a855811807a\n";
-        let ids = customer_ids_from_csv(csv.as_bytes());
-        assert_eq!(ids, Ok(vec!["a58ceba5-60ac-48e4-a0bc-2a855811807a".to_string()]));
-        let csv = "customerId,email\n0b7c3c38-4a3b-4a9a-9d1e-000000000001,a@b.c\n";
-        assert_eq!(customer_ids_from_csv(csv.as_bytes()).map(|ids| ids.len()), Ok(1));
-        assert!(customer_ids_from_csv(b"email\nx\n").is_err());
     }
 }

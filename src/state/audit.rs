@@ -129,6 +129,26 @@ pub fn record_partner_answer(state: &StateFile, id: i64, answer: &PartnerAnswer)
     Ok(())
 }
 
+impl PartnerOutcome {
+    /// A PUT whose answer was never recorded (`pending`) or was lost (`unknown`): it may or may not have landed.
+    pub fn is_unsettled(self) -> bool {
+        matches!(self, PartnerOutcome::Pending | PartnerOutcome::Unknown)
+    }
+}
+
+/// The PUTs of one kind of partner profile against `base_url` that may or may not have landed, oldest first.
+pub fn unsettled_partner_changes(
+    state: &StateFile,
+    kind: PartnerProfileKind,
+    base_url: &str,
+) -> Result<Vec<PartnerChange>, StateError> {
+    let changes = partner_changes(state, kind)?;
+    Ok(changes
+        .into_iter()
+        .filter(|change| change.base_url == base_url && change.outcome.is_some_and(PartnerOutcome::is_unsettled))
+        .collect())
+}
+
 /// The recorded PUTs of one kind of partner profile, oldest first.
 pub fn partner_changes(state: &StateFile, kind: PartnerProfileKind) -> Result<Vec<PartnerChange>, StateError> {
     let mut statement = state.connection.prepare(
@@ -164,7 +184,7 @@ mod tests {
     use serde_json::json;
 
     fn change() -> FieldChange {
-        FieldChange { field: "telephone", before: json!("4255555555"), after: json!("4255550199") }
+        FieldChange { field: "telephone", before: Some(json!("4255555555")), after: Some(json!("4255550199")) }
     }
 
     #[test]

@@ -190,24 +190,29 @@ pub struct StoredRow {
     pub suggested_address: String,
 }
 
-/// The changes of a row as a JSON object `{field: value}` of one side (`before` or `after`).
-pub fn changes_json(changes: &[FieldChange], side: impl Fn(&FieldChange) -> &Value) -> String {
-    let object: Map<String, Value> =
-        changes.iter().map(|change| (change.field.to_string(), side(change).clone())).collect();
+/// The changes of a row as a JSON object `{field: value}` of one side (`before` or `after`). A field absent on that
+/// side is left out of it (its name is in the other side, and in `changed_fields`): `{}` before `{"email": "x"}`
+/// means the key was absent, `{"email": null}` that it held null.
+pub fn changes_json(changes: &[FieldChange], side: impl Fn(&FieldChange) -> &Option<Value>) -> String {
+    let object: Map<String, Value> = changes
+        .iter()
+        .filter_map(|change| side(change).as_ref().map(|value| (change.field.to_string(), value.clone())))
+        .collect();
     Value::Object(object).to_string()
 }
 
 /// Changes as the state file stores them (`before` and `after` JSON objects `{field: value}`, see [`changes_json`]),
-/// read back; field names are those of `catalog`, and a name it does not know is left out.
+/// read back: a field named on one side only was absent on the other. Field names are those of `catalog`, and a
+/// name it does not know is left out. (Files written before absent was told apart from null hold `null` for both:
+/// read as null.)
 pub fn decode_changes(catalog: &'static [crate::fields::Field], before: &str, after: &str) -> Vec<FieldChange> {
     let parse = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
     let (before, after) = (parse(before), parse(after));
-    after
-        .into_iter()
-        .filter_map(|(name, after)| {
-            let field = crate::fields::lookup(catalog, &name)?;
-            let before = before.get(&name).cloned().unwrap_or_default();
-            Some(FieldChange { field: field.name, before, after })
+    let names = after.keys().chain(before.keys().filter(|name| !after.contains_key(*name)));
+    names
+        .filter_map(|name| {
+            let field = crate::fields::lookup(catalog, name)?;
+            Some(FieldChange { field: field.name, before: before.get(name).cloned(), after: after.get(name).cloned() })
         })
         .collect()
 }
@@ -516,8 +521,9 @@ impl StateFile {
     /// Records the job's request figures and when it finished.
     pub fn finish_job(&self, job: i64, figures: &JobFigures, finished: bool) -> Result<(), StateError> {
         self.connection.execute(
-            "UPDATE jobs SET requests = requests + ?2, throttled = throttled + ?3, settled_rate = ?4,
-                             last_moved_at = ?5, finished_at = ?6 WHERE id = ?1",
+            "UPDATE jobs SET requests = requests + ?2, throttled = throttled + ?3,
+                             settled_rate = COALESCE(?4, settled_rate), last_moved_at = ?5, finished_at = ?6
+             WHERE id = ?1",
             params![job, figures.requests, figures.throttled, figures.settled_rate, now(), finished.then(now)],
         )?;
         Ok(())

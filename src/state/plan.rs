@@ -18,7 +18,7 @@ use std::path::Path;
 const PAGE: usize = 512;
 
 /// A row's changes as the plan records them: a JSON object `{field: value}`, `null` for `<clear>`, and
-/// `{"restore": value}` for a before-value put back.
+/// `{"restore": value}` for a before-value put back (`{}` when the field was absent: the key is removed).
 pub fn encode(changes: &[Change]) -> String {
     let object: Map<String, Value> = changes
         .iter()
@@ -26,7 +26,9 @@ pub fn encode(changes: &[Change]) -> String {
             let value = match &change.edit {
                 Edit::Set(value) => Value::String(value.clone()),
                 Edit::Clear => Value::Null,
-                Edit::Restore(value) => Value::Object(Map::from_iter([("restore".to_string(), value.clone())])),
+                Edit::Restore(value) => {
+                    Value::Object(value.iter().map(|value| ("restore".to_string(), value.clone())).collect())
+                }
             };
             (change.field.name.to_string(), value)
         })
@@ -46,7 +48,7 @@ pub fn decode(catalog: &'static [Field], text: &str) -> Result<Vec<Change>, Stri
             let edit = match value {
                 Value::String(value) => Edit::Set(value),
                 Value::Null => Edit::Clear,
-                Value::Object(mut object) => Edit::Restore(object.remove("restore").unwrap_or(Value::Null)),
+                Value::Object(mut object) => Edit::Restore(object.remove("restore")),
                 other => return Err(format!("a plan holds {other} for {name}")),
             };
             Ok(Change { field, edit })
@@ -183,7 +185,8 @@ mod tests {
         let changes = vec![
             Change { field: field("email"), edit: Edit::Set("a@example.com".into()) },
             Change { field: field("defaultAddress.city"), edit: Edit::Clear },
-            Change { field: field("companyName"), edit: Edit::Restore(Value::Null) },
+            Change { field: field("companyName"), edit: Edit::Restore(Some(Value::Null)) },
+            Change { field: field("culture"), edit: Edit::Restore(None) },
         ];
         let decoded = decode(CUSTOMER_BILLING, &encode(&changes)).unwrap();
         assert_eq!(decoded, changes);

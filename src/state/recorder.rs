@@ -35,6 +35,11 @@ enum Message {
     /// Commit the outbox now: it is full.
     Collect,
     Flush(oneshot::Sender<Result<(), String>>),
+    /// The requests sent and 429s met by this run so far (cumulative), for `status` while the job runs.
+    Figures {
+        requests: u64,
+        throttled: u64,
+    },
     /// Commit what came before, then stop.
     Stop,
 }
@@ -123,6 +128,12 @@ impl RecorderHandle {
         }
     }
 
+    /// Notes the requests sent and 429s met by this run so far (cumulative): the job's figures in the state file
+    /// show them with the next commit, so `status` sees a running job's requests (and a killed job keeps them).
+    pub fn note_figures(&self, requests: u64, throttled: u64) -> Result<(), StateError> {
+        self.send(Message::Figures { requests, throttled })
+    }
+
     /// Records that the PUT intended for this row was not sent (the job stopped first): the row stays pending with
     /// no PUT in doubt. Committed like an outcome.
     pub fn withdraw_intent(&self, line: u64) -> Result<(), StateError> {
@@ -166,6 +177,14 @@ fn run(
     let mut outcomes: Vec<RowOutcome> = Vec::new();
     // The job's `last_moved_at` as last written: it changes once a second at most, so most commits leave it.
     let mut moved_at = String::new();
+    // The job's figures before this run, and this run's as last noted and as last written.
+    let base: (u64, u64) = state
+        .connection
+        .query_row("SELECT requests, throttled FROM jobs WHERE id = ?1", params![job], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap_or_default();
+    let (mut noted, mut written) = ((0, 0), (0, 0));
     loop {
         match receiver.recv_timeout(OUTCOME_WAIT) {
             Ok(message) => batch.push(message),
@@ -184,12 +203,27 @@ fn run(
         if batch.is_empty() && outcomes.is_empty() {
             continue;
         }
+        for message in &batch {
+            if let Message::Figures { requests, throttled } = message {
+                noted = (*requests, *throttled);
+            }
+        }
+        // On the way out the run's figures go back to where they were: the job adds its own once, at its end.
+        let figures = match stopping {
+            true => (written != (0, 0)).then_some(base),
+            false => (noted != written).then(|| (base.0 + noted.0, base.1 + noted.1)),
+        };
         let stamp = now();
         let moved = stamp != moved_at;
         let result = match &broken {
             Some(message) => Err(message.clone()),
-            None => commit(&mut state, job, &stamp, moved, &outcomes, &batch).map_err(|error| error.to_string()),
+            None => {
+                commit(&mut state, job, &stamp, moved, &outcomes, &batch, figures).map_err(|error| error.to_string())
+            }
         };
+        if result.is_ok() {
+            written = if stopping { (0, 0) } else { noted };
+        }
         if result.is_ok() && moved {
             moved_at = stamp;
         }
@@ -207,7 +241,7 @@ fn run(
                 Message::Flush(done) => {
                     let _ = done.send(result.clone());
                 }
-                Message::Collect | Message::Stop => {}
+                Message::Collect | Message::Figures { .. } | Message::Stop => {}
             }
         }
         if stopping {
@@ -227,6 +261,7 @@ fn commit(
     moved: bool,
     outcomes: &[RowOutcome],
     batch: &[Message],
+    figures: Option<(u64, u64)>,
 ) -> Result<(), rusqlite::Error> {
     let transaction = state.connection.transaction()?;
     {
@@ -289,6 +324,12 @@ fn commit(
     if moved {
         transaction.execute("UPDATE jobs SET last_moved_at = ?2 WHERE id = ?1", params![job, stamp])?;
     }
+    if let Some((requests, throttled)) = figures {
+        transaction.execute(
+            "UPDATE jobs SET requests = ?2, throttled = ?3 WHERE id = ?1",
+            params![job, requests, throttled],
+        )?;
+    }
     transaction.commit()
 }
 
@@ -296,4 +337,42 @@ fn commit(
 fn describe(changes: &[FieldChange]) -> (String, String, String) {
     let names: Vec<&str> = changes.iter().map(|change| change.field).collect();
     (names.join(" "), changes_json(changes, |change| &change.before), changes_json(changes, |change| &change.after))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{JobFigures, JobKind, PlannedRow, RowStatus};
+
+    #[tokio::test]
+    async fn a_runs_figures_show_while_it_runs_and_are_added_once_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.pcbulk.db");
+        let mut state = StateFile::open_for_job(&path).unwrap();
+        let row = PlannedRow {
+            line: 2,
+            customer_id: "c".into(),
+            status: RowStatus::Pending,
+            error: String::new(),
+            warnings: String::new(),
+            plan: None,
+        };
+        let job = state.create_job(JobKind::Apply, "x.csv", "h", "http://127.0.0.1:1", [Ok(row)].into_iter());
+        let job = job.unwrap().unwrap();
+        state.finish_job(job.id, &JobFigures { requests: 7, throttled: 2, settled_rate: None }, false).unwrap();
+        let recorder = Recorder::start(state, job.id);
+        let handle = recorder.handle();
+        handle.note_figures(5, 1).unwrap();
+        handle.flush().await.unwrap();
+        let reader = rusqlite::Connection::open(&path).unwrap();
+        let figures = |connection: &rusqlite::Connection| -> (u64, u64) {
+            let sql = "SELECT requests, throttled FROM jobs WHERE id = ?1";
+            connection.query_row(sql, params![job.id], |row| Ok((row.get(0)?, row.get(1)?))).unwrap()
+        };
+        assert_eq!(figures(&reader), (12, 3), "an earlier run's figures plus this run's so far");
+        let state = recorder.finish().unwrap();
+        assert_eq!(figures(&reader), (7, 2), "back to before the run: the job adds its own at its end");
+        state.finish_job(job.id, &JobFigures { requests: 6, throttled: 1, settled_rate: None }, true).unwrap();
+        assert_eq!(figures(&reader), (13, 3));
+    }
 }

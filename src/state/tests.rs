@@ -18,7 +18,7 @@ fn job_with_rows(state: &mut StateFile, lines: u64) -> Job {
 }
 
 fn change() -> FieldChange {
-    FieldChange { field: "defaultAddress.city", before: json!("Redmond"), after: json!("Seattle") }
+    FieldChange { field: "defaultAddress.city", before: Some(json!("Redmond")), after: Some(json!("Seattle")) }
 }
 
 #[tokio::test]
@@ -154,4 +154,20 @@ async fn an_outcome_rides_the_next_intents_commit_or_waits_at_most_a_moment() {
     handle.record(updated(4)).unwrap();
     drop(recorder.finish().unwrap());
     assert_eq!(status_seen_by_a_reader(&path, job.id, 4), "updated");
+}
+
+#[test]
+fn absent_and_null_before_values_are_told_apart_and_old_files_still_read() {
+    let catalog = crate::fields::CUSTOMER_BILLING;
+    let absent = FieldChange { field: "email", before: None, after: Some(json!("new@contoso.com")) };
+    let null = FieldChange { field: "culture", before: Some(Value::Null), after: Some(json!("en-US")) };
+    let changes = [absent.clone(), null.clone()];
+    let (before, after) = (changes_json(&changes, |c| &c.before), changes_json(&changes, |c| &c.after));
+    assert_eq!(before, r#"{"culture":null}"#);
+    let mut decoded = decode_changes(catalog, &before, &after);
+    decoded.sort_by_key(|change| change.field);
+    assert_eq!(decoded, [null, absent]);
+    // A file written before: absent was recorded as null, and reads as null (put back as before the change).
+    let old = decode_changes(catalog, r#"{"email":null}"#, r#"{"email":"new@contoso.com"}"#);
+    assert_eq!(old[0].before, Some(Value::Null));
 }

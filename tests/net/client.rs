@@ -225,7 +225,7 @@ async fn a_put_that_could_not_connect_is_retried_for_it_never_left() {
     let client = client_for(&url, static_auth("t"), pace(100, 3));
     let error = client.put(PATH, &json!({}), Some("e")).await.unwrap_err();
     assert!(
-        matches!(&error, CallError::Exhausted { status: None, attempts: 3, detail, .. } if detail.contains("could not connect")),
+        matches!(&error, CallError::Exhausted { status: None, attempts: 3, detail, .. } if detail.contains("cannot connect to 127.0.0.1:")),
         "{error:?}"
     );
 }
