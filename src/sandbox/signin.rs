@@ -281,7 +281,9 @@ fn grant(shared: &Shared, request: &SignInRequest) -> Result<(&'static str, Stri
     if request.client_secret.as_ref().is_some_and(|secret| *secret != shared.client_secret) {
         return Err(("invalid_client", "AADSTS7000215: invalid client secret provided"));
     }
-    if !scope_names(&request.scope, &shared.token_resource) {
+    // The scope is required when renewing; redeeming a code or a device code may leave it out (the sign-in's holds).
+    let scope_needed = request.grant_type == "refresh_token" || !request.scope.is_empty();
+    if scope_needed && !scope_names(&request.scope, &shared.token_resource) {
         return Err(("invalid_scope", "AADSTS70011: the provided scope is not valid"));
     }
     match request.grant_type.as_str() {
