@@ -169,9 +169,8 @@ pub fn logout(args: LogoutArgs, environment: Environment) -> anyhow::Result<Exit
 pub(crate) fn select(store: &Store, tenant: Option<&str>, client_id: Option<&str>) -> anyhow::Result<SignIn> {
     let sign_in = match tenant {
         Some(tenant) => store.load(tenant)?.with_context(|| {
-            format!(
-                "no sign-in is kept for tenant {tenant}: sign in with `pcbulk login --tenant {tenant} --client-id C`"
-            )
+            let app = client_id.unwrap_or("C");
+            format!("no sign-in is kept for tenant {tenant}: sign in with `pcbulk login --tenant {tenant} --client-id {app}`")
         })?,
         None => {
             let mut kept = store.list()?;
