@@ -1,15 +1,18 @@
 //! Auth: where the bearer token comes from, and keeping it fresh for a job of many hours.
 //!
-//! Owns the three token sources (a static token, the refresh-token grant, the client-credentials grant), the
-//! renewal ahead of expiry, the single renewal in flight shared by every worker, the renewal after a 401, and the
-//! newest refresh token (kept in memory only).
+//! Owns the four token sources (a static token, the refresh-token grant, the client-credentials grant, the sign-in
+//! kept by `pcbulk login`), the renewal ahead of expiry, the single renewal in flight shared by every worker, the
+//! renewal after a 401, and the newest refresh token: in memory for the refresh-token grant; for a kept sign-in, read
+//! from its store and written back there under the tenant's lock, so two processes renewing at once each present the
+//! newest.
 //!
 //! It must never put a secret or a token in a log line, an error message or a `Debug` output, never write a token
-//! anywhere, and never send a request to the API itself (the client does; the token endpoint is not paced).
+//! anywhere but a kept sign-in's store, and never send a request to the API itself (the client does; the token endpoint is not paced).
 
 use crate::client::{ClientError, excerpt, validate_base_url};
 use crate::pace::backoff_delay;
-use crate::wire::{TOKEN_RESOURCE, TokenErrorBody, TokenResponse, token_form, token_path};
+use crate::signin::store::{SignIn, Store, StoreError};
+use crate::wire::{TOKEN_RESOURCE, TokenErrorBody, TokenResponse, sign_in, token_form, token_path};
 use rand::RngExt;
 use reqwest::Url;
 use std::fmt;
@@ -104,6 +107,8 @@ pub enum Credentials {
     },
     /// App only: the client-credentials grant.
     ClientCredentials { authority: String, tenant: String, client_id: String, client_secret: Secret },
+    /// App+User: the sign-in kept by `pcbulk login`, renewed at the v2.0 token endpoint with `scope`.
+    SignedIn { store: Store, sign_in: SignIn },
 }
 
 impl Credentials {
@@ -113,6 +118,7 @@ impl Credentials {
             Credentials::Static { .. } => "static token",
             Credentials::RefreshToken { .. } => "refresh token",
             Credentials::ClientCredentials { .. } => "client credentials",
+            Credentials::SignedIn { .. } => "stored sign-in",
         }
     }
 }
@@ -146,10 +152,29 @@ pub enum AuthError {
     /// This machine may open no more files or connections: no fault of the token endpoint or the credentials.
     #[error("cannot ask the token endpoint: the process may open no more files or connections (too many open files)")]
     OutOfDescriptors,
+    /// The kept sign-in was refused (revoked, expired, replaced), or is gone or unreadable: only a new sign-in helps.
+    #[error("the sign-in kept for tenant {} {}: sign in again with `{}`", .0.tenant, .0.problem, .0.command)]
+    SignInAgain(Box<KeptSignInFailure>),
     #[error("bad authority url")]
     Authority(#[source] ClientError),
     #[error("cannot build the http client for the token endpoint")]
     Build(#[source] reqwest::Error),
+}
+
+/// What went wrong with a kept sign-in, and the command that signs in again.
+#[derive(Debug)]
+pub struct KeptSignInFailure {
+    pub tenant: String,
+    pub command: String,
+    pub problem: KeptSignInProblem,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeptSignInProblem {
+    #[error("was refused ({error}: {description})")]
+    Refused { error: String, description: String },
+    #[error("cannot be used: {0}")]
+    Store(StoreError),
 }
 
 impl AuthError {
@@ -192,12 +217,25 @@ struct Grant {
     client_id: String,
     client_secret: Option<Secret>,
     refreshes: bool,
+    /// A kept sign-in: its refresh token lives in the store, and the v2.0 endpoint takes `scope`, not `resource`.
+    signed_in: Option<Kept>,
     http: reqwest::Client,
+}
+
+struct Kept {
+    store: Store,
+    tenant: String,
+    scope: String,
+    command: String,
 }
 
 impl Grant {
     fn name(&self) -> &'static str {
-        if self.refreshes { "refresh token" } else { "client credentials" }
+        match (&self.signed_in, self.refreshes) {
+            (Some(_), _) => "stored sign-in",
+            (None, true) => "refresh token",
+            (None, false) => "client credentials",
+        }
     }
 }
 
@@ -260,13 +298,38 @@ impl Auth {
             }
             Credentials::RefreshToken { authority, tenant, client_id, client_secret, refresh_token } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
-                let grant = Grant { endpoint, client_id, client_secret, refreshes: true, http: http()? };
+                let grant =
+                    Grant { endpoint, client_id, client_secret, refreshes: true, signed_in: None, http: http()? };
                 (Some(grant), TokenState { current: None, refresh_token: Some(refresh_token), unreachable: None })
             }
             Credentials::ClientCredentials { authority, tenant, client_id, client_secret } => {
                 let endpoint = token_endpoint(&authority, &tenant)?;
-                let grant =
-                    Grant { endpoint, client_id, client_secret: Some(client_secret), refreshes: false, http: http()? };
+                let grant = Grant {
+                    endpoint,
+                    client_id,
+                    client_secret: Some(client_secret),
+                    refreshes: false,
+                    signed_in: None,
+                    http: http()?,
+                };
+                (Some(grant), TokenState { current: None, refresh_token: None, unreachable: None })
+            }
+            Credentials::SignedIn { store, sign_in } => {
+                let endpoint = endpoint_at(&sign_in.authority, &sign_in::token_path(sign_in.tenant.trim()))?;
+                let kept = Kept {
+                    store,
+                    tenant: sign_in.tenant.clone(),
+                    scope: sign_in::scope(&sign_in.resource),
+                    command: sign_in.login_command(),
+                };
+                let grant = Grant {
+                    endpoint,
+                    client_id: sign_in.client_id,
+                    client_secret: None,
+                    refreshes: true,
+                    signed_in: Some(kept),
+                    http: http()?,
+                };
                 (Some(grant), TokenState { current: None, refresh_token: None, unreachable: None })
             }
         };
@@ -338,7 +401,7 @@ impl Auth {
         let mut never_connected = true;
         loop {
             let asked_at = Instant::now();
-            let failure = self.request(grant, state.refresh_token.as_ref()).await;
+            let failure = self.attempt(grant, state.refresh_token.as_ref()).await;
             never_connected &= matches!(failure, Err(Failure::NoConnection(_)));
             match failure {
                 Ok(answer) => return Ok(self.keep(state, answer, asked_at)),
@@ -379,10 +442,50 @@ impl Auth {
         token
     }
 
+    /// One try: a POST to the token endpoint; for a kept sign-in, with the newest refresh token of its store, under
+    /// the tenant's lock, and the one the service hands back written there before the lock is let go.
+    async fn attempt(&self, grant: &Grant, refresh_token: Option<&Secret>) -> Result<TokenResponse, Failure> {
+        let Some(kept) = &grant.signed_in else { return self.request(grant, refresh_token).await };
+        let failed = |problem: KeptSignInProblem| {
+            let (tenant, command) = (kept.tenant.clone(), kept.command.clone());
+            Failure::Fatal(AuthError::SignInAgain(Box::new(KeptSignInFailure { tenant, command, problem })))
+        };
+        let gone = |source: StoreError| failed(KeptSignInProblem::Store(source));
+        let (store, tenant) = (kept.store.clone(), kept.tenant.clone());
+        let locked = tokio::task::spawn_blocking(move || {
+            let lock = store.lock(&tenant)?;
+            let sign_in = store.load(&tenant)?;
+            Ok::<_, StoreError>((lock, sign_in))
+        })
+        .await
+        .map_err(|error| Failure::Transient(format!("the sign-in store could not be read: {error}")))?;
+        let (lock, sign_in) = locked.map_err(gone)?;
+        let Some(sign_in) = sign_in else {
+            let path = kept.store.path(&kept.tenant).unwrap_or_default();
+            return Err(gone(StoreError::Unreadable { path, reason: "it was removed (pcbulk logout)".into() }));
+        };
+        let answer = match self.request(grant, Some(&sign_in.refresh_token)).await {
+            Err(Failure::Fatal(AuthError::Refused { error, description, .. })) => {
+                return Err(failed(KeptSignInProblem::Refused { error, description }));
+            }
+            other => other?,
+        };
+        if let Some(newest) = &answer.refresh_token {
+            kept.store.replace_refresh_token(&kept.tenant, Secret::new(newest.as_str())).map_err(gone)?;
+            tracing::info!("the service rotated the refresh token; the kept sign-in now holds the new one");
+        }
+        drop(lock);
+        Ok(answer)
+    }
+
     /// One POST to the token endpoint.
     async fn request(&self, grant: &Grant, refresh_token: Option<&Secret>) -> Result<TokenResponse, Failure> {
         let resource = self.config.resource.as_str();
-        let mut form = vec![(token_form::CLIENT_ID, grant.client_id.as_str()), (token_form::RESOURCE, resource)];
+        let mut form = vec![(token_form::CLIENT_ID, grant.client_id.as_str())];
+        match &grant.signed_in {
+            Some(kept) => form.push((sign_in::SCOPE, kept.scope.as_str())),
+            None => form.push((token_form::RESOURCE, resource)),
+        }
         match (grant.refreshes, refresh_token) {
             (true, Some(refresh_token)) => {
                 form.push((token_form::GRANT_TYPE, token_form::GRANT_REFRESH_TOKEN));
@@ -425,8 +528,12 @@ fn endpoint_name(endpoint: &Url) -> String {
 }
 
 fn token_endpoint(authority: &str, tenant: &str) -> Result<Url, AuthError> {
+    endpoint_at(authority, &token_path(tenant.trim()))
+}
+
+fn endpoint_at(authority: &str, path: &str) -> Result<Url, AuthError> {
     let root = validate_base_url(authority).map_err(AuthError::Authority)?;
-    let url = format!("{}{}", root.as_str().trim_end_matches('/'), token_path(tenant.trim()));
+    let url = format!("{}{}", root.as_str().trim_end_matches('/'), path);
     Url::parse(&url).map_err(|error| AuthError::Authority(ClientError::BaseUrl { url, reason: error.to_string() }))
 }
 

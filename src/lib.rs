@@ -23,6 +23,8 @@
 //! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
 //!   module the engine shares with the sandbox.
 //! - [`partner`] reads and changes the partner's own four profiles (`pcbulk partner get|set`), with an audit trail.
+//! - [`signin`] is `pcbulk login`: the browser (PKCE) and device code flows, and the kept sign-in that [`auth`]
+//!   renews (a 0600 file, its refresh token replaced under a lock when the service rotates it).
 //! - [`sandbox`] is a Partner Center stand-in on 127.0.0.1 for rehearsals and for every test.
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
@@ -44,6 +46,7 @@ pub mod preflight;
 pub mod progress;
 pub mod report;
 pub mod sandbox;
+pub mod signin;
 pub mod state;
 pub mod summary;
 pub mod timeline;

@@ -45,6 +45,99 @@ pub fn token_path(tenant: &str) -> String {
     format!("/{tenant}/oauth2/token")
 }
 
+/// The identity platform (v2.0) endpoints of interactive sign-in (`pcbulk login`), below the authority:
+/// learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow and v2-oauth2-device-code.
+pub mod sign_in {
+    /// The authorization endpoint of `tenant` (the browser is sent there).
+    pub fn authorize_path(tenant: &str) -> String {
+        format!("/{tenant}/oauth2/v2.0/authorize")
+    }
+
+    /// The device authorization endpoint of `tenant`.
+    pub fn device_code_path(tenant: &str) -> String {
+        format!("/{tenant}/oauth2/v2.0/devicecode")
+    }
+
+    /// The v2.0 token endpoint of `tenant`: every grant of a sign-in, its renewals included.
+    pub fn token_path(tenant: &str) -> String {
+        format!("/{tenant}/oauth2/v2.0/token")
+    }
+
+    /// The scope of a sign-in: the API's static permissions, a refresh token, and an ID token naming the user.
+    pub fn scope(resource: &str) -> String {
+        format!("{}/.default offline_access openid profile", resource.trim_end_matches('/'))
+    }
+
+    pub const RESPONSE_TYPE_CODE: &str = "code";
+    pub const CODE_CHALLENGE_METHOD: &str = "S256";
+    pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+    pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+    /// Form and query fields of the sign-in requests (with `token_form`'s).
+    pub const SCOPE: &str = "scope";
+    pub const REDIRECT_URI: &str = "redirect_uri";
+    pub const RESPONSE_TYPE: &str = "response_type";
+    pub const STATE: &str = "state";
+    pub const CODE: &str = "code";
+    pub const CODE_VERIFIER: &str = "code_verifier";
+    pub const CODE_CHALLENGE: &str = "code_challenge";
+    pub const CODE_CHALLENGE_METHOD_FIELD: &str = "code_challenge_method";
+    pub const DEVICE_CODE: &str = "device_code";
+    pub const PROMPT: &str = "prompt";
+    pub const ERROR: &str = "error";
+    pub const ERROR_DESCRIPTION: &str = "error_description";
+
+    /// The device flow's answers while polling (RFC 8628 section 3.5).
+    pub const AUTHORIZATION_PENDING: &str = "authorization_pending";
+    pub const SLOW_DOWN: &str = "slow_down";
+    pub const EXPIRED_TOKEN: &str = "expired_token";
+    pub const ACCESS_DENIED: &str = "access_denied";
+    /// The refusal of a refresh token that is revoked, expired or already replaced.
+    pub const INVALID_GRANT: &str = "invalid_grant";
+}
+
+/// The answer of the device authorization endpoint. `device_code` is a secret: `Debug` hides it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceCodeResponse {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_in: Seconds,
+    /// Seconds between polls; 5 when absent (RFC 8628).
+    #[serde(default)]
+    pub interval: Option<Seconds>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl fmt::Debug for DeviceCodeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceCodeResponse")
+            .field("device_code", &"<redacted>")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_in", &self.expires_in)
+            .field("interval", &self.interval)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer of the v2.0 token endpoint to a sign-in grant: a token response with the ID token beside it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SignInTokenResponse {
+    #[serde(flatten)]
+    pub token: TokenResponse,
+    /// A JWT whose claims name the user (`preferred_username`, `name`, `oid`, `tid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+}
+
+impl fmt::Debug for SignInTokenResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignInTokenResponse").field("token", &self.token).finish_non_exhaustive()
+    }
+}
+
 /// The path of a country's address rules.
 pub fn country_rules_path(iso2: &str) -> String {
     format!("/v1/countryvalidationrules/{iso2}")

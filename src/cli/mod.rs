@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod completions;
 pub mod inspect;
+pub mod login;
 pub mod rollback;
 
 use crate::auth::{Credentials, DEFAULT_AUTHORITY, Secret};
@@ -70,15 +71,24 @@ pub enum Command {
     /// Check a CSV offline: header, every cell, duplicates.
     Validate(ValidateArgs),
     /// The job: GET, merge, PUT with If-Match for every valid row; resumable.
+    #[command(after_help = AUTHENTICATION_HELP)]
     Apply(apply::ApplyArgs),
     /// Counts per status, rows left, when the job started and last moved.
     Status(inspect::StateArgs),
     /// Writes the report again from the state file.
     Report(inspect::ReportArgs),
     /// Puts back the before-values of the fields a job changed, where they still hold what it wrote; resumable.
+    #[command(after_help = AUTHENTICATION_HELP)]
     Rollback(rollback::RollbackArgs),
     /// Read or change the partner's own profiles: billing, legalbusiness, organization, support.
+    #[command(after_help = AUTHENTICATION_HELP)]
     Partner(crate::partner::PartnerArgs),
+    /// Sign in (App+User) in a browser, or with --device-code; the sign-in is kept for the commands above.
+    Login(login::LoginArgs),
+    /// Who is signed in, where the sign-in is kept, and whether it still works.
+    Whoami(login::WhoamiArgs),
+    /// Forget a kept sign-in.
+    Logout(login::LogoutArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
     Sandbox(crate::sandbox::SandboxArgs),
     /// Print the completion script of a shell: bash, zsh, fish or powershell.
@@ -183,6 +193,13 @@ pub struct PaceArgs {
     pub max_attempts: u32,
 }
 
+/// The order in which credentials are looked for (cli.md, "Authentication"), as `--help` says it.
+pub const AUTHENTICATION_HELP: &str = "Credentials (the first given wins):
+  1. env PCBULK_TOKEN, or --token-file FILE: a ready bearer token
+  2. env PCBULK_REFRESH_TOKEN with --tenant and --client-id (App+User; env PCBULK_CLIENT_SECRET for a confidential app)
+  3. env PCBULK_CLIENT_SECRET with --tenant and --client-id (app only)
+  4. the sign-in kept by `pcbulk login` (of --tenant when several are kept)";
+
 /// Secrets come from the environment only, never from arguments (which `ps` shows to everyone).
 pub type Environment<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -220,14 +237,27 @@ pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::
         (Some((tenant, client_id)), None, Some(client_secret)) => {
             Ok(Credentials::ClientCredentials { authority, tenant, client_id, client_secret })
         }
-        (Some(_), None, None) => anyhow::bail!(
-            "--tenant and --client-id need env PCBULK_REFRESH_TOKEN (App+User) or PCBULK_CLIENT_SECRET (app only)"
-        ),
-        (None, _, _) => anyhow::bail!(
-            "no credentials: set env PCBULK_TOKEN (or --token-file FILE), or give --tenant and --client-id with env \
-             PCBULK_REFRESH_TOKEN or PCBULK_CLIENT_SECRET"
-        ),
+        (Some((tenant, client_id)), None, None) => stored_sign_in(Some(&tenant), Some(&client_id), environment)
+            .context(
+                "--tenant and --client-id need env PCBULK_REFRESH_TOKEN (App+User) or PCBULK_CLIENT_SECRET (app only), \
+                 or a sign-in kept by `pcbulk login`",
+            ),
+        (None, _, _) => stored_sign_in(args.tenant.as_deref(), None, environment),
     }
+}
+
+/// The sign-in kept by `pcbulk login`: the last source of credentials.
+fn stored_sign_in(
+    tenant: Option<&str>,
+    client_id: Option<&str>,
+    environment: Environment,
+) -> anyhow::Result<Credentials> {
+    let store = crate::signin::store::Store::locate(environment).context(
+        "no credentials: set env PCBULK_TOKEN (or --token-file FILE), or give --tenant and --client-id with env \
+         PCBULK_REFRESH_TOKEN or PCBULK_CLIENT_SECRET, or sign in with `pcbulk login`",
+    )?;
+    let sign_in = login::select(&store, tenant, client_id)?;
+    Ok(Credentials::SignedIn { store, sign_in })
 }
 
 /// The pace, checked.
@@ -328,6 +358,9 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
         Command::Rollback(args) => rollback::run(args, environment),
         Command::Partner(args) => crate::partner::run(args, environment),
         Command::Completions(args) => completions::run(args),
+        Command::Login(args) => login::login(args, environment),
+        Command::Whoami(args) => login::whoami(args, environment),
+        Command::Logout(args) => login::logout(args, environment),
         Command::Sandbox(args) => {
             let ids = match &args.seed_from {
                 Some(path) => {
@@ -351,7 +384,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
 /// The runtime of a client command (apply, rollback, partner): one thread. The work is waiting on the API, and
 /// one thread never has to wake another to share it (on two worker threads a row cost a third more CPU, most of it
 /// the kernel's futex and scheduler). Blocking work (the CSV reader) still gets its own thread.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }
 

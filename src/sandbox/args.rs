@@ -89,6 +89,7 @@ impl SandboxArgs {
             consent_withdrawn: false,
             mfa_required: false,
             token_lifetime_secs: self.token_lifetime,
+            ..Faults::default()
         };
         faults.check().map_err(SandboxError::Faults)?;
         let profiles = match &self.data {

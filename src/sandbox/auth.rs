@@ -156,6 +156,13 @@ impl TokenStore {
         token
     }
 
+    /// Issues an App+User access token (as a sign-in's grants do) valid for `lifetime`.
+    pub(crate) fn issue_app_user(&self, lifetime: Duration) -> String {
+        let token = self.issue_access(lifetime);
+        self.lock().app_user.insert(token.clone());
+        token
+    }
+
     /// Checks an `Authorization` header's value.
     pub(crate) fn check(&self, authorization: Option<&str>) -> Access {
         let Some(token) = authorization.and_then(bearer_token) else {

@@ -139,6 +139,12 @@ pub struct Faults {
     pub mfa_required: bool,
     /// The lifetime of access tokens issued from now on, in seconds.
     pub token_lifetime_secs: u64,
+    /// The authorize endpoint sends the browser back with `access_denied` (the user refused), not a code.
+    pub sign_in_refused: bool,
+    /// The `interval` of a device code: the seconds a client waits between polls (polling sooner: `slow_down`).
+    pub device_code_interval_secs: u64,
+    /// How long a sign-in's refresh token still works after a renewal replaced it (0: refused at once).
+    pub refresh_token_grace_secs: u64,
 }
 
 impl Default for Faults {
@@ -156,6 +162,9 @@ impl Default for Faults {
             consent_withdrawn: false,
             mfa_required: false,
             token_lifetime_secs: 3600,
+            sign_in_refused: false,
+            device_code_interval_secs: 5,
+            refresh_token_grace_secs: 60,
         }
     }
 }

@@ -25,7 +25,7 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
         crate::wire::ADDRESS_VALIDATION_PATH => "address_validation",
         _ if path.starts_with("/v1/customers/") => "customer_billing",
         _ if path.starts_with("/v1/countryvalidationrules/") => "country_rules",
-        _ if path.ends_with("/oauth2/token") => "token",
+        _ if path.ends_with("/oauth2/token") || path.contains("/oauth2/v2.0/") => "token",
         _ => "other",
     }
 }

@@ -40,6 +40,7 @@ mod rules;
 mod seed;
 mod server;
 mod side;
+mod signin;
 mod state;
 
 pub use args::{SandboxArgs, run};
@@ -47,6 +48,7 @@ pub use config::{Credentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
 pub use counters::{Counters, FIELD_LIST_CAP, FieldChange};
 pub use error::SandboxError;
 pub use seed::read_profiles;
+pub use signin::SANDBOX_USER;
 
 use crate::wire::PartnerProfileKind;
 use serde_json::Value;
@@ -65,6 +67,11 @@ pub(crate) struct Shared {
     codes: respond::CodeStyle,
     support_put_path: SupportPutPath,
     token_resource: String,
+    sign_ins: signin::SignIns,
+    /// `http://127.0.0.1:PORT`: the API root and the authority.
+    url: String,
+    client_id: String,
+    client_secret: String,
 }
 
 impl Shared {
@@ -80,6 +87,11 @@ impl Shared {
         let token = self.tokens.issue_access(lifetime);
         self.counters.record_token(auth::Grant::Minted.name());
         (token, lifetime)
+    }
+
+    fn revoke_all(&self) {
+        self.tokens.revoke_all();
+        self.sign_ins.revoke_all();
     }
 
     fn set_faults(&self, faults: Faults) -> Result<(), SandboxError> {
@@ -121,6 +133,12 @@ impl Sandbox {
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.faults.check().map_err(SandboxError::Faults)?;
         let customers = seed_customers(&config)?;
+        let port = config.port;
+        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+            .await
+            .map_err(|source| SandboxError::Bind { port, source })?;
+        let address = listener.local_addr().map_err(|source| SandboxError::Bind { port, source })?;
+        let url = format!("http://{address}");
         let shared = Arc::new(Shared {
             store: state::Store::new(
                 config.seed,
@@ -134,22 +152,14 @@ impl Sandbox {
             codes: respond::CodeStyle { as_strings: config.codes_as_strings },
             support_put_path: config.support_put_path,
             token_resource: config.token_resource.trim_end_matches('/').to_string(),
+            sign_ins: signin::SignIns::default(),
+            url: url.clone(),
+            client_id: config.credentials.client_id.clone(),
+            client_secret: config.credentials.client_secret.clone(),
         });
-        let port = config.port;
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
-            .await
-            .map_err(|source| SandboxError::Bind { port, source })?;
-        let address = listener.local_addr().map_err(|source| SandboxError::Bind { port, source })?;
         let stop = CancellationToken::new();
         let server = tokio::spawn(server::serve(listener, routes::router(shared.clone()), stop.clone()));
-        Ok(Sandbox {
-            shared,
-            address,
-            url: format!("http://{address}"),
-            credentials: config.credentials,
-            stop,
-            server: Some(server),
-        })
+        Ok(Sandbox { shared, address, url, credentials: config.credentials, stop, server: Some(server) })
     }
 
     /// The base URL, like `http://127.0.0.1:PORT`: the API root and the token authority.
@@ -203,7 +213,19 @@ impl Sandbox {
 
     /// Revokes every access and refresh token at once (the configured refresh token included).
     pub fn revoke_tokens(&self) {
-        self.shared.tokens.revoke_all();
+        self.shared.revoke_all();
+    }
+
+    /// Approves (or denies) the device sign-in waiting under `user_code`, as the user would in a browser; false
+    /// when no sign-in waits under that code.
+    pub fn decide_device_code(&self, user_code: &str, approve: bool) -> bool {
+        self.shared.sign_ins.decide(user_code, approve)
+    }
+
+    /// Every secret the sign-in endpoints handed out (codes, device codes, access and refresh tokens), so a test
+    /// can look for any of them where none may be.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.shared.sign_ins.issued()
     }
 
     /// Issues a valid access token directly, for the current token lifetime.

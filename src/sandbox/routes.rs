@@ -12,6 +12,7 @@ use super::profile::{self, CODE_INVALID_PROPERTY};
 use super::respond::{DropConnection, token_error};
 use super::rules;
 use super::side;
+use super::signin;
 use super::state::{Applied, Lookup, PutRefusal};
 use crate::wire::{self, CODE_ETAG_STALE, CODE_NO_RELATIONSHIP, PartnerProfileKind, Seconds, TokenResponse};
 use axum::body::Bytes;
@@ -52,6 +53,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(v1)
         .route(&wire::token_path("{tenant}"), post(issue_token))
+        .route(&wire::sign_in::authorize_path("{tenant}"), get(signin::authorize))
+        .route(&wire::sign_in::device_code_path("{tenant}"), post(signin::device_code))
+        .route(&wire::sign_in::token_path("{tenant}"), post(signin::token))
         .layer(middleware::from_fn_with_state(shared.clone(), gate::count))
         .merge(side::router())
         .with_state(shared)

@@ -10,6 +10,8 @@
 //! | `GET /_sandbox/profiles/{kind}` | `partner_profile(kind)` |
 //! | `GET /_sandbox/faults`, `POST /_sandbox/faults` (the whole settings; omitted fields take defaults) | `faults()`, `set_faults(...)` |
 //! | `POST /_sandbox/revoke` | `revoke_tokens()` |
+//! | `POST /_sandbox/device/approve` with `{"user_code": "ABCD1234", "approve": true}` | `decide_device_code(...)` |
+//! | `GET /_sandbox/devicelogin` (the device flow's verification page: says to approve through the above) | |
 //! | `POST /_sandbox/token` (answers `{"access_token": ..., "expires_in": ...}`) | `mint_token()` |
 
 use super::Shared;
@@ -38,6 +40,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sandbox/faults", get(faults).post(set_faults))
         .route("/_sandbox/revoke", post(revoke))
         .route("/_sandbox/token", post(mint_token))
+        .route("/_sandbox/device/approve", post(decide_device_code))
+        .route("/_sandbox/devicelogin", get(device_login))
 }
 
 fn problem(status: StatusCode, message: impl Into<String>) -> Response {
@@ -103,7 +107,7 @@ async fn set_faults(State(shared): SharedState, faults: Result<Json<Faults>, Jso
 }
 
 async fn revoke(State(shared): SharedState) -> Response {
-    shared.tokens.revoke_all();
+    shared.revoke_all();
     StatusCode::NO_CONTENT.into_response()
 }
 
@@ -111,4 +115,30 @@ async fn mint_token(State(shared): SharedState) -> Response {
     let (token, lifetime) = shared.mint_token();
     Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": lifetime.as_secs().to_string()}))
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    user_code: String,
+    #[serde(default = "approve_by_default")]
+    approve: bool,
+}
+
+fn approve_by_default() -> bool {
+    true
+}
+
+async fn decide_device_code(State(shared): SharedState, decision: Result<Json<Decision>, JsonRejection>) -> Response {
+    let Ok(Json(decision)) = decision else {
+        return problem(StatusCode::BAD_REQUEST, "expected {\"user_code\": \"ABCD1234\", \"approve\": true}");
+    };
+    if shared.sign_ins.decide(&decision.user_code, decision.approve) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        problem(StatusCode::NOT_FOUND, format!("no device sign-in waits under the code {}", decision.user_code))
+    }
+}
+
+async fn device_login() -> &'static str {
+    "sandbox: approve a device code with POST /_sandbox/device/approve {\"user_code\": \"...\", \"approve\": true}\n"
 }

@@ -50,6 +50,8 @@ fn command(env: &[(&str, &str)]) -> Command {
     for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL"] {
         command.env_remove(name);
     }
+    // Never the user's own kept sign-in (`pcbulk login`): a directory no test writes, unless `env` names another.
+    command.env("PCBULK_CONFIG_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-sign-in"));
     command.envs(env.iter().copied());
     command
 }
