@@ -10,6 +10,9 @@
 pub mod preflight;
 pub mod row;
 
+pub use crate::control::{CanaryRow, FORBIDDEN_STREAK, Guard, Halt};
+use crate::control::{Control, Next};
+
 use crate::budget::MaxFailures;
 use crate::client::Client;
 use crate::fields::CUSTOMER_BILLING;
@@ -17,7 +20,7 @@ use crate::input::{Change, CustomerId};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::state::recorder::RecorderHandle;
-use crate::state::{LineSet, RowOutcome, RowStatus, plan};
+use crate::state::{LineSet, plan};
 use row::RowContext;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -31,25 +34,6 @@ use tokio_util::sync::CancellationToken;
 pub enum Mode {
     Apply,
     DryRun,
-}
-
-/// Why the job had to stop before its end.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Halt {
-    #[error("credentials refused or revoked: {0}")]
-    Credentials(String),
-    #[error("the state file cannot be written, so no PUT may go out: {0}")]
-    State(String),
-    #[error("cannot read the CSV: {0}")]
-    Input(String),
-    /// The service never answered (a base URL where nothing listens): given up after a bounded wait.
-    #[error("{0}")]
-    NoService(String),
-    /// This machine cannot make requests (out of file descriptors): no fault of the service.
-    #[error("{0}")]
-    Local(String),
-    #[error("{0}")]
-    InputChanged(String),
 }
 
 /// How a run of the engine ended.
@@ -67,35 +51,11 @@ pub enum Ending {
     BudgetSpent(MaxFailures),
 }
 
-/// A row a canary did, for the summary a person reads before letting the rest run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CanaryRow {
-    pub line: u64,
-    pub customer_id: String,
-    pub status: RowStatus,
-    pub changes: Vec<FieldChange>,
-    pub error: Option<String>,
-}
-
-/// Guard rails of a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Guard {
-    /// Do only the first N rows of those the run would do, then stop.
-    pub canary: Option<u64>,
-    /// Stop taking rows once more rows than this have failed in the run.
-    pub max_failures: Option<MaxFailures>,
-}
-
 /// Rows in progress for each request the pace lets be in flight (`--concurrency`). A row holds no request while
 /// its PUT's intent is made durable, or while it merges and records: with one row a slot, the slots idled through
 /// every fsync. With two, the requests in flight stay at `--concurrency` and the slots stay busy (a 20k-row job
 /// against a zero-latency sandbox: 21% less CPU a row and 22% less wall time; README "Performance").
 pub const ROWS_PER_REQUEST_SLOT: usize = 2;
-
-/// Rows in a row that fail with 403 before the job stops as if its credentials had died: a partner whose consent
-/// was withdrawn gets 403 on every customer, and failing all of them helps nobody. A 403 whose code names the
-/// customer ([`crate::wire::CUSTOMER_SPECIFIC_CODES`]) does not count.
-pub const FORBIDDEN_STREAK: u64 = 20;
 
 /// What a row asks of its profile.
 #[derive(Clone, Debug, PartialEq)]
@@ -163,8 +123,7 @@ pub async fn run(
         sent_before: work.sent_before,
         progress,
         preflight,
-        guard: work.guard,
-        tally: Mutex::default(),
+        control: Mutex::new(Control::new(work.guard)),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -187,67 +146,17 @@ pub async fn run(
     }
     let read = reader.await.unwrap_or_else(|error| Err(format!("the reader stopped: {error}")));
     let halted = lock(&halt).take();
-    let mut tally = std::mem::take(&mut *lock(&shared.tally));
-    tally.canary.sort_by_key(|row| row.line);
+    let control = std::mem::take(&mut *lock(&shared.control));
+    let budget = control.budget();
+    let tally = control.finish();
     match (halted, read) {
         (Some(halt), _) => Ending::Halted(halt),
-        (None, _) if tally.budget_spent => {
-            Ending::BudgetSpent(shared.guard.max_failures.unwrap_or(MaxFailures::Count(tally.failed)))
-        }
+        (None, _) if tally.budget_spent => Ending::BudgetSpent(budget),
         (None, _) if cancel.is_cancelled() => Ending::Interrupted,
         (None, Err(message)) => Ending::Halted(Halt::Input(message)),
         (None, Ok(ReadEnd::CanaryDone)) => Ending::Canary(tally.canary),
         (None, Ok(ReadEnd::AllSent)) => Ending::Complete,
     }
-}
-
-/// What the rows of this run came to so far.
-#[derive(Default)]
-struct Tally {
-    finished: u64,
-    failed: u64,
-    /// Rows in a row that failed with 403.
-    forbidden: u64,
-    budget_spent: bool,
-    canary: Vec<CanaryRow>,
-}
-
-impl Shared {
-    /// Counts a recorded row; says why the job must stop, when it must.
-    fn count(&self, task: &Task, outcome: &RowOutcome) -> Option<Stop> {
-        let mut tally = lock(&self.tally);
-        tally.finished += 1;
-        let failed = outcome.status == Some(RowStatus::Failed);
-        tally.failed += u64::from(failed);
-        // A 403 that names the customer (20002, no relationship) is that row's alone (issue 15).
-        let of_the_credentials = !outcome.error_code.as_deref().is_some_and(crate::wire::is_customer_specific);
-        let forbidden = failed && outcome.http_status == Some(403) && of_the_credentials;
-        tally.forbidden = if forbidden { tally.forbidden + 1 } else { 0 };
-        if self.guard.canary.is_some()
-            && let Some(status) = outcome.status
-        {
-            tally.canary.push(CanaryRow {
-                line: task.line,
-                customer_id: task.customer_id.to_string(),
-                status,
-                changes: outcome.changes.clone(),
-                error: outcome.error.clone(),
-            });
-        }
-        if tally.forbidden >= FORBIDDEN_STREAK {
-            let words = format!("403 on {FORBIDDEN_STREAK} rows in a row: the partner's access or consent is gone");
-            return Some(Stop::Halt(Halt::Credentials(words)));
-        }
-        let spent = self.guard.max_failures.is_some_and(|budget| budget.exceeded(tally.finished, tally.failed));
-        tally.budget_spent |= spent;
-        spent.then_some(Stop::Budget)
-    }
-}
-
-/// Why a worker stops the job.
-enum Stop {
-    Halt(Halt),
-    Budget,
 }
 
 async fn drain(tasks: &mut tokio::task::JoinSet<()>) {
@@ -261,8 +170,8 @@ struct Shared {
     sent_before: HashMap<u64, Vec<FieldChange>>,
     progress: Arc<dyn Progress>,
     preflight: Option<preflight::Preflight>,
-    guard: Guard,
-    tally: Mutex<Tally>,
+    /// When the job must stop: asked after each row is recorded.
+    control: Mutex<Control>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -296,17 +205,17 @@ async fn work_rows(
             Err(row::NoOutcome::Stopped) => return,
             Ok(outcome) => {
                 let status = outcome.status;
-                let stop_now = shared.count(&row, &outcome);
+                let next = lock(&shared.control).settle(&row.customer_id.to_string(), &outcome);
                 match shared.recorder.record(outcome) {
                     Ok(()) => {
                         status.into_iter().for_each(|status| shared.progress.row_done(status));
-                        match stop_now {
-                            None => continue,
-                            Some(Stop::Budget) => {
+                        match next {
+                            Next::Continue => continue,
+                            Next::BudgetSpent => {
                                 stop.cancel();
                                 return;
                             }
-                            Some(Stop::Halt(halt)) => halt,
+                            Next::Halt(halt) => halt,
                         }
                     }
                     Err(error) => Halt::State(error.to_string()),

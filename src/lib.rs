@@ -32,6 +32,7 @@ pub mod auth;
 pub mod budget;
 pub mod cli;
 pub mod client;
+pub mod control;
 pub mod engine;
 pub mod fields;
 pub mod files;
