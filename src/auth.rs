@@ -211,7 +211,7 @@ impl Default for AuthConfig {
 }
 
 /// A grant: what to send to the token endpoint, and the HTTP client that sends it (made only for a grant: a static
-/// token never calls the endpoint, and a client loads the system's root certificates, ~5 ms).
+/// token never calls the endpoint, and a client loads the system's root certificates).
 struct Grant {
     endpoint: Url,
     client_id: String,

@@ -1,5 +1,5 @@
-//! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel (the CSV's for an
-//! apply, the state file's for a rollback: a [`Source`]); a fixed set of workers ([`ROWS_PER_REQUEST_SLOT`] for each
+//! The engine: orchestration only. A reader feeds valid, unsettled rows into a bounded channel (the job's plan in
+//! the state file for an apply, the apply's written rows for a rollback: a [`Source`]); a fixed set of workers ([`ROWS_PER_REQUEST_SLOT`] for each
 //! of `--concurrency`'s request slots) take rows and run [`row::process`], which asks each row's [`Plan`] what to
 //! write; every outcome goes to the state file's recorder. The pace (rate and in-flight bound) lives in the client;
 //! the engine never spawns a task per row.
@@ -53,8 +53,8 @@ pub enum Ending {
 
 /// Rows in progress for each request the pace lets be in flight (`--concurrency`). A row holds no request while
 /// its PUT's intent is made durable, or while it merges and records: with one row a slot, the slots idled through
-/// every fsync. With two, the requests in flight stay at `--concurrency` and the slots stay busy (a 20k-row job
-/// against a zero-latency sandbox: 21% less CPU a row and 22% less wall time; README "Performance").
+/// every fsync. With two, the requests in flight stay at `--concurrency` and the slots stay busy (measured in
+/// docs/performance.md).
 pub const ROWS_PER_REQUEST_SLOT: usize = 2;
 
 /// What a row asks of its profile.
@@ -230,7 +230,7 @@ async fn work_rows(
 }
 
 /// Rows go from the reader's thread to the workers in chunks of this many: one wake of a thread a chunk, not a row
-/// (a wake a row was a third of the kernel's time in `apply`).
+/// (a wake a row was a large share of the kernel's time in `apply`: docs/performance.md).
 const CHUNK: usize = 64;
 
 /// The workers' end of the reader's channel: the chunk being handed out, then the next.
@@ -266,7 +266,7 @@ fn spawn_reader(
     sender: mpsc::Sender<Vec<Task>>,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<Result<ReadEnd, String>> {
-    // Sends the rows still to do, in input order, from a blocking thread (the CSV is read as it goes).
+    // Sends the rows still to do, in input order, from a blocking thread (the plan is read a page at a time).
     tokio::task::spawn_blocking(move || {
         let tasks: Box<dyn Iterator<Item = Result<Task, String>>> = match source {
             Source::Plan { state, job, retry_failed } => {

@@ -13,7 +13,7 @@
 //! `NotUntil::wait_time_from(now)`. The quota holds one cell of slack ([`SLACK`]) and every limiter starts with it
 //! taken: on a steady schedule nothing goes out early, but a worker woken a little late (the timer's millisecond,
 //! a busy core) takes the slot it missed instead of losing it. Without it every request drifted up to a millisecond
-//! late and a job at `--rate 100` used 0.89 of the budget (`cargo bench --bench e2e`). A governor quota is fixed, so
+//! late and a job used less of its budget than it was given (`cargo bench --bench e2e`; docs/performance.md). A governor quota is fixed, so
 //! a rate change replaces the limiter; the new one has its cells taken at once, so the change neither lets a burst
 //! through nor loses the schedule's place.
 
@@ -117,7 +117,7 @@ struct RateState {
     climb_from: Instant,
     /// No climbing above this rate before this instant. Set by a second 429 within the settle window to 90% of the
     /// rate that met it (or the rate cut to, when higher): the API's limit is below that rate, and each climb back
-    /// past it would cost a whole `Retry-After` hold (against a strict limiter that was half of every second).
+    /// past it would cost a whole `Retry-After` hold.
     climb_cap: Option<(Instant, u32)>,
     /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
     history: VecDeque<(Instant, u32)>,
@@ -433,7 +433,7 @@ fn quota(rate: u32) -> Quota {
 
 /// The rate after a 429 met at `rate`: back to the rate of a recent cut (within the settle window) when the rate
 /// climbed above it since (the API bore it: there is no need to halve again and climb for seconds below the limit),
-/// else half (floor 1/s). Against a 100/s API at `--rate 200`, halving every time used 0.95 of the budget.
+/// else half (floor 1/s). Halving every time left the job climbing below the limit for seconds after each 429.
 fn cut(rate: u32, last_cut_to: Option<(Instant, u32)>, now: Instant) -> u32 {
     match last_cut_to {
         Some((at, borne)) if rate > borne && now.saturating_duration_since(at) < SETTLE_WINDOW => borne,
