@@ -9,7 +9,7 @@
 //! It must never put a secret or a token in a log line, an error message or a `Debug` output, never write a token
 //! anywhere but a kept sign-in's store, and never send a request to the API itself (the client does; the token endpoint is not paced).
 
-use crate::client::{ClientError, excerpt, validate_base_url};
+use crate::http::{BaseUrlError, describe_transport, excerpt, validate_base_url};
 use crate::pace::backoff_delay;
 use crate::signin::store::{SignIn, Store, StoreError};
 use crate::wire::{TOKEN_RESOURCE, TokenErrorBody, TokenResponse, sign_in, token_form, token_path};
@@ -23,8 +23,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// Where Azure AD answers, unless `--authority` says otherwise.
-pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+pub use crate::wire::DEFAULT_AUTHORITY;
 
 /// The most left of a token's lifetime when it is renewed (else a tenth of the lifetime).
 const RENEW_MARGIN_MAX: Duration = Duration::from_secs(300);
@@ -38,38 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest `error_description` kept from a token endpoint's refusal.
 const DESCRIPTION_MAX: usize = 200;
 
-/// A secret (token, refresh token, client secret): shown as `<redacted>`, never serialised.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret itself: only for the header or form field that carries it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<String> for Secret {
-    fn from(value: String) -> Secret {
-        Secret(value)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::secret::Secret;
 
 /// A bearer token for the API: cheap to clone, compared to tell a stale one from a renewed one.
 #[derive(Clone, PartialEq, Eq)]
@@ -156,7 +124,7 @@ pub enum AuthError {
     #[error("the sign-in kept for tenant {} {}: sign in again with `{}`", .0.tenant, .0.problem, .0.command)]
     SignInAgain(Box<KeptSignInFailure>),
     #[error("bad authority url")]
-    Authority(#[source] ClientError),
+    Authority(#[source] BaseUrlError),
     #[error("cannot build the http client for the token endpoint")]
     Build(#[source] reqwest::Error),
 }
@@ -435,7 +403,7 @@ impl Auth {
         let renew_at = Some(asked_at + lifetime - margin(lifetime));
         state.current = Some(HeldToken { token: token.clone(), renew_at, expires_at: Some(asked_at + lifetime) });
         if let Some(newest) = answer.refresh_token {
-            state.refresh_token = Some(Secret(newest));
+            state.refresh_token = Some(Secret::new(newest));
         }
         self.renewals.fetch_add(1, Ordering::Relaxed);
         tracing::info!(expires_in_secs = lifetime.as_secs(), "access token renewed");
@@ -498,17 +466,16 @@ impl Auth {
         }
         let response = grant.http.post(grant.endpoint.clone()).form(&form).send().await;
         let response = response.map_err(|error| {
-            if crate::client::out_of_descriptors(&error) {
+            if crate::http::out_of_descriptors(&error) {
                 Failure::Fatal(AuthError::OutOfDescriptors)
             } else if error.is_connect() {
-                Failure::NoConnection(crate::client::describe_transport(&error))
+                Failure::NoConnection(describe_transport(&error))
             } else {
-                Failure::Transient(crate::client::describe_transport(&error))
+                Failure::Transient(describe_transport(&error))
             }
         })?;
         let status = response.status().as_u16();
-        let body =
-            response.bytes().await.map_err(|error| Failure::Transient(crate::client::describe_transport(&error)))?;
+        let body = response.bytes().await.map_err(|error| Failure::Transient(describe_transport(&error)))?;
         interpret(grant.name(), status, &body)
     }
 }
@@ -534,7 +501,7 @@ fn token_endpoint(authority: &str, tenant: &str) -> Result<Url, AuthError> {
 fn endpoint_at(authority: &str, path: &str) -> Result<Url, AuthError> {
     let root = validate_base_url(authority).map_err(AuthError::Authority)?;
     let url = format!("{}{}", root.as_str().trim_end_matches('/'), path);
-    Url::parse(&url).map_err(|error| AuthError::Authority(ClientError::BaseUrl { url, reason: error.to_string() }))
+    Url::parse(&url).map_err(|error| AuthError::Authority(BaseUrlError { url, reason: error.to_string() }))
 }
 
 /// Reads the token endpoint's answer: a token, a refusal (never retried), or a transient failure.

@@ -11,10 +11,11 @@
 mod classify;
 mod error;
 
-pub(crate) use classify::excerpt;
+pub use crate::http::validate_base_url;
 pub use error::{CallError, CallIds, ErrorClass};
 
 use crate::auth::{AccessToken, Auth, Credentials};
+use crate::http::{BaseUrlError, describe_transport, out_of_descriptors};
 use crate::pace::{Pace, PaceConfig};
 use crate::wire::{
     HEADER_APPLICATION, HEADER_CONTRACT_VERSION, HEADER_CORRELATION_ID, HEADER_LOCALE, HEADER_REQUEST_ID,
@@ -87,41 +88,14 @@ impl ClientConfig {
 /// Why a client could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("base url {url:?}: {reason}")]
-    BaseUrl { url: String, reason: String },
+    #[error(transparent)]
+    BaseUrl(#[from] BaseUrlError),
     #[error("the application name {0:?} cannot go in a header")]
     Application(String),
     #[error("cannot build the http client")]
     Build(#[source] reqwest::Error),
     #[error("cannot set up authentication: {0}")]
     Auth(String),
-}
-
-/// Checks an API root (or a token authority): `https://` anywhere; `http://` only on a loopback host
-/// (`127.0.0.0/8`, `[::1]`, `localhost`); no user name or password in it; no query or fragment.
-pub fn validate_base_url(raw: &str) -> Result<Url, ClientError> {
-    let refuse = |reason: &str| ClientError::BaseUrl { url: raw.to_string(), reason: reason.to_string() };
-    let url = Url::parse(raw.trim()).map_err(|error| refuse(&format!("not a url ({error})")))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse("must not carry a user name or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse("must not carry a query or a fragment"));
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
-        None => return Err(refuse("has no host")),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        "http" => {
-            Err(refuse("http:// is allowed only for a loopback host (127.0.0.1, [::1], localhost): use https://"))
-        }
-        _ => Err(refuse("the scheme must be https")),
-    }
 }
 
 /// A successful call.
@@ -618,61 +592,6 @@ fn quote_etag(etag: &str) -> String {
     } else {
         format!("\"{etag}\"")
     }
-}
-
-/// What went wrong on the wire, in words (no URL, no header, no body).
-pub(crate) fn describe_transport(error: &reqwest::Error) -> String {
-    let connect;
-    let kind = if error.is_connect() {
-        // Named as such, with the host and port: "cannot connect to 127.0.0.1:9: connection refused".
-        let place = error.url().map(|url| {
-            let host = url.host_str().unwrap_or("?");
-            url.port_or_known_default().map_or_else(|| host.to_string(), |port| format!("{host}:{port}"))
-        });
-        connect = format!("cannot connect to {}", place.as_deref().unwrap_or("the server"));
-        connect.as_str()
-    } else if error.is_timeout() {
-        "timed out"
-    } else if error.is_body() || error.is_decode() {
-        "connection dropped while reading the answer"
-    } else if error.is_request() {
-        "connection dropped before an answer"
-    } else {
-        "transport error"
-    };
-    let mut innermost = std::error::Error::source(error);
-    while let Some(deeper) = innermost.and_then(std::error::Error::source) {
-        innermost = Some(deeper);
-    }
-    match innermost {
-        Some(cause) => format!("{kind}: {}", lowercase_first(&excerpt(cause.to_string().as_bytes()))),
-        None => kind.to_string(),
-    }
-}
-
-/// "Connection refused (os error 111)" → "connection refused (os error 111)": errors read lowercase.
-fn lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-/// Whether a request failed because this process may open no more files (EMFILE) or the system no more (ENFILE).
-pub(crate) fn out_of_descriptors(error: &reqwest::Error) -> bool {
-    const EMFILE: i32 = 24;
-    const ENFILE: i32 = 23;
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
-    while let Some(current) = cause {
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && matches!(io.raw_os_error(), Some(EMFILE | ENFILE))
-        {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
 }
 
 #[cfg(test)]

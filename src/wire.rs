@@ -335,6 +335,9 @@ pub mod token_form {
     pub const RESOURCE: &str = "resource";
 }
 
+/// Where Azure AD answers, unless `--authority` says otherwise.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,10 @@
 //!
 //! Pure: no I/O, no clock but the wall clock for an HTTP-date `Retry-After`. Never echoes a request or a header.
 
+use crate::http::{excerpt, squeeze};
 use crate::wire::{CODE_ETAG_STALE, ErrorBody, ErrorCode, ThrottleBody};
 use std::time::{Duration, SystemTime};
 
-/// The most characters of a non-JSON body kept in an error.
-const EXCERPT_MAX: usize = 200;
 /// The most characters of a service `description` kept in an error (the service sends up to 1024).
 const DESCRIPTION_MAX: usize = 500;
 
@@ -101,28 +100,8 @@ pub(crate) fn describe(code: Option<&ErrorCode>, description: &str) -> String {
     }
 }
 
-/// A short, printable excerpt of a body that is not the JSON expected (a proxy's HTML page, say).
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let shown = squeeze(&text, EXCERPT_MAX);
-    if shown.is_empty() { "(empty body)".to_string() } else { shown }
-}
-
 fn clean_description(description: &str) -> String {
     squeeze(description, DESCRIPTION_MAX)
-}
-
-/// Control characters and runs of white space become one space; cut at `max` characters, with an ellipsis.
-fn squeeze(text: &str, max: usize) -> String {
-    let words: Vec<&str> =
-        text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).collect();
-    let joined = words.join(" ");
-    if joined.chars().count() <= max {
-        return joined;
-    }
-    let mut cut: String = joined.chars().take(max - 1).collect();
-    cut.push('…');
-    cut
 }
 
 /// `Retry-After` as seconds or as an HTTP date.

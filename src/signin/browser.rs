@@ -146,7 +146,7 @@ async fn listen(listener: &TcpListener, state: &str) -> Result<Redirected, Misma
             (_, error) => {
                 respond(&mut stream, "200 OK", "pcbulk: the sign-in was refused. You can close this window.").await;
                 let description = super::first_line(&field(sign_in::ERROR_DESCRIPTION).unwrap_or_default());
-                Redirected::Refused { error: crate::client::excerpt(error.unwrap_or_default().as_bytes()), description }
+                Redirected::Refused { error: crate::http::excerpt(error.unwrap_or_default().as_bytes()), description }
             }
         });
     }

@@ -15,7 +15,7 @@ pub mod claims;
 pub mod device;
 pub mod store;
 
-use crate::auth::Secret;
+use crate::secret::Secret;
 use crate::wire::{SignInTokenResponse, TokenErrorBody, sign_in};
 use std::time::Duration;
 use store::SignIn;
@@ -115,10 +115,10 @@ pub(crate) async fn post_form<T: serde::de::DeserializeOwned>(
     form: &[(&str, &str)],
 ) -> Result<Answer<T>, SignInError> {
     let response = http.post(url).form(form).send().await;
-    let response = response.map_err(|error| SignInError::Unavailable(crate::client::describe_transport(&error)))?;
+    let response = response.map_err(|error| SignInError::Unavailable(crate::http::describe_transport(&error)))?;
     let status = response.status().as_u16();
     let body =
-        response.bytes().await.map_err(|error| SignInError::Unavailable(crate::client::describe_transport(&error)))?;
+        response.bytes().await.map_err(|error| SignInError::Unavailable(crate::http::describe_transport(&error)))?;
     if (200..300).contains(&status) {
         return serde_json::from_slice(&body)
             .map(Answer::Granted)
@@ -129,10 +129,10 @@ pub(crate) async fn post_form<T: serde::de::DeserializeOwned>(
     }
     match serde_json::from_slice::<TokenErrorBody>(&body) {
         Ok(refusal) => Ok(Answer::Refused {
-            error: crate::client::excerpt(refusal.error.as_bytes()),
+            error: crate::http::excerpt(refusal.error.as_bytes()),
             description: first_line(refusal.error_description.as_deref().unwrap_or_default()),
         }),
-        Err(_) => Err(SignInError::Malformed { status, excerpt: crate::client::excerpt(&body) }),
+        Err(_) => Err(SignInError::Malformed { status, excerpt: crate::http::excerpt(&body) }),
     }
 }
 

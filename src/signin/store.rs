@@ -6,7 +6,7 @@
 //! which the build must not need. The file holds only what renewing and `whoami` need: the cloud, the authority, the
 //! tenant, the app, the user's name from the ID token, and the refresh token. Never an access token or an ID token.
 
-use crate::auth::Secret;
+use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -42,7 +42,7 @@ impl SignIn {
 pub fn login_command(cloud: &str, authority: &str, tenant: &str, client_id: &str) -> String {
     let mut command = format!("pcbulk login --tenant {tenant} --client-id {client_id}");
     let cloud_authority =
-        if cloud == "china" { "https://login.chinacloudapi.cn" } else { crate::auth::DEFAULT_AUTHORITY };
+        if cloud == "china" { "https://login.chinacloudapi.cn" } else { crate::wire::DEFAULT_AUTHORITY };
     if cloud != "public" {
         command.push_str(&format!(" --cloud {cloud}"));
     }
@@ -275,7 +275,7 @@ mod tests {
     fn sign_in(tenant: &str) -> SignIn {
         SignIn {
             cloud: "public".into(),
-            authority: crate::auth::DEFAULT_AUTHORITY.into(),
+            authority: crate::wire::DEFAULT_AUTHORITY.into(),
             tenant: tenant.into(),
             client_id: "app".into(),
             resource: crate::wire::TOKEN_RESOURCE.into(),
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn the_login_command_names_only_what_is_not_the_default() {
         assert_eq!(
-            login_command("public", crate::auth::DEFAULT_AUTHORITY, "t", "c"),
+            login_command("public", crate::wire::DEFAULT_AUTHORITY, "t", "c"),
             "pcbulk login --tenant t --client-id c"
         );
         assert_eq!(
