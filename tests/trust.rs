@@ -43,6 +43,29 @@ async fn run(args: Vec<String>, token: &str) -> Output {
     tokio::task::spawn_blocking(move || common::pcbulk_with(&args, &[("PCBULK_TOKEN", &token)])).await.unwrap()
 }
 
+/// Runs the real binary from the directory `directory`.
+async fn run_in(directory: &Path, args: Vec<String>, token: &str) -> Output {
+    let (directory, token) = (directory.to_path_buf(), token.to_string());
+    tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pcbulk"));
+        command.current_dir(directory).args(&args).env("PCBULK_TOKEN", token).output().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Waits (at most `limit_secs`) for a running binary to end: its exit status and what it said on stderr.
+async fn finish(mut child: std::process::Child, limit_secs: u64) -> (std::process::ExitStatus, String) {
+    tokio::task::spawn_blocking(move || {
+        let status = wait_at_most(&mut child, Duration::from_secs(limit_secs));
+        let mut text = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+        (status, text)
+    })
+    .await
+    .unwrap()
+}
+
 fn args(head: &[&str], sandbox: &Sandbox) -> Vec<String> {
     let tail = ["--base-url", sandbox.url(), "--concurrency", "4"];
     head.iter().chain(tail.iter()).map(|arg| arg.to_string()).collect()
@@ -77,15 +100,7 @@ async fn a_csv_rewritten_while_the_job_runs_stops_it_and_nothing_wrong_is_writte
     }
     // `cat edited.csv > updates.csv`: the same inode, truncated and rewritten.
     std::fs::write(&csv, edited_text(rows)).unwrap();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = wait_at_most(&mut child, Duration::from_secs(120));
-        let mut text = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
-        (status, text)
-    })
-    .await
-    .unwrap();
-    let (status, words) = status;
+    let (status, words) = finish(child, 120).await;
     let counters = sandbox.counters();
     let report = report_rows(&work.read("updates.csv.report.csv"));
     let updated: Vec<usize> =
@@ -157,17 +172,8 @@ async fn a_pipe_or_standard_input_is_refused_at_once() {
     assert!(made.success());
     for input in [fifo.to_str().unwrap(), "-", "/dev/stdin"] {
         for args in [args(&["apply", input], &sandbox), vec!["validate".to_string(), input.to_string()]] {
-            let token = token.clone();
-            let output = tokio::task::spawn_blocking(move || {
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let mut child = spawn_pcbulk(&args, &[("PCBULK_TOKEN", &token)], Stdio::piped());
-                let status = wait_at_most(&mut child, Duration::from_secs(20));
-                let mut text = String::new();
-                std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
-                (status, text)
-            })
-            .await
-            .unwrap();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let output = finish(spawn_pcbulk(&args, &[("PCBULK_TOKEN", &token)], Stdio::piped()), 20).await;
             assert_eq!(output.0.code(), Some(1), "{input}: {}", output.1);
             assert!(output.1.contains("not a regular file"), "{input}: {}", output.1);
             assert!(!output.1.contains("empty"), "{input}: {}", output.1);
@@ -242,24 +248,10 @@ async fn a_rollback_by_state_from_elsewhere_writes_its_report_beside_the_state_f
     let token = sandbox.mint_token();
     let (work, elsewhere) = (WorkDir::new(), WorkDir::new());
     work.write("updates.csv", planned_text(3));
-    let apply_args = args(&["apply", "updates.csv"], &sandbox);
-    let (apply_token, root) = (token.clone(), work.root().to_path_buf());
-    let applied = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pcbulk"));
-        command.current_dir(root).args(&apply_args).env("PCBULK_TOKEN", apply_token).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let applied = run_in(work.root(), args(&["apply", "updates.csv"], &sandbox), &token).await;
     assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
     let state = work.path("updates.csv.pcbulk.db").display().to_string();
-    let rollback_args = args(&["rollback", "--state", &state], &sandbox);
-    let other = elsewhere.root().to_path_buf();
-    let rolled = tokio::task::spawn_blocking(move || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pcbulk"));
-        command.current_dir(other).args(&rollback_args).env("PCBULK_TOKEN", token).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let rolled = run_in(elsewhere.root(), args(&["rollback", "--state", &state], &sandbox), &token).await;
     assert_eq!(rolled.status.code(), Some(0), "{}", stderr(&rolled));
     assert!(work.path("updates.csv.rollback.report.csv").exists(), "{}", stderr(&rolled));
     assert_eq!(std::fs::read_dir(elsewhere.root()).unwrap().count(), 0, "nothing written where the command ran");
@@ -330,14 +322,7 @@ async fn a_stop_sends_nothing_more_even_for_rows_waiting_on_the_pace() {
     let at_signal = sandbox.counters();
     let killed = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    let (status, words) = tokio::task::spawn_blocking(move || {
-        let status = wait_at_most(&mut child, Duration::from_secs(20));
-        let mut text = String::new();
-        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
-        (status, text)
-    })
-    .await
-    .unwrap();
+    let (status, words) = finish(child, 20).await;
     assert_eq!(status.code(), Some(130), "{words}");
     let after = sandbox.counters();
     assert_eq!(after.requests, at_signal.requests, "requests went out after the stop: {words}");
