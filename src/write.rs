@@ -1,6 +1,7 @@
 //! Writing one profile safely: the protocol every PUT of pcbulk goes through, written once. A bulk row and a
 //! rollback row (`engine::row`, journal: the job's recorder) and `partner set` and `partner undo`
-//! (`partner::update`, journal: the audit trail) all call [`write`].
+//! (`partner::update`, journal: the audit trail) all call [`write`]: `write(resource, plan, journal) -> Write`, the
+//! resource holding the client it is reached through.
 //!
 //! The protocol: GET → the [`Plan`]'s step (a merge, a restore) → its review (pre-flight, a dry run, a missing
 //! confirmation may hold the write) → the [`Journal`] makes the PUT's intent durable → PUT with `If-Match` → on a
@@ -17,7 +18,7 @@
 //! `etag` is the export's, so a profile changed since the export is refused by `If-Match` as stale and read again;
 //! its `step` then merges the edits onto the profile as read, or finds the conflict, as a rollback's does.
 
-use crate::client::{CallError, CallIds, Client, ErrorClass, Fetched};
+use crate::client::{CallError, CallIds, ErrorClass, Fetched};
 use crate::merge::{self, FieldChange, MergeError};
 use serde_json::Value;
 
@@ -27,12 +28,13 @@ pub const MAX_REMERGES: u32 = 5;
 /// Re-reads after a PUT whose answer was lost, before the write fails.
 pub const MAX_SETTLES: u32 = 6;
 
-/// Where a profile is read and written.
+/// Where a profile is read and written, and the client it is reached through.
 pub(crate) trait Resource {
-    /// GETs the profile; `settling`: the read settles a PUT of ours that may have landed (it goes out after a stop).
-    async fn get(&self, client: &Client, settling: bool) -> Result<Fetched, CallError>;
+    /// GETs the profile; `settling`: the read settles a PUT of ours that may have landed: `Client::get_to_settle`,
+    /// which goes out after a stop.
+    async fn get(&self, settling: bool) -> Result<Fetched, CallError>;
     /// PUTs the whole profile with `If-Match` (when there is an etag).
-    async fn put(&self, client: &Client, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError>;
+    async fn put(&self, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError>;
 }
 
 /// What a plan makes of the profile as read.
@@ -156,13 +158,8 @@ pub(crate) enum Interrupted<E> {
 }
 
 /// Reads the profile, counting the call into `calls`.
-pub(crate) async fn read(
-    client: &Client,
-    resource: &impl Resource,
-    calls: &mut Calls,
-    settling: bool,
-) -> Result<Fetched, CallError> {
-    match resource.get(client, settling).await {
+pub(crate) async fn read(resource: &impl Resource, calls: &mut Calls, settling: bool) -> Result<Fetched, CallError> {
+    match resource.get(settling).await {
         Ok(fetched) => {
             calls.attempts += fetched.attempts;
             calls.last_get = Some(Call { status: Some(fetched.status), ids: fetched.ids });
@@ -177,7 +174,6 @@ pub(crate) async fn read(
 
 /// Writes one profile by the protocol above.
 pub(crate) async fn write<P: Plan, J: Journal>(
-    client: &Client,
     resource: &impl Resource,
     plan: &mut P,
     journal: &mut J,
@@ -190,7 +186,7 @@ pub(crate) async fn write<P: Plan, J: Journal>(
     let mut awaiting = false;
     let (mut stale, mut settles, mut reads) = (0, 0, 0);
     loop {
-        let fetched = match read(client, resource, &mut calls, sent.is_some()).await {
+        let fetched = match read(resource, &mut calls, sent.is_some()).await {
             Ok(fetched) => fetched,
             Err(error) if error.is_stopped() => return Err(Interrupted::Stopped),
             Err(error) => return end(Written::Failed { method: Method::Get, error }, calls),
@@ -219,7 +215,7 @@ pub(crate) async fn write<P: Plan, J: Journal>(
         // Any read from here on is a read again.
         reads += 1;
         journal.intend(&changes).await.map_err(Interrupted::Journal)?;
-        let answer = resource.put(client, &profile, plan.etag(&fetched.body)).await;
+        let answer = resource.put(&profile, plan.etag(&fetched.body)).await;
         if matches!(&answer, Err(error) if error.is_stopped()) {
             // Not sent: the intent is withdrawn, unless a PUT of ours may have landed before.
             if sent.is_none() {
@@ -254,5 +250,208 @@ pub(crate) async fn write<P: Plan, J: Journal>(
         if settles > MAX_SETTLES {
             return end(Written::Failed { method: Method::Put, error }, calls);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::rc::Rc;
+
+    /// What the fake service answers next.
+    enum Answer {
+        Profile(&'static str),
+        Landed,
+        Stale,
+        Lost,
+        Stopped,
+    }
+
+    type Log = Rc<RefCell<Vec<String>>>;
+
+    /// A service that answers from a script and logs every call.
+    struct Service {
+        answers: RefCell<VecDeque<Answer>>,
+        log: Log,
+    }
+
+    impl Service {
+        fn next(&self, call: &str) -> Result<Fetched, CallError> {
+            self.log.borrow_mut().push(call.to_string());
+            let ids = CallIds::fresh();
+            let fetched = |body| Ok(Fetched { status: 200, body, ids, attempts: 1, throttled: 0 });
+            match self.answers.borrow_mut().pop_front().expect("the script has an answer for every call") {
+                Answer::Profile(value) => fetched(json!({ "v": value, "attributes": { "etag": value } })),
+                Answer::Landed => fetched(Value::Null),
+                Answer::Stale => {
+                    let description = "changed".to_string();
+                    Err(CallError::Stale { status: 412, code: None, description, ids, attempts: 1 })
+                }
+                Answer::Lost => {
+                    Err(CallError::OutcomeUnknown { status: None, detail: "dropped".into(), ids, attempts: 1 })
+                }
+                Answer::Stopped => Err(CallError::Stopped { ids, attempts: 0 }),
+            }
+        }
+    }
+
+    impl Resource for Service {
+        async fn get(&self, settling: bool) -> Result<Fetched, CallError> {
+            self.next(if settling { "settling get" } else { "get" })
+        }
+
+        async fn put(&self, _profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+            self.next(&format!("put if-match {}", etag.unwrap_or("none")))
+        }
+    }
+
+    /// Sets `v` to "new"; holds every write when `hold`.
+    struct SetV {
+        hold: bool,
+    }
+
+    impl Plan for SetV {
+        type Hold = ();
+
+        fn step(&self, read: &Value) -> Result<Step, MergeError> {
+            if read["v"] == "new" {
+                return Ok(Step::InPlace);
+            }
+            let changes = vec![FieldChange { field: "v", before: Some(read["v"].clone()), after: Some(json!("new")) }];
+            Ok(Step::Write { profile: json!({ "v": "new" }), changes })
+        }
+
+        async fn review(&mut self, _profile: &Value, _changes: &[FieldChange], _reads: u32) -> Review<()> {
+            if self.hold { Review::Hold(()) } else { Review::Proceed }
+        }
+    }
+
+    struct Notebook {
+        log: Log,
+        in_doubt: Option<Vec<FieldChange>>,
+    }
+
+    impl Journal for Notebook {
+        type Error = ();
+
+        fn in_doubt(&mut self) -> Option<Vec<FieldChange>> {
+            self.in_doubt.take()
+        }
+
+        async fn intend(&mut self, _changes: &[FieldChange]) -> Result<(), ()> {
+            self.log.borrow_mut().push("intend".into());
+            Ok(())
+        }
+
+        fn withdraw(&mut self) -> Result<(), ()> {
+            self.log.borrow_mut().push("withdraw".into());
+            Ok(())
+        }
+
+        fn answered(&mut self, answer: Result<&Fetched, &CallError>) -> Result<(), ()> {
+            self.log.borrow_mut().push(format!("answered {}", if answer.is_ok() { "ok" } else { "error" }));
+            Ok(())
+        }
+
+        fn settled(&mut self, landed: bool) -> Result<(), ()> {
+            self.log.borrow_mut().push(format!("settled {landed}"));
+            Ok(())
+        }
+    }
+
+    /// Runs a write against the script; its end and every call and journal entry, in order.
+    async fn run(
+        answers: Vec<Answer>,
+        hold: bool,
+        in_doubt: Option<Vec<FieldChange>>,
+    ) -> (Result<Write<()>, Interrupted<()>>, Vec<String>) {
+        let log = Log::default();
+        let service = Service { answers: RefCell::new(answers.into()), log: log.clone() };
+        let mut journal = Notebook { log: log.clone(), in_doubt };
+        let ended = write(&service, &mut SetV { hold }, &mut journal).await;
+        assert!(service.answers.borrow().is_empty(), "every scripted answer was asked for");
+        let log = log.borrow().clone();
+        (ended, log)
+    }
+
+    fn landed(ended: &Result<Write<()>, Interrupted<()>>) -> Option<bool> {
+        match ended {
+            Ok(Write { written: Written::Landed { answered, .. }, .. }) => Some(*answered),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intent_is_durable_before_the_put_which_carries_the_etag_read() {
+        let (ended, log) = run(vec![Answer::Profile("old"), Answer::Landed], false, None).await;
+        assert_eq!(log, ["get", "intend", "put if-match old", "answered ok"]);
+        assert_eq!(landed(&ended), Some(true));
+        assert_eq!(ended.ok().map(|write| write.calls.attempts), Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_settled_by_reading_never_by_sending_again() {
+        let (ended, log) = run(vec![Answer::Profile("old"), Answer::Lost, Answer::Profile("new")], false, None).await;
+        assert_eq!(log, ["get", "intend", "put if-match old", "answered error", "settling get", "settled true"]);
+        assert_eq!(landed(&ended), Some(false));
+    }
+
+    #[tokio::test]
+    async fn a_lost_put_that_did_not_land_is_written_again_after_its_read() {
+        let answers = vec![Answer::Profile("old"), Answer::Lost, Answer::Profile("other"), Answer::Landed];
+        let (ended, log) = run(answers, false, None).await;
+        let expected = ["get", "intend", "put if-match old", "answered error", "settling get", "settled false"];
+        assert_eq!(log[..6], expected);
+        assert_eq!(log[6..], ["intend", "put if-match other", "answered ok"]);
+        assert_eq!(landed(&ended), Some(true));
+    }
+
+    #[tokio::test]
+    async fn a_stale_etag_is_read_again_until_the_limit() {
+        let answers = (0..=MAX_REMERGES).flat_map(|_| [Answer::Profile("old"), Answer::Stale]).collect();
+        let (ended, log) = run(answers, false, None).await;
+        let puts = log.iter().filter(|entry| entry.starts_with("put")).count();
+        assert_eq!(puts as u32, MAX_REMERGES + 1);
+        assert!(matches!(ended, Ok(Write { written: Written::KeptChanging(_), .. })));
+    }
+
+    #[tokio::test]
+    async fn a_stop_before_the_put_withdraws_its_intent() {
+        let (ended, log) = run(vec![Answer::Profile("old"), Answer::Stopped], false, None).await;
+        assert_eq!(log, ["get", "intend", "put if-match old", "withdraw"]);
+        assert!(matches!(ended, Err(Interrupted::Stopped)));
+    }
+
+    #[tokio::test]
+    async fn a_stop_after_a_lost_answer_keeps_the_intent_in_doubt() {
+        let answers = vec![Answer::Profile("old"), Answer::Lost, Answer::Profile("other"), Answer::Stopped];
+        let (ended, log) = run(answers, false, None).await;
+        assert!(!log.contains(&"withdraw".to_string()), "{log:?}");
+        assert!(matches!(ended, Err(Interrupted::Stopped)));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_read_ends_the_write_with_nothing_more_sent() {
+        let (ended, log) = run(vec![Answer::Stopped], false, None).await;
+        assert_eq!(log, ["get"]);
+        assert!(matches!(ended, Err(Interrupted::Stopped)));
+    }
+
+    #[tokio::test]
+    async fn a_held_write_records_and_sends_nothing() {
+        let (ended, log) = run(vec![Answer::Profile("old")], true, None).await;
+        assert_eq!(log, ["get"]);
+        assert!(matches!(ended, Ok(Write { written: Written::Held { .. }, .. })));
+    }
+
+    #[tokio::test]
+    async fn a_put_in_doubt_from_an_earlier_run_is_settled_by_the_first_read() {
+        let earlier = vec![FieldChange { field: "v", before: Some(json!("old")), after: Some(json!("new")) }];
+        let (ended, log) = run(vec![Answer::Profile("new")], false, Some(earlier)).await;
+        assert_eq!(log, ["settling get"]);
+        assert_eq!(landed(&ended), Some(false));
     }
 }

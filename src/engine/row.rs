@@ -63,20 +63,21 @@ impl Plan {
 }
 
 /// A customer's billing profile.
-struct CustomerBilling {
+struct CustomerBilling<'a> {
+    client: &'a Client,
     path: String,
 }
 
-impl Resource for CustomerBilling {
-    async fn get(&self, client: &Client, settling: bool) -> Result<Fetched, CallError> {
+impl Resource for CustomerBilling<'_> {
+    async fn get(&self, settling: bool) -> Result<Fetched, CallError> {
         match settling {
-            true => client.get_to_settle(&self.path).await,
-            false => client.get(&self.path).await,
+            true => self.client.get_to_settle(&self.path).await,
+            false => self.client.get(&self.path).await,
         }
     }
 
-    async fn put(&self, client: &Client, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
-        client.put(&self.path, profile, etag).await
+    async fn put(&self, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+        self.client.put(&self.path, profile, etag).await
     }
 }
 
@@ -166,10 +167,11 @@ pub async fn process(
     row: &Task,
     sent_before: Option<Vec<FieldChange>>,
 ) -> Result<RowOutcome, NoOutcome> {
-    let resource = CustomerBilling { path: wire::customer_billing_profile_path(&row.customer_id.to_string()) };
+    let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
+    let resource = CustomerBilling { client: context.client, path };
     let mut plan = RowPlan { plan: &row.plan, context, checked: None };
     let mut journal = RowJournal { recorder: context.recorder, line: row.line, sent_before };
-    let write = match write::write(context.client, &resource, &mut plan, &mut journal).await {
+    let write = match write::write(&resource, &mut plan, &mut journal).await {
         Ok(write) => write,
         Err(Interrupted::Stopped) => return Err(NoOutcome::Stopped),
         Err(Interrupted::Journal(error)) => return Err(Halt::State(error.to_string()).into()),

@@ -62,8 +62,8 @@ pub enum SetOutcome {
 /// Reads a partner profile as the service sends it (the legal business profile with `?vettingVersion=Current`, as
 /// the docs' example and the .NET SDK send it: [`wire::LEGAL_BUSINESS_QUERY`]).
 pub async fn fetch(client: &Client, kind: PartnerProfileKind) -> Result<Value, PartnerError> {
-    let resource = PartnerProfile::new(kind);
-    let fetched = write::read(client, &resource, &mut write::Calls::default(), false).await;
+    let resource = PartnerProfile::new(client, kind);
+    let fetched = write::read(&resource, &mut write::Calls::default(), false).await;
     Ok(fetched.map_err(|error| call_failed("GET", kind.get_path(), error))?.body)
 }
 
@@ -116,21 +116,22 @@ async fn put_to(
 }
 
 /// A partner profile of one kind: read as the service sends it, PUT to its path (and the support profile's fallback).
-struct PartnerProfile {
+struct PartnerProfile<'a> {
+    client: &'a Client,
     kind: PartnerProfileKind,
     /// The path of the last PUT, to name in its error.
     put_path: Cell<&'static str>,
 }
 
-impl PartnerProfile {
-    fn new(kind: PartnerProfileKind) -> PartnerProfile {
-        PartnerProfile { kind, put_path: Cell::new(kind.put_path()) }
+impl PartnerProfile<'_> {
+    fn new(client: &Client, kind: PartnerProfileKind) -> PartnerProfile<'_> {
+        PartnerProfile { client, kind, put_path: Cell::new(kind.put_path()) }
     }
 }
 
-impl Resource for PartnerProfile {
-    async fn get(&self, client: &Client, settling: bool) -> Result<Fetched, CallError> {
-        let path = self.kind.get_path();
+impl Resource for PartnerProfile<'_> {
+    async fn get(&self, settling: bool) -> Result<Fetched, CallError> {
+        let (client, path) = (self.client, self.kind.get_path());
         match (self.kind, settling) {
             (PartnerProfileKind::LegalBusiness, false) => client.get_with_query(path, wire::LEGAL_BUSINESS_QUERY).await,
             (PartnerProfileKind::LegalBusiness, true) => {
@@ -141,8 +142,8 @@ impl Resource for PartnerProfile {
         }
     }
 
-    async fn put(&self, client: &Client, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
-        let (path, answer) = put_to(client, self.kind, profile, etag).await;
+    async fn put(&self, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+        let (path, answer) = put_to(self.client, self.kind, profile, etag).await;
         self.put_path.set(path);
         answer
     }
@@ -372,12 +373,12 @@ async fn write_profile(
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> Result<Ended, PartnerError> {
-    let resource = PartnerProfile::new(kind);
+    let resource = PartnerProfile::new(client, kind);
     // The plan shows the diff and the journal the answers, in the order they come.
     let notes = RefCell::new(notes);
     let mut plan = PartnerPlan { kind, edits, mode, notes: &notes };
     let mut journal = Audit { kind, trail, notes: &notes, intended: None, lost: None };
-    let write = match write::write(client, &resource, &mut plan, &mut journal).await {
+    let write = match write::write(&resource, &mut plan, &mut journal).await {
         Ok(write) => write,
         Err(Interrupted::Journal(error)) => return Err(error),
         Err(Interrupted::Stopped) => return Err(PartnerError::Stopped),
