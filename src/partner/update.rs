@@ -225,6 +225,22 @@ impl Audit<'_, '_> {
             _ => Ok(()),
         }
     }
+
+    fn note(&self, line: &str) {
+        note(&mut **self.notes.borrow_mut(), line);
+    }
+}
+
+/// An answer known without the service's words: settled by reading, or never sent.
+fn quiet_answer(outcome: PartnerOutcome, error: Option<String>, ids: Option<CallIds>) -> PartnerAnswer {
+    PartnerAnswer {
+        outcome,
+        http_status: None,
+        error_code: None,
+        error,
+        request_id: ids.map(|ids| ids.request_id.to_string()),
+        correlation_id: ids.map(|ids| ids.correlation_id.to_string()),
+    }
 }
 
 impl Journal for Audit<'_, '_> {
@@ -247,15 +263,7 @@ impl Journal for Audit<'_, '_> {
 
     fn withdraw(&mut self) -> Result<(), PartnerError> {
         let error = "not sent: stopped before the put went out".to_string();
-        let answer = PartnerAnswer {
-            outcome: PartnerOutcome::Failed,
-            http_status: None,
-            error_code: None,
-            error: Some(error),
-            request_id: None,
-            correlation_id: None,
-        };
-        self.record(self.intended, &answer)
+        self.record(self.intended, &quiet_answer(PartnerOutcome::Failed, Some(error), None))
     }
 
     fn answered(&mut self, answer: Result<&Fetched, &CallError>) -> Result<(), PartnerError> {
@@ -274,7 +282,7 @@ impl Journal for Audit<'_, '_> {
                 let (request_id, correlation_id) = (fetched.ids.request_id, fetched.ids.correlation_id);
                 let words =
                     format!("{name} profile updated (request id {request_id}, correlation id {correlation_id})");
-                note(&mut **self.notes.borrow_mut(), &words);
+                self.note(&words);
                 return Ok(());
             }
             Err(error) => error,
@@ -286,15 +294,11 @@ impl Journal for Audit<'_, '_> {
         };
         self.record(self.intended, &failed_answer(outcome, error))?;
         match outcome {
-            PartnerOutcome::Conflict => note(
-                &mut **self.notes.borrow_mut(),
-                &format!("the {name} profile changed since it was read: reading it again"),
-            ),
+            PartnerOutcome::Conflict => {
+                self.note(&format!("the {name} profile changed since it was read: reading it again"))
+            }
             PartnerOutcome::Unknown => {
-                note(
-                    &mut **self.notes.borrow_mut(),
-                    &format!("the answer to the put was lost: reading the {name} profile again to settle it"),
-                );
+                self.note(&format!("the answer to the put was lost: reading the {name} profile again to settle it"));
                 self.lost = Some((self.intended, error.ids()));
             }
             _ => {}
@@ -305,18 +309,11 @@ impl Journal for Audit<'_, '_> {
     fn settled(&mut self, landed: bool) -> Result<(), PartnerError> {
         let Some((id, ids)) = self.lost.take() else { return Ok(()) };
         let error = (!landed).then(|| "the put did not land: the profile read again does not hold its values".into());
-        let answer = PartnerAnswer {
-            outcome: if landed { PartnerOutcome::Updated } else { PartnerOutcome::Failed },
-            http_status: None,
-            error_code: None,
-            error,
-            request_id: Some(ids.request_id.to_string()),
-            correlation_id: Some(ids.correlation_id.to_string()),
-        };
-        self.record(id, &answer)?;
+        let outcome = if landed { PartnerOutcome::Updated } else { PartnerOutcome::Failed };
+        self.record(id, &quiet_answer(outcome, error, Some(ids)))?;
         if landed {
             let words = "profile updated (its answer was lost; the profile read again holds the values given)";
-            note(&mut **self.notes.borrow_mut(), &format!("{} {words}", self.kind.name()));
+            self.note(&format!("{} {words}", self.kind.name()));
         }
         Ok(())
     }
@@ -422,14 +419,8 @@ fn settle_earlier(
                 "it did not land (or was overwritten since): the profile does not hold its values",
             ),
         };
-        let answer = PartnerAnswer {
-            outcome,
-            http_status: None,
-            error_code: None,
-            error,
-            request_id: change.request_id.clone(),
-            correlation_id: change.correlation_id.clone(),
-        };
+        let mut answer = quiet_answer(outcome, error, None);
+        (answer.request_id, answer.correlation_id) = (change.request_id.clone(), change.correlation_id.clone());
         audit::record_partner_answer(trail.state, change.id, &answer)?;
         note(
             notes,
