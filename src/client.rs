@@ -254,6 +254,19 @@ impl Client {
         self.call(request).await
     }
 
+    /// [`Client::get_with_query`] for the read that settles a PUT whose answer was lost, like
+    /// [`Client::get_to_settle`].
+    pub async fn get_with_query_to_settle(
+        &self,
+        path: &str,
+        (name, value): (&str, &str),
+    ) -> Result<Fetched, CallError> {
+        let mut request = self.request(Method::GET, path, None, None)?;
+        request.url.query_pairs_mut().append_pair(name, value);
+        request.settles = true;
+        self.call(request).await
+    }
+
     /// The API root this client talks to.
     pub fn base_url(&self) -> &Url {
         &self.config.base_url

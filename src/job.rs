@@ -475,6 +475,6 @@ pub fn write_report(state: &StateFile, job: i64, path: &Path) -> Result<(), JobE
     let report_error = |source| JobError::Report { path: path.display().to_string(), source };
     let preflight = if state.ran_preflight(job)? { Preflight::Ran } else { Preflight::NotRan };
     let mut file = report::ReportFile::create(path, preflight).map_err(report_error)?;
-    state.each_row(job, |row| file.write(&report::ReportRow::from(row)))?;
+    state.each_row(job, |row| file.write(&row))?;
     file.commit().map_err(report_error)
 }

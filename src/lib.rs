@@ -9,7 +9,9 @@
 //! - [`pace`] holds the request rate (a governor limiter, adaptive on 429) and the concurrency bound.
 //! - [`client`] makes the API calls: headers, retries, error classification; [`auth`] supplies tokens.
 //! - [`outage`] notices a service-wide outage and turns retries into one slow probe at a time.
-//! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that GET, merge and PUT.
+//! - `write` owns the protocol of writing one profile safely (GET, merge, intent, PUT with If-Match, settle), for
+//!   the engine's rows and `partner set|undo` alike.
+//! - [`engine`] is orchestration only: a reader feeds rows to a fixed set of workers that write each through `write`.
 //! - [`job`] identifies a job (CSV hash, base URL, kind), plans or resumes it, runs the engine, writes the report;
 //!   [`job::rollback`] is the job that undoes an apply, planned from the apply's rows in the state file.
 //! - [`preflight`] is pure: a country's rules and a merged profile give the rules it breaks.
@@ -56,3 +58,4 @@ pub mod timeline;
 pub mod undo;
 pub mod validate;
 pub mod wire;
+pub(crate) mod write;

@@ -4,6 +4,7 @@
 //! cell as a formula. The file is created mode 0600 beside its final name and renamed into place when complete,
 //! so a crash never leaves half a report where a whole one is expected.
 
+use crate::state::StoredRow;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -29,48 +30,6 @@ pub const PREFLIGHT_COLUMNS: [&str; 2] = ["preflight", "suggested_address"];
 
 /// The last column: warnings that did not stop the row.
 pub const WARNINGS_COLUMN: &str = "warnings";
-
-/// One row of the report. Empty strings are empty cells.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ReportRow {
-    pub line: u64,
-    pub customer_id: String,
-    pub status: String,
-    pub changed_fields: String,
-    pub before: String,
-    pub after: String,
-    pub http_status: String,
-    pub error_code: String,
-    pub error: String,
-    pub attempts: String,
-    pub request_id: String,
-    pub correlation_id: String,
-    pub preflight: String,
-    pub suggested_address: String,
-    pub warnings: String,
-}
-
-impl From<crate::state::StoredRow> for ReportRow {
-    fn from(row: crate::state::StoredRow) -> ReportRow {
-        ReportRow {
-            line: row.line,
-            customer_id: row.customer_id,
-            status: row.status,
-            changed_fields: row.changed_fields,
-            before: row.before,
-            after: row.after,
-            http_status: row.http_status.map(|status| status.to_string()).unwrap_or_default(),
-            error_code: row.error_code,
-            error: row.error,
-            attempts: row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default(),
-            request_id: row.request_id,
-            correlation_id: row.correlation_id,
-            preflight: row.preflight,
-            suggested_address: row.suggested_address,
-            warnings: row.warnings,
-        }
-    }
-}
 
 /// A cell as a spreadsheet will show it, never run: a leading `=`, `+`, `-`, `@` (or tab, carriage return) gets a
 /// `'` in front.
@@ -106,8 +65,12 @@ impl<W: Write> ReportWriter<W> {
         Ok(ReportWriter { csv, preflight })
     }
 
-    pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
+    /// Writes a row straight from the state file (or, for `validate`, as the reader found it); empty strings and
+    /// `None`s are empty cells.
+    pub fn write(&mut self, row: &StoredRow) -> io::Result<()> {
         let line = row.line.to_string();
+        let http_status = row.http_status.map(|status| status.to_string()).unwrap_or_default();
+        let attempts = row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
         let mut cells: Vec<&str> = vec![
             &line,
             &row.customer_id,
@@ -115,10 +78,10 @@ impl<W: Write> ReportWriter<W> {
             &row.changed_fields,
             &row.before,
             &row.after,
-            &row.http_status,
+            &http_status,
             &row.error_code,
             &row.error,
-            &row.attempts,
+            &attempts,
             &row.request_id,
             &row.correlation_id,
         ];
@@ -154,7 +117,7 @@ impl ReportFile {
         Ok(ReportFile { path: path.to_path_buf(), temporary, writer })
     }
 
-    pub fn write(&mut self, row: &ReportRow) -> io::Result<()> {
+    pub fn write(&mut self, row: &StoredRow) -> io::Result<()> {
         self.writer.write(row)
     }
 
@@ -184,13 +147,13 @@ mod tests {
     #[test]
     fn the_header_and_a_row_are_pinned() {
         let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan).unwrap();
-        let row = ReportRow {
+        let row = StoredRow {
             line: 2,
             customer_id: "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(),
             status: "invalid".into(),
             error: "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".into(),
             changed_fields: "=HYPERLINK(\"x\")".into(),
-            ..ReportRow::default()
+            ..StoredRow::default()
         };
         writer.write(&row).unwrap();
         let text = String::from_utf8(writer.finish().unwrap()).unwrap();
@@ -206,7 +169,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.report.csv");
         let mut file = ReportFile::create(&path, Preflight::Ran).unwrap();
-        file.write(&ReportRow { line: 2, status: "valid".into(), ..ReportRow::default() }).unwrap();
+        file.write(&StoredRow { line: 2, status: "valid".into(), ..StoredRow::default() }).unwrap();
         assert!(!path.exists());
         file.commit().unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -2,7 +2,8 @@
 //! and optionally writes a report with `valid` or `invalid` per row. No network, ever.
 
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
-use crate::report::{Preflight, ReportFile, ReportRow};
+use crate::report::{Preflight, ReportFile};
+use crate::state::StoredRow;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -82,14 +83,14 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
             writeln!(out, "{problem}").map_err(ValidateError::Output)?;
         }
         if let (Some(report), Some(path)) = (report.as_mut(), config.report.as_ref()) {
-            let row = ReportRow {
+            let row = StoredRow {
                 line: record.line,
                 customer_id: record.customer_cell,
                 status: status.to_string(),
                 changed_fields,
                 error: join(problems),
                 warnings: join(&record.warnings),
-                ..ReportRow::default()
+                ..StoredRow::default()
             };
             report.write(&row).map_err(report_error(path))?;
         }

@@ -1,28 +1,25 @@
-//! One row's work: GET, merge, PUT with If-Match, settle. Written once; every worker runs it, for an apply (the
-//! CSV's changes) and for a rollback (the before-values, where the job's values still hold) alike.
+//! One row's work, for an apply (the CSV's changes) and for a rollback (the before-values, where the job's values
+//! still hold) alike: the row's [`Plan`] and pre-flight given to `crate::write`, which owns the protocol (GET,
+//! merge, intent, PUT with If-Match, settle), with the job's recorder as its journal; then the result as the row's
+//! outcome. Every worker runs it.
 //!
 //! Never sends a PUT without first committing its intent (so a crash can tell `updated` from `unchanged`), never
-//! resends a PUT whose answer was lost (it reads again instead: If-Match makes a blind resend pointless and the
-//! re-read settles it), and never overwrites a profile that changed since it was read (412 / 2055 → read again,
-//! merge again, at most [`MAX_REMERGES`] times).
+//! resends a PUT whose answer was lost, never overwrites a profile that changed since it was read: `write`'s rules.
 
-use super::preflight::Preflight;
+use super::preflight::{Preflight, Verdict};
 use super::{Halt, Mode, Plan, Task};
 use crate::auth::AuthError;
-use crate::client::{CallError, CallIds, Client, ErrorClass};
+use crate::client::{CallError, Client, Fetched};
 use crate::merge::{self, FieldChange, MergeError, Merged};
+use crate::state::StateError;
 use crate::state::recorder::RecorderHandle;
 use crate::state::{RowOutcome, RowStatus};
 use crate::undo::{self, Undone};
 use crate::wire;
+use crate::write::{self, Calls, Interrupted, Journal, Resource, Review, Step, Written};
 use serde_json::Value;
-use std::ops::ControlFlow;
 
-/// Re-reads after a stale etag before the row is a `conflict`.
-pub const MAX_REMERGES: u32 = 5;
-
-/// Re-reads after a PUT whose answer was lost, before the row fails.
-const MAX_SETTLES: u32 = 6;
+use crate::write::MAX_REMERGES;
 
 /// What a worker needs to do a row.
 pub struct RowContext<'a> {
@@ -31,83 +28,6 @@ pub struct RowContext<'a> {
     pub mode: Mode,
     /// Pre-flight, when it runs: a merged profile that breaks its country's rules is not written.
     pub preflight: Option<&'a Preflight>,
-}
-
-/// The calls made for a row so far.
-#[derive(Default)]
-struct Calls {
-    attempts: u32,
-    last_get: Option<(Option<u16>, CallIds)>,
-    last_put: Option<(Option<u16>, CallIds)>,
-}
-
-impl Calls {
-    /// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
-    fn outcome(&self, row: &Task, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
-        let last = self.last_put.or(self.last_get);
-        RowOutcome {
-            line: row.line,
-            status: Some(status),
-            changes,
-            http_status: last.and_then(|(status, _)| status),
-            attempts: self.attempts,
-            request_id: last.map(|(_, ids)| ids.request_id.to_string()),
-            correlation_id: last.map(|(_, ids)| ids.correlation_id.to_string()),
-            ..RowOutcome::default()
-        }
-    }
-
-    /// What the plan made of the profile read: the profile to write and its changes, or the row's outcome when
-    /// there is nothing to write. `sent`: the changes of a PUT of this job for the row that may have landed.
-    fn to_write(
-        &self,
-        row: &Task,
-        step: Result<Step, MergeError>,
-        sent: &Option<Vec<FieldChange>>,
-    ) -> ControlFlow<RowOutcome, (Value, Vec<FieldChange>)> {
-        let (status, changes, error) = match step {
-            Ok(Step::Write { profile, changes }) => return ControlFlow::Continue((profile, changes)),
-            // The values are in place: ours if this job sent a PUT for the row, else they already were.
-            Ok(Step::InPlace) => match sent {
-                Some(changes) => (row.plan.done(), changes.clone(), None),
-                None => (row.plan.found_in_place(), Vec::new(), None),
-            },
-            Ok(Step::Conflict(message)) => (RowStatus::Conflict, Vec::new(), Some(message)),
-            Err(error) => (RowStatus::Failed, Vec::new(), Some(error.to_string())),
-        };
-        let mut outcome = self.outcome(row, status, changes);
-        outcome.error = error;
-        ControlFlow::Break(outcome)
-    }
-
-    fn failed(&mut self, row: &Task, error: &CallError) -> Result<RowOutcome, Halt> {
-        if error.is_fatal() {
-            return Err(match error {
-                CallError::NoService { .. } => Halt::NoService(error.to_string()),
-                CallError::Local { .. } | CallError::Auth { source: AuthError::OutOfDescriptors, .. } => {
-                    Halt::Local(error.to_string())
-                }
-                _ => Halt::Credentials(error.to_string()),
-            });
-        }
-        let mut outcome = self.outcome(row, RowStatus::Failed, Vec::new());
-        outcome.http_status = error.status();
-        outcome.request_id = Some(error.ids().request_id.to_string());
-        outcome.correlation_id = Some(error.ids().correlation_id.to_string());
-        outcome.error_code = error.code().map(ToString::to_string);
-        outcome.error = Some(error.to_string());
-        Ok(outcome)
-    }
-}
-
-/// What a row's plan makes of the profile as read.
-enum Step {
-    /// Write this profile; these fields change.
-    Write { profile: Value, changes: Vec<FieldChange> },
-    /// Every field already holds what the plan asks.
-    InPlace,
-    /// Rollback only: someone changed a field since the job wrote it; left as found.
-    Conflict(String),
 }
 
 impl Plan {
@@ -142,6 +62,89 @@ impl Plan {
     }
 }
 
+/// A customer's billing profile.
+struct CustomerBilling<'a> {
+    client: &'a Client,
+    path: String,
+}
+
+impl Resource for CustomerBilling<'_> {
+    async fn get(&self, settling: bool) -> Result<Fetched, CallError> {
+        match settling {
+            true => self.client.get_to_settle(&self.path).await,
+            false => self.client.get(&self.path).await,
+        }
+    }
+
+    async fn put(&self, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+        self.client.put(&self.path, profile, etag).await
+    }
+}
+
+/// Why a row's write is held before its PUT.
+enum Hold {
+    /// Pre-flight: Partner Center would refuse the profile.
+    Invalid,
+    /// A dry run: nothing is sent.
+    DryRun,
+}
+
+/// A row's plan with the job's pre-flight and mode; keeps the last pre-flight verdict for the outcome.
+struct RowPlan<'a> {
+    plan: &'a Plan,
+    context: &'a RowContext<'a>,
+    checked: Option<Verdict>,
+}
+
+impl write::Plan for RowPlan<'_> {
+    type Hold = Hold;
+
+    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+        self.plan.step(read)
+    }
+
+    async fn review(&mut self, profile: &Value, changes: &[FieldChange], _reads: u32) -> Review<Hold> {
+        self.checked = None;
+        if let Some(preflight) = self.context.preflight {
+            let verdict = preflight.check(self.context.client, profile, changes).await;
+            let broken = !verdict.broken.is_empty();
+            self.checked = Some(verdict);
+            if broken {
+                // Partner Center would refuse it: report the rule, send nothing.
+                return Review::Hold(Hold::Invalid);
+            }
+        }
+        match self.context.mode {
+            Mode::DryRun => Review::Hold(Hold::DryRun),
+            Mode::Apply => Review::Proceed,
+        }
+    }
+}
+
+/// The job's recorder, for one row.
+struct RowJournal<'a> {
+    recorder: &'a RecorderHandle,
+    line: u64,
+    /// The changes of a PUT an earlier run sent for this row without recording its answer.
+    sent_before: Option<Vec<FieldChange>>,
+}
+
+impl Journal for RowJournal<'_> {
+    type Error = StateError;
+
+    fn in_doubt(&mut self) -> Option<Vec<FieldChange>> {
+        self.sent_before.take()
+    }
+
+    async fn intend(&mut self, changes: &[FieldChange]) -> Result<(), StateError> {
+        self.recorder.intend_put(self.line, changes).await
+    }
+
+    fn withdraw(&mut self) -> Result<(), StateError> {
+        self.recorder.withdraw_intent(self.line)
+    }
+}
+
 /// Why a row has no outcome: it stays as the state file holds it, for the next run.
 #[derive(Debug)]
 pub enum NoOutcome {
@@ -165,94 +168,85 @@ pub async fn process(
     sent_before: Option<Vec<FieldChange>>,
 ) -> Result<RowOutcome, NoOutcome> {
     let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
-    let mut calls = Calls::default();
-    // The changes of a PUT of ours that may have landed: one whose answer was lost, here or in an earlier run.
-    let mut sent = sent_before;
-    let (mut stale, mut settles) = (0, 0);
-    loop {
-        // A read that settles a PUT of ours that may have landed goes out even after a stop.
-        let read = match sent {
-            Some(_) => context.client.get_to_settle(&path).await,
-            None => context.client.get(&path).await,
-        };
-        let fetched = match read {
-            Ok(fetched) => fetched,
-            Err(error) if error.is_stopped() => return Err(NoOutcome::Stopped),
-            Err(error) => {
-                calls.attempts += error.attempts();
-                return Ok(calls.failed(row, &error)?);
-            }
-        };
-        calls.attempts += fetched.attempts;
-        calls.last_get = Some((Some(fetched.status), fetched.ids));
-        let (profile, changes) = match calls.to_write(row, row.plan.step(&fetched.body), &sent) {
-            ControlFlow::Continue(write) => write,
-            ControlFlow::Break(outcome) => return Ok(outcome),
-        };
-        let mut checked = None;
-        if let Some(preflight) = context.preflight {
-            let verdict = preflight.check(context.client, &profile, &changes).await;
-            if !verdict.broken.is_empty() {
-                // Partner Center would refuse it: report the rule, send nothing.
-                let mut outcome = calls.outcome(row, RowStatus::Invalid, changes);
-                outcome.error = Some(format!("pre-flight: {}", verdict.broken.join("; ")));
-                outcome.preflight = Some(verdict.cell());
-                outcome.suggested_address = verdict.suggestion;
-                return Ok(outcome);
-            }
-            checked = Some(verdict);
+    let resource = CustomerBilling { client: context.client, path };
+    let mut plan = RowPlan { plan: &row.plan, context, checked: None };
+    let mut journal = RowJournal { recorder: context.recorder, line: row.line, sent_before };
+    let write = match write::write(&resource, &mut plan, &mut journal).await {
+        Ok(write) => write,
+        Err(Interrupted::Stopped) => return Err(NoOutcome::Stopped),
+        Err(Interrupted::Journal(error)) => return Err(Halt::State(error.to_string()).into()),
+    };
+    let calls = write.calls;
+    let outcome = |status, changes| outcome(row, &calls, status, changes);
+    let noted = |mut outcome: RowOutcome| {
+        if let Some(verdict) = &plan.checked {
+            outcome.preflight = Some(verdict.cell());
+            outcome.suggested_address = verdict.suggestion.clone();
         }
-        let noted = |mut outcome: RowOutcome| {
-            if let Some(verdict) = &checked {
-                outcome.preflight = Some(verdict.cell());
-                outcome.suggested_address = verdict.suggestion.clone();
-            }
-            outcome
-        };
-        if context.mode == Mode::DryRun {
-            return Ok(noted(calls.outcome(row, RowStatus::WouldUpdate, changes)));
+        outcome
+    };
+    Ok(match write.written {
+        Written::Landed { changes, answered: true } => {
+            let mut landed = outcome(row.plan.done(), changes);
+            landed.changes_in_intent = true;
+            noted(landed)
         }
-        let etag = merge::etag(&fetched.body).map(str::to_string);
-        context.recorder.intend_put(row.line, &changes).await.map_err(|error| Halt::State(error.to_string()))?;
-        match context.client.put(&path, &profile, etag.as_deref()).await {
-            Ok(put) => {
-                calls.attempts += put.attempts;
-                calls.last_put = Some((Some(put.status), put.ids));
-                let mut outcome = calls.outcome(row, row.plan.done(), changes);
-                outcome.changes_in_intent = true;
-                return Ok(noted(outcome));
-            }
-            Err(error) if error.is_stopped() => {
-                // Not sent: the intent is withdrawn, unless a PUT of ours for the row may have landed before.
-                if sent.is_none() {
-                    context.recorder.withdraw_intent(row.line).map_err(|error| Halt::State(error.to_string()))?;
-                }
-                return Err(NoOutcome::Stopped);
-            }
-            Err(error) => {
-                calls.attempts += error.attempts();
-                calls.last_put = Some((error.status(), error.ids()));
-                match error.class() {
-                    // Refused by If-Match: nothing of ours landed.
-                    ErrorClass::Stale => stale += 1,
-                    ErrorClass::OutcomeUnknown => {
-                        settles += 1;
-                        sent = Some(changes);
-                    }
-                    _ => return Ok(calls.failed(row, &error)?),
-                }
-                if stale > MAX_REMERGES {
-                    let mut outcome = calls.outcome(row, RowStatus::Conflict, Vec::new());
-                    outcome.error = Some(format!(
-                        "the profile changed under the job through {MAX_REMERGES} re-reads: left as found ({error})"
-                    ));
-                    outcome.error_code = error.code().map(ToString::to_string);
-                    return Ok(outcome);
-                }
-                if settles > MAX_SETTLES {
-                    return Ok(calls.failed(row, &error)?);
-                }
-            }
+        Written::Landed { changes, answered: false } => outcome(row.plan.done(), changes),
+        Written::InPlace => outcome(row.plan.found_in_place(), Vec::new()),
+        Written::Conflict(message) => with_error(outcome(RowStatus::Conflict, Vec::new()), message),
+        Written::Unmergeable(error) => with_error(outcome(RowStatus::Failed, Vec::new()), error.to_string()),
+        Written::Held { hold: Hold::Invalid, changes } => {
+            let broken = plan.checked.as_ref().map(|verdict| verdict.broken.join("; ")).unwrap_or_default();
+            let invalid = with_error(outcome(RowStatus::Invalid, changes), format!("pre-flight: {broken}"));
+            noted(invalid)
         }
+        Written::Held { hold: Hold::DryRun, changes } => noted(outcome(RowStatus::WouldUpdate, changes)),
+        Written::KeptChanging(error) => {
+            let words =
+                format!("the profile changed under the job through {MAX_REMERGES} re-reads: left as found ({error})");
+            let mut conflict = with_error(outcome(RowStatus::Conflict, Vec::new()), words);
+            conflict.error_code = error.code().map(ToString::to_string);
+            conflict
+        }
+        Written::Failed { error, .. } => failed(outcome(RowStatus::Failed, Vec::new()), &error)?,
+    })
+}
+
+/// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
+fn outcome(row: &Task, calls: &Calls, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
+    let last = calls.last();
+    RowOutcome {
+        line: row.line,
+        status: Some(status),
+        changes,
+        http_status: last.and_then(|call| call.status),
+        attempts: calls.attempts,
+        request_id: last.map(|call| call.ids.request_id.to_string()),
+        correlation_id: last.map(|call| call.ids.correlation_id.to_string()),
+        ..RowOutcome::default()
     }
+}
+
+fn with_error(mut outcome: RowOutcome, error: String) -> RowOutcome {
+    outcome.error = Some(error);
+    outcome
+}
+
+/// A failed call as the row's outcome, or the halt of the job when the call says it cannot go on.
+fn failed(mut outcome: RowOutcome, error: &CallError) -> Result<RowOutcome, Halt> {
+    if error.is_fatal() {
+        return Err(match error {
+            CallError::NoService { .. } => Halt::NoService(error.to_string()),
+            CallError::Local { .. } | CallError::Auth { source: AuthError::OutOfDescriptors, .. } => {
+                Halt::Local(error.to_string())
+            }
+            _ => Halt::Credentials(error.to_string()),
+        });
+    }
+    outcome.http_status = error.status();
+    outcome.request_id = Some(error.ids().request_id.to_string());
+    outcome.correlation_id = Some(error.ids().correlation_id.to_string());
+    outcome.error_code = error.code().map(ToString::to_string);
+    outcome.error = Some(error.to_string());
+    Ok(outcome)
 }

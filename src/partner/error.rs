@@ -33,6 +33,9 @@ pub enum PartnerError {
     NeedsAppUser { operation: &'static str, kind: &'static str },
     #[error(transparent)]
     State(#[from] StateError),
+    /// The client was stopped before the next request went out (a library caller's; the command never stops it).
+    #[error("stopped before the next request went out: nothing more was sent")]
+    Stopped,
 }
 
 /// The ids of a call that was sent, to quote in a support ticket.

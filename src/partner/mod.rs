@@ -2,12 +2,13 @@
 //! changed with the same care as a customer's billing profile.
 //!
 //! It reuses the stages of the bulk job rather than copying them: [`crate::fields`] (the `Field` and `Rule` of every
-//! catalog entry), [`crate::merge`] (GET → merge → PUT, every other field untouched), [`crate::client`] (headers,
-//! retries, `If-Match`, the stale-etag class), [`crate::state`] (the audit trail, in `state::audit`).
+//! catalog entry), [`crate::merge`] (every other field untouched), `crate::write` (the one protocol of a write:
+//! GET → merge → intent → PUT with `If-Match` → re-read on a stale etag or a lost answer), [`crate::client`]
+//! (headers, retries, the stale-etag class), [`crate::state`] (the audit trail, in `state::audit`).
 //!
 //! Code map: `catalog` (the field catalog of each kind, the fields the service owns), `assignments` (`--set
-//! PATH=VALUE` checked against a catalog), `update` (GET; GET-merge-PUT with re-merge), `error`, `args` (the command
-//! line and `run`).
+//! PATH=VALUE` checked against a catalog), `update` (GET; `set` and `undo` as `crate::write` plans, the audit trail as
+//! its journal), `undo` (the last audited change), `error`, `args` (the command line and `run`).
 //!
 //! Invariants: every `--set` is checked before any network call; a field the service owns is never sent changed; the
 //! legal business profile is never PUT without `--yes`; every PUT is in the audit trail before it is sent.

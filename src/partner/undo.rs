@@ -1,16 +1,14 @@
 //! `pcbulk partner undo KIND`: puts back the before-values of the last change recorded in the audit trail for that
 //! profile, where the fields still hold what the change wrote; a field someone changed since leaves the profile as
-//! found. The undo is itself a `set` (read, merge, If-Match, audit), so it can be undone in turn.
+//! found. The undo is written like a `set` (through `crate::write`: read, check, merge, If-Match, audit), so it can
+//! be undone in turn.
 
 use super::catalog::catalog;
-use super::update::{self, Mode, SetOutcome, SetRequest, Trail};
+use super::update::{self, Ended, Mode, SetOutcome, Trail};
 use crate::client::Client;
-use crate::fields;
-use crate::input::{Change, Edit};
-use crate::merge::{FieldChange, Merged};
+use crate::merge::FieldChange;
 use crate::state::StateFile;
 use crate::state::audit::{PartnerOutcome, partner_changes};
-use crate::undo::{self, Undone};
 use crate::wire::PartnerProfileKind;
 use std::io::Write;
 
@@ -49,7 +47,8 @@ pub fn last_change(
     Ok((last.id, crate::state::decode_changes(catalog(kind), &last.before, &last.after)))
 }
 
-/// Undoes the change `id`, which wrote `written`: checks the profile as read, then sets the before-values.
+/// Undoes the change `id`, which wrote `written`: puts back its before-values through `update::restore` (read,
+/// check, merge, diff, PUT), or says it is already undone, or refuses when a field was changed since.
 pub async fn undo(
     client: &Client,
     kind: PartnerProfileKind,
@@ -58,24 +57,12 @@ pub async fn undo(
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> anyhow::Result<SetOutcome> {
-    let profile = update::fetch(client, kind).await?;
-    let restore = match undo::restore_in(catalog(kind), &profile, &written) {
-        Ok(Undone::Conflict(message)) => return Err(UndoError::Conflict { kind: kind.name(), id, message }.into()),
-        Ok(Undone::Merged(Merged::Unchanged)) => {
+    match update::restore(client, kind, (id, &written), mode, trail, notes).await? {
+        Ended::Written(outcome) => Ok(outcome),
+        Ended::InPlace => {
             let _ = writeln!(notes, "{} profile: change {id} is already undone", kind.name());
-            return Ok(SetOutcome::Unchanged);
+            Ok(SetOutcome::Unchanged)
         }
-        Ok(Undone::Merged(Merged::Changed { changes, .. })) => changes,
-        Err(error) => return Err(super::PartnerError::Merge { kind: kind.name(), error }.into()),
-    };
-    let _ = writeln!(notes, "undoing change {id} of the {} profile", kind.name());
-    let changes: Vec<Change> = restore
-        .iter()
-        .filter_map(|change| {
-            let field = fields::lookup(catalog(kind), change.field)?;
-            Some(Change { field, edit: Edit::Restore(change.after.clone()) })
-        })
-        .collect();
-    let request = SetRequest { kind, changes, mode };
-    Ok(update::set(client, &request, trail, notes).await?)
+        Ended::Conflict(message) => Err(UndoError::Conflict { kind: kind.name(), id, message }.into()),
+    }
 }

@@ -1,24 +1,29 @@
-//! Reading and writing one partner profile: GET; and GET, merge, PUT with `If-Match`, read and merge again when
-//! the profile changed in between (bounded), with every PUT in the audit trail before it is sent.
+//! Reading and writing one partner profile: GET; and `set` and `undo` through `crate::write` (GET, merge or
+//! restore, PUT with `If-Match`, read and merge again when the profile changed in between, settle a lost answer by
+//! reading), with the audit trail as its journal: every PUT in the trail before it is sent.
 //!
-//! Orchestration only: the calls are [`crate::client`]'s, the merge [`crate::merge`]'s, the trail [`crate::state`]'s.
-//! It never sends a PUT that would change nothing, never resends a PUT that may have landed (it reads again), never
-//! PUTs the legal business profile unconfirmed, and writes only to the `notes` it is given (the diff, the outcome).
+//! Orchestration only: the protocol is `crate::write`'s, the calls [`crate::client`]'s, the merge
+//! [`crate::merge`]'s, the trail [`crate::state`]'s. It never sends a PUT that would change nothing, never PUTs the
+//! legal business profile unconfirmed, and writes only to the `notes` it is given (the diff, the outcome).
 
+use super::catalog::catalog;
 use super::error::PartnerError;
 use crate::client::{CallError, CallIds, Client, ErrorClass, Fetched};
 use crate::input::Change;
-use crate::merge::{self, FieldChange, Merged};
+use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::StateFile;
 use crate::state::audit::{self, PartnerAnswer, PartnerOutcome};
+use crate::undo::{self, Undone};
 use crate::wire::{self, PartnerProfileKind};
+use crate::write::{self, Interrupted, Journal, Method, Resource, Review, Step, Written};
 use serde_json::Value;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Mutex;
 
 /// How many times a profile that changed between its GET and its PUT is read and merged again.
-pub const RE_MERGES: u32 = 5;
+pub const RE_MERGES: u32 = write::MAX_REMERGES;
 
 /// Whether `set` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,10 +62,8 @@ pub enum SetOutcome {
 /// Reads a partner profile as the service sends it (the legal business profile with `?vettingVersion=Current`, as
 /// the docs' example and the .NET SDK send it: [`wire::LEGAL_BUSINESS_QUERY`]).
 pub async fn fetch(client: &Client, kind: PartnerProfileKind) -> Result<Value, PartnerError> {
-    let fetched = match kind {
-        PartnerProfileKind::LegalBusiness => client.get_with_query(kind.get_path(), wire::LEGAL_BUSINESS_QUERY).await,
-        _ => client.get(kind.get_path()).await,
-    };
+    let resource = PartnerProfile::new(client, kind);
+    let fetched = write::read(&resource, &mut write::Calls::default(), false).await;
     Ok(fetched.map_err(|error| call_failed("GET", kind.get_path(), error))?.body)
 }
 
@@ -112,8 +115,212 @@ async fn put_to(
     (path, answer)
 }
 
-/// Reads, merges, shows the diff on `notes` and (unless a dry run) PUTs, recording each PUT in `trail` first
-/// (the command line always gives one; a library caller may do without).
+/// A partner profile of one kind: read as the service sends it, PUT to its path (and the support profile's fallback).
+struct PartnerProfile<'a> {
+    client: &'a Client,
+    kind: PartnerProfileKind,
+    /// The path of the last PUT, to name in its error.
+    put_path: Cell<&'static str>,
+}
+
+impl PartnerProfile<'_> {
+    fn new(client: &Client, kind: PartnerProfileKind) -> PartnerProfile<'_> {
+        PartnerProfile { client, kind, put_path: Cell::new(kind.put_path()) }
+    }
+}
+
+impl Resource for PartnerProfile<'_> {
+    async fn get(&self, settling: bool) -> Result<Fetched, CallError> {
+        let (client, path) = (self.client, self.kind.get_path());
+        match (self.kind, settling) {
+            (PartnerProfileKind::LegalBusiness, false) => client.get_with_query(path, wire::LEGAL_BUSINESS_QUERY).await,
+            (PartnerProfileKind::LegalBusiness, true) => {
+                client.get_with_query_to_settle(path, wire::LEGAL_BUSINESS_QUERY).await
+            }
+            (_, false) => client.get(path).await,
+            (_, true) => client.get_to_settle(path).await,
+        }
+    }
+
+    async fn put(&self, profile: &Value, etag: Option<&str>) -> Result<Fetched, CallError> {
+        let (path, answer) = put_to(self.client, self.kind, profile, etag).await;
+        self.put_path.set(path);
+        answer
+    }
+}
+
+/// What a write of a partner profile asks: `set`'s changes, or `undo`'s before-values of a recorded change.
+#[derive(Clone, Copy)]
+enum Edits<'a> {
+    Set(&'a [Change]),
+    /// Put back the before-values of change `id`, which wrote `written`, where its values still hold.
+    Undo {
+        id: i64,
+        written: &'a [FieldChange],
+    },
+}
+
+/// A partner write's plan: the edits, and the diff shown and the confirmation asked before a PUT.
+struct PartnerPlan<'a, 'n> {
+    kind: PartnerProfileKind,
+    edits: Edits<'a>,
+    mode: Mode,
+    notes: &'a RefCell<&'n mut dyn Write>,
+}
+
+/// Why a partner write is held before its PUT.
+enum Hold {
+    DryRun,
+    NeedsConfirmation,
+}
+
+impl write::Plan for PartnerPlan<'_, '_> {
+    type Hold = Hold;
+
+    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+        let merged = match self.edits {
+            Edits::Set(changes) => merge::merge(read, changes)?,
+            Edits::Undo { written, .. } => match undo::restore_in(catalog(self.kind), read, written)? {
+                Undone::Merged(merged) => merged,
+                Undone::Conflict(message) => return Ok(Step::Conflict(message)),
+            },
+        };
+        Ok(match merged {
+            Merged::Unchanged => Step::InPlace,
+            Merged::Changed { profile, changes } => Step::Write { profile, changes },
+        })
+    }
+
+    async fn review(&mut self, _profile: &Value, changes: &[FieldChange], reads: u32) -> Review<Hold> {
+        let notes = &mut **self.notes.borrow_mut();
+        if let (Edits::Undo { id, .. }, 0) = (self.edits, reads) {
+            note(notes, &format!("undoing change {id} of the {} profile", self.kind.name()));
+        }
+        show_diff(notes, self.kind, changes, reads);
+        match self.mode {
+            Mode::DryRun => Review::Hold(Hold::DryRun),
+            Mode::Apply { confirmed: false } if self.kind == PartnerProfileKind::LegalBusiness => {
+                Review::Hold(Hold::NeedsConfirmation)
+            }
+            Mode::Apply { .. } => Review::Proceed,
+        }
+    }
+}
+
+/// The audit trail (when there is one) and the notes a person reads: every PUT in the trail before it is sent.
+struct Audit<'a, 'n> {
+    kind: PartnerProfileKind,
+    trail: Option<&'a Trail<'a>>,
+    notes: &'a RefCell<&'n mut dyn Write>,
+    /// The trail's row of the PUT last intended.
+    intended: Option<i64>,
+    /// A PUT whose answer was lost: its row and ids, until the next read settles it.
+    lost: Option<(Option<i64>, CallIds)>,
+}
+
+impl Audit<'_, '_> {
+    fn record(&self, id: Option<i64>, answer: &PartnerAnswer) -> Result<(), PartnerError> {
+        match (self.trail, id) {
+            (Some(trail), Some(id)) => Ok(audit::record_partner_answer(trail.state, id, answer)?),
+            _ => Ok(()),
+        }
+    }
+
+    fn note(&self, line: &str) {
+        note(&mut **self.notes.borrow_mut(), line);
+    }
+}
+
+/// An answer known without the service's words: settled by reading, or never sent.
+fn quiet_answer(outcome: PartnerOutcome, error: Option<String>, ids: Option<CallIds>) -> PartnerAnswer {
+    PartnerAnswer {
+        outcome,
+        http_status: None,
+        error_code: None,
+        error,
+        request_id: ids.map(|ids| ids.request_id.to_string()),
+        correlation_id: ids.map(|ids| ids.correlation_id.to_string()),
+    }
+}
+
+impl Journal for Audit<'_, '_> {
+    type Error = PartnerError;
+
+    fn read(&mut self, profile: &Value, reads: u32) -> Result<(), PartnerError> {
+        match (reads, self.trail) {
+            (0, Some(trail)) => settle_earlier(self.kind, trail, profile, &mut **self.notes.borrow_mut()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn intend(&mut self, changes: &[FieldChange]) -> Result<(), PartnerError> {
+        self.intended = match self.trail {
+            Some(trail) => Some(audit::record_partner_intent(trail.state, self.kind, trail.base_url, changes)?),
+            None => None,
+        };
+        Ok(())
+    }
+
+    fn withdraw(&mut self) -> Result<(), PartnerError> {
+        let error = "not sent: stopped before the put went out".to_string();
+        self.record(self.intended, &quiet_answer(PartnerOutcome::Failed, Some(error), None))
+    }
+
+    fn answered(&mut self, answer: Result<&Fetched, &CallError>) -> Result<(), PartnerError> {
+        let name = self.kind.name();
+        let error = match answer {
+            Ok(fetched) => {
+                let done = PartnerAnswer {
+                    outcome: PartnerOutcome::Updated,
+                    http_status: Some(fetched.status),
+                    error_code: None,
+                    error: None,
+                    request_id: Some(fetched.ids.request_id.to_string()),
+                    correlation_id: Some(fetched.ids.correlation_id.to_string()),
+                };
+                self.record(self.intended, &done)?;
+                let (request_id, correlation_id) = (fetched.ids.request_id, fetched.ids.correlation_id);
+                let words =
+                    format!("{name} profile updated (request id {request_id}, correlation id {correlation_id})");
+                self.note(&words);
+                return Ok(());
+            }
+            Err(error) => error,
+        };
+        let outcome = match error.class() {
+            ErrorClass::Stale => PartnerOutcome::Conflict,
+            ErrorClass::OutcomeUnknown => PartnerOutcome::Unknown,
+            _ => PartnerOutcome::Failed,
+        };
+        self.record(self.intended, &failed_answer(outcome, error))?;
+        match outcome {
+            PartnerOutcome::Conflict => {
+                self.note(&format!("the {name} profile changed since it was read: reading it again"))
+            }
+            PartnerOutcome::Unknown => {
+                self.note(&format!("the answer to the put was lost: reading the {name} profile again to settle it"));
+                self.lost = Some((self.intended, error.ids()));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn settled(&mut self, landed: bool) -> Result<(), PartnerError> {
+        let Some((id, ids)) = self.lost.take() else { return Ok(()) };
+        let error = (!landed).then(|| "the put did not land: the profile read again does not hold its values".into());
+        let outcome = if landed { PartnerOutcome::Updated } else { PartnerOutcome::Failed };
+        self.record(id, &quiet_answer(outcome, error, Some(ids)))?;
+        if landed {
+            let words = "profile updated (its answer was lost; the profile read again holds the values given)";
+            self.note(&format!("{} {words}", self.kind.name()));
+        }
+        Ok(())
+    }
+}
+
+/// Reads, merges, shows the diff on `notes` and (unless a dry run) PUTs through `crate::write`, recording each
+/// PUT in `trail` first (the command line always gives one; a library caller may do without).
 pub async fn set(
     client: &Client,
     request: &SetRequest,
@@ -121,82 +328,75 @@ pub async fn set(
     notes: &mut dyn Write,
 ) -> Result<SetOutcome, PartnerError> {
     let kind = request.kind;
-    // A PUT whose answer was lost: the next read says whether it landed.
-    let mut unconfirmed: Option<Unconfirmed> = None;
-    for read in 0..=RE_MERGES {
-        let read_profile = fetch(client, kind).await?;
-        if read == 0 {
-            settle_earlier(kind, trail, &read_profile, notes)?;
-        }
-        let merged = merge::merge(&read_profile, &request.changes)
-            .map_err(|error| PartnerError::Merge { kind: kind.name(), error })?;
-        let (written, changes) = match merged {
-            Merged::Unchanged => return settle_unchanged(kind, trail, unconfirmed, notes),
-            Merged::Changed { profile, changes } => (profile, changes),
-        };
-        if let Some(lost) = unconfirmed.take() {
-            let error = "the put did not land: the profile read again does not hold its values";
-            record(trail, lost.id, lost.answer(PartnerOutcome::Failed, Some(error.to_string())))?;
-        }
-        show_diff(notes, kind, &changes, read);
-        if request.mode == Mode::DryRun {
-            note(notes, "dry run: nothing was sent");
-            return Ok(SetOutcome::WouldUpdate(changes));
-        }
-        if kind == PartnerProfileKind::LegalBusiness && request.mode != (Mode::Apply { confirmed: true }) {
-            return Err(PartnerError::NeedsConfirmation);
-        }
-        let etag = merge::etag(&read_profile);
-        match put(client, kind, &written, etag, &changes, trail).await? {
-            Put::Done(ids) => {
-                let (request_id, correlation_id) = (ids.request_id, ids.correlation_id);
-                note(
-                    notes,
-                    &format!(
-                        "{} profile updated (request id {request_id}, correlation id {correlation_id})",
-                        kind.name()
-                    ),
-                );
-                return Ok(SetOutcome::Updated { changes, ids });
-            }
-            Put::Stale => {
-                note(notes, &format!("the {} profile changed since it was read: reading it again", kind.name()))
-            }
-            Put::Unknown(id, ids) => {
-                note(
-                    notes,
-                    &format!("the answer to the put was lost: reading the {} profile again to settle it", kind.name()),
-                );
-                unconfirmed = Some(Unconfirmed { id, changes, ids });
-            }
-        }
-    }
-    Err(PartnerError::KeptChanging { kind: kind.name(), reads: RE_MERGES + 1 })
-}
-
-/// The profile holds every value given: done, either by a PUT of ours whose answer was lost, or already.
-fn settle_unchanged(
-    kind: PartnerProfileKind,
-    trail: Option<&Trail<'_>>,
-    unconfirmed: Option<Unconfirmed>,
-    notes: &mut dyn Write,
-) -> Result<SetOutcome, PartnerError> {
-    match unconfirmed {
-        Some(lost) => {
-            record(trail, lost.id, lost.answer(PartnerOutcome::Updated, None))?;
-            note(
-                notes,
-                &format!(
-                    "{} profile updated (its answer was lost; the profile read again holds the values given)",
-                    kind.name()
-                ),
-            );
-            Ok(SetOutcome::Updated { changes: lost.changes, ids: lost.ids })
-        }
-        None => {
+    let ended = write_profile(client, kind, Edits::Set(&request.changes), request.mode, trail, notes).await?;
+    match ended {
+        Ended::Written(outcome) => Ok(outcome),
+        Ended::InPlace => {
             note(notes, &format!("{} profile: no change: it already holds every value given", kind.name()));
             Ok(SetOutcome::Unchanged)
         }
+        // Only a restore finds a conflict; a merge never does.
+        Ended::Conflict(message) => unreachable!("a set found a conflict: {message}"),
+    }
+}
+
+/// Puts back the before-values of change `id`, which wrote `written`, where its values still hold: read, check,
+/// merge, diff and PUT through `crate::write` like a `set`, so the undo is in the trail and can be undone too.
+pub(super) async fn restore(
+    client: &Client,
+    kind: PartnerProfileKind,
+    (id, written): (i64, &[FieldChange]),
+    mode: Mode,
+    trail: Option<&Trail<'_>>,
+    notes: &mut dyn Write,
+) -> Result<Ended, PartnerError> {
+    write_profile(client, kind, Edits::Undo { id, written }, mode, trail, notes).await
+}
+
+/// How a partner write ended short of an error, before its caller names it.
+pub(super) enum Ended {
+    Written(SetOutcome),
+    /// The profile already held what was asked: nothing sent.
+    InPlace,
+    /// A restore found a field changed since the change it undoes: nothing sent.
+    Conflict(String),
+}
+
+async fn write_profile(
+    client: &Client,
+    kind: PartnerProfileKind,
+    edits: Edits<'_>,
+    mode: Mode,
+    trail: Option<&Trail<'_>>,
+    notes: &mut dyn Write,
+) -> Result<Ended, PartnerError> {
+    let resource = PartnerProfile::new(client, kind);
+    // The plan shows the diff and the journal the answers, in the order they come.
+    let notes = RefCell::new(notes);
+    let mut plan = PartnerPlan { kind, edits, mode, notes: &notes };
+    let mut journal = Audit { kind, trail, notes: &notes, intended: None, lost: None };
+    let write = match write::write(&resource, &mut plan, &mut journal).await {
+        Ok(write) => write,
+        Err(Interrupted::Journal(error)) => return Err(error),
+        Err(Interrupted::Stopped) => return Err(PartnerError::Stopped),
+    };
+    let notes = &mut **notes.borrow_mut();
+    match write.written {
+        Written::Landed { changes, .. } => {
+            let ids = write.calls.last().expect("a write ends after a read").ids;
+            Ok(Ended::Written(SetOutcome::Updated { changes, ids }))
+        }
+        Written::InPlace => Ok(Ended::InPlace),
+        Written::Conflict(message) => Ok(Ended::Conflict(message)),
+        Written::Held { hold: Hold::DryRun, changes } => {
+            note(notes, "dry run: nothing was sent");
+            Ok(Ended::Written(SetOutcome::WouldUpdate(changes)))
+        }
+        Written::Held { hold: Hold::NeedsConfirmation, .. } => Err(PartnerError::NeedsConfirmation),
+        Written::Unmergeable(error) => Err(PartnerError::Merge { kind: kind.name(), error }),
+        Written::KeptChanging(_) => Err(PartnerError::KeptChanging { kind: kind.name(), reads: RE_MERGES + 1 }),
+        Written::Failed { method: Method::Get, error } => Err(call_failed("GET", kind.get_path(), error)),
+        Written::Failed { method: Method::Put, error } => Err(call_failed("PUT", resource.put_path.get(), error)),
     }
 }
 
@@ -204,13 +404,12 @@ fn settle_unchanged(
 /// again after a lost answer): the profile as read now says whether each landed. An `undo` refuses until they are.
 fn settle_earlier(
     kind: PartnerProfileKind,
-    trail: Option<&Trail<'_>>,
+    trail: &Trail<'_>,
     profile: &Value,
     notes: &mut dyn Write,
 ) -> Result<(), PartnerError> {
-    let Some(trail) = trail else { return Ok(()) };
     for change in audit::unsettled_partner_changes(trail.state, kind, trail.base_url)? {
-        let written = crate::state::decode_changes(super::catalog::catalog(kind), &change.before, &change.after);
+        let written = crate::state::decode_changes(catalog(kind), &change.before, &change.after);
         let landed = holds_written(kind, profile, &written);
         let (outcome, error, words) = match landed {
             true => (PartnerOutcome::Updated, None, "it landed: the profile holds its values"),
@@ -220,14 +419,8 @@ fn settle_earlier(
                 "it did not land (or was overwritten since): the profile does not hold its values",
             ),
         };
-        let answer = PartnerAnswer {
-            outcome,
-            http_status: None,
-            error_code: None,
-            error,
-            request_id: change.request_id.clone(),
-            correlation_id: change.correlation_id.clone(),
-        };
+        let mut answer = quiet_answer(outcome, error, None);
+        (answer.request_id, answer.correlation_id) = (change.request_id.clone(), change.correlation_id.clone());
         audit::record_partner_answer(trail.state, change.id, &answer)?;
         note(
             notes,
@@ -240,88 +433,9 @@ fn settle_earlier(
 /// Whether every field a PUT wrote holds the value it wrote.
 fn holds_written(kind: PartnerProfileKind, profile: &Value, written: &[FieldChange]) -> bool {
     written.iter().all(|change| {
-        let Some(field) = crate::fields::lookup(super::catalog::catalog(kind), change.field) else { return false };
+        let Some(field) = crate::fields::lookup(catalog(kind), change.field) else { return false };
         merge::slot_at(profile, field.path) == change.after
     })
-}
-
-/// What a PUT came to, short of an error.
-enum Put {
-    Done(CallIds),
-    /// The profile changed since it was read: read and merge again.
-    Stale,
-    /// The answer was lost (the PUT may have landed): read again to settle the intent with this id.
-    Unknown(Option<i64>, CallIds),
-}
-
-/// A PUT whose answer was lost, waiting for the next read to say whether it landed.
-struct Unconfirmed {
-    /// Its row in the trail.
-    id: Option<i64>,
-    changes: Vec<FieldChange>,
-    ids: CallIds,
-}
-
-impl Unconfirmed {
-    fn answer(&self, outcome: PartnerOutcome, error: Option<String>) -> PartnerAnswer {
-        PartnerAnswer {
-            outcome,
-            http_status: None,
-            error_code: None,
-            error,
-            request_id: Some(self.ids.request_id.to_string()),
-            correlation_id: Some(self.ids.correlation_id.to_string()),
-        }
-    }
-}
-
-/// Records the intent, PUTs the whole profile with `If-Match` (when an etag was read), records the answer.
-async fn put(
-    client: &Client,
-    kind: PartnerProfileKind,
-    profile: &Value,
-    etag: Option<&str>,
-    changes: &[FieldChange],
-    trail: Option<&Trail<'_>>,
-) -> Result<Put, PartnerError> {
-    let id = match trail {
-        Some(trail) => Some(audit::record_partner_intent(trail.state, kind, trail.base_url, changes)?),
-        None => None,
-    };
-    let (path, answer) = put_to(client, kind, profile, etag).await;
-    let error = match answer {
-        Ok(fetched) => {
-            let done = PartnerAnswer {
-                outcome: PartnerOutcome::Updated,
-                http_status: Some(fetched.status),
-                error_code: None,
-                error: None,
-                request_id: Some(fetched.ids.request_id.to_string()),
-                correlation_id: Some(fetched.ids.correlation_id.to_string()),
-            };
-            record(trail, id, done)?;
-            return Ok(Put::Done(fetched.ids));
-        }
-        Err(error) => error,
-    };
-    let outcome = match error.class() {
-        ErrorClass::Stale => PartnerOutcome::Conflict,
-        ErrorClass::OutcomeUnknown => PartnerOutcome::Unknown,
-        _ => PartnerOutcome::Failed,
-    };
-    record(trail, id, failed_answer(outcome, &error))?;
-    match outcome {
-        PartnerOutcome::Conflict => Ok(Put::Stale),
-        PartnerOutcome::Unknown => Ok(Put::Unknown(id, error.ids())),
-        _ => Err(call_failed("PUT", path, error)),
-    }
-}
-
-fn record(trail: Option<&Trail<'_>>, id: Option<i64>, answer: PartnerAnswer) -> Result<(), PartnerError> {
-    match (trail, id) {
-        (Some(trail), Some(id)) => Ok(audit::record_partner_answer(trail.state, id, &answer)?),
-        _ => Ok(()),
-    }
 }
 
 fn failed_answer(outcome: PartnerOutcome, error: &CallError) -> PartnerAnswer {

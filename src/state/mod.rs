@@ -170,7 +170,7 @@ pub struct WrittenRow {
     pub after: String,
 }
 
-/// A row as stored, for the report and for rollback.
+/// A row as stored: what the report writer writes straight (`validate`'s rows too, as read), and what rollback reads.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoredRow {
     pub line: u64,
