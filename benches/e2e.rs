@@ -73,7 +73,7 @@ impl InProcess {
             target: pcbulk::job::Target::Service,
             retry_failed: false,
             strict: false,
-            api: pcbulk::cli::apply::sandbox_api_config(
+            api: pcbulk::cli::sandbox::sandbox_api_config(
                 &self.sandbox,
                 PaceConfig::new(
                     NonZeroU32::new(rate).expect("a rate"),

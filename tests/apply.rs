@@ -47,7 +47,7 @@ impl Rig {
     }
 
     fn api(&self, rate: u32) -> ApiConfig {
-        pcbulk::cli::apply::sandbox_api_config(
+        pcbulk::cli::sandbox::sandbox_api_config(
             &self.sandbox,
             PaceConfig::new(NonZeroU32::new(rate).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
         )

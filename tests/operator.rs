@@ -54,7 +54,7 @@ async fn run_mixed_job() -> Job {
     text.push_str("not-a-guid,,\n");
     let csv = work.write("updates.csv", text);
     let state = work.path("updates.csv.pcbulk.db");
-    let api = pcbulk::cli::apply::sandbox_api_config(
+    let api = pcbulk::cli::sandbox::sandbox_api_config(
         &sandbox,
         PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::MIN),
     )

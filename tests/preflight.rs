@@ -52,7 +52,7 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         text.push_str(&format!("{id},{}\n", row.join(",")));
     }
     let csv = work.write("moves.csv", text);
-    let api = pcbulk::cli::apply::sandbox_api_config(
+    let api = pcbulk::cli::sandbox::sandbox_api_config(
         &sandbox,
         PaceConfig::new(NonZeroU32::new(500).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::new(3).unwrap()),
     )

@@ -61,7 +61,7 @@ impl Rig {
     }
 
     fn api(&self) -> ApiConfig {
-        pcbulk::cli::apply::sandbox_api_config(
+        pcbulk::cli::sandbox::sandbox_api_config(
             &self.sandbox,
             PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
         )

@@ -81,7 +81,7 @@ async fn run(sandbox: &Sandbox, csv: &str, mode: Mode, preflight: bool) -> (JobO
         target: pcbulk::job::Target::Service,
         retry_failed: false,
         strict: false,
-        api: pcbulk::cli::apply::sandbox_api_config(sandbox, pace()).unwrap(),
+        api: pcbulk::cli::sandbox::sandbox_api_config(sandbox, pace()).unwrap(),
         grace: Duration::from_secs(5),
         preflight: PreflightConfig { rules: preflight, ..PreflightConfig::default() },
         guard: Default::default(),
@@ -159,7 +159,7 @@ async fn issue_15_only_rules_the_service_enforces_make_a_row_invalid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_country_rules_are_read_under_iso2_code() {
     let sandbox = start(Vec::new()).await;
-    let client = pcbulk::client::connect(&pcbulk::cli::apply::sandbox_api_config(&sandbox, pace()).unwrap()).unwrap();
+    let client = pcbulk::client::connect(&pcbulk::cli::sandbox::sandbox_api_config(&sandbox, pace()).unwrap()).unwrap();
     let body = client.get("/v1/countryvalidationrules/AU").await.unwrap().body;
     assert_eq!(body["iso2Code"], "AU");
     let rules: pcbulk::preflight::CountryRules = serde_json::from_value(body).unwrap();

@@ -6,20 +6,20 @@
 //! retries, `If-Match`, the stale-etag class), [`crate::state`] (the audit trail, in `state::audit`).
 //!
 //! Code map: `catalog` (the field catalog of each kind, the fields the service owns), `assignments` (`--set
-//! PATH=VALUE` checked against a catalog), `update` (GET; GET-merge-PUT with re-merge), `error`, `args` (the command
-//! line and `run`).
+//! PATH=VALUE` checked against a catalog), `access` (which credentials each kind takes), `update` (GET;
+//! GET-merge-PUT with re-merge), `undo`, `error`. The command line is `cli::partner`'s.
 //!
 //! Invariants: every `--set` is checked before any network call; a field the service owns is never sent changed; the
 //! legal business profile is never PUT without `--yes`; every PUT is in the audit trail before it is sent.
 
-mod args;
+mod access;
 mod assignments;
 mod catalog;
 mod error;
 mod undo;
 mod update;
 
-pub use args::{DEFAULT_STATE, GetArgs, PartnerArgs, PartnerCommand, SetArgs, run, run_with_output};
+pub use access::check_credentials;
 pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
 pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, owned_in, service_owned};
 pub use error::PartnerError;
