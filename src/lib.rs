@@ -26,6 +26,7 @@
 //! - [`signin`] is `pcbulk login`: the browser (PKCE) and device code flows, and the kept sign-in that [`auth`]
 //!   renews (a 0600 file, its refresh token replaced under a lock when the service rotates it).
 //! - [`sandbox`] is a Partner Center stand-in on 127.0.0.1 for rehearsals and for every test.
+//! - `sync` is the crate's one way to take a mutex (a poisoned lock taken back).
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
 pub mod auth;
@@ -49,6 +50,7 @@ pub mod sandbox;
 pub mod signin;
 pub mod state;
 pub mod summary;
+mod sync;
 pub mod timeline;
 pub mod undo;
 pub mod validate;

@@ -57,6 +57,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// Locks `mutex`, taking it back when a panic poisoned it: every table of the sandbox is whole between single
+/// updates. The crate's `sync::lock` says the same; this is the sandbox's own copy, since it may use nothing of the
+/// crate but `wire`.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What the handle, the router and the side endpoints share.
 pub(crate) struct Shared {
     store: state::Store,
