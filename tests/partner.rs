@@ -537,14 +537,7 @@ async fn issue_15_legal_business_fields_the_service_owns_are_refused_with_the_re
     );
     assert!(setup.sandbox.counters().requests.is_empty(), "nothing was sent");
     // The sandbox, like the service, keeps them too: a body that changes one is refused.
-    let client = pcbulk::client::connect(
-        &pcbulk::cli::sandbox::sandbox_api_config(
-            &setup.sandbox,
-            pcbulk::pace::PaceConfig::new(1000.try_into().unwrap(), 1.try_into().unwrap(), 1.try_into().unwrap()),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let client = pcbulk::client::connect(&common::rig::api(&setup.sandbox, common::rig::pace(1000, 1, 1))).unwrap();
     let mut legal = setup.profile(PartnerProfileKind::LegalBusiness);
     let etag = legal["attributes"]["etag"].as_str().unwrap().to_string();
     legal["address"]["country"] = json!("CA");
