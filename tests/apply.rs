@@ -1,6 +1,6 @@
 //! `apply` against the in-process sandbox, asserting on what the server saw (its counters and stored profiles).
 
-mod common;
+use crate::common;
 
 use common::rig::{Rig, count, customer};
 use common::{CancelAfter, WorkDir, report_rows};

@@ -1,7 +1,7 @@
 //! The operator's view: completions, JSON logs, the JSON report held to its schema, and the summary page checked
 //! against the state file of a real job run against the in-process sandbox.
 
-mod common;
+use crate::common;
 
 use common::rig::{self, customer};
 use common::{WorkDir, pcbulk, stderr, stdout};

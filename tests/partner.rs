@@ -2,7 +2,7 @@
 //! (`partner::run_with_output`, as the binary would) with a token from `sandbox.mint_token()` passed through the
 //! environment closure, and checks what the server stored and counted.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::State;

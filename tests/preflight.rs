@@ -1,7 +1,7 @@
 //! Pre-flight in a dry run: the merged addresses checked against the sandbox's country rules and its address
 //! validation, before anything is written.
 
-mod common;
+use crate::common;
 
 use common::WorkDir;
 use common::rig;

@@ -1,7 +1,7 @@
 //! `rollback` against the in-process sandbox, asserting on what the server holds: after an apply, every row is put
 //! back exactly as it was, except the rows someone else changed since (left as found, `conflict`).
 
-mod common;
+use crate::common;
 
 use common::rig::{self, count, customer};
 use common::{CancelAfter, report_rows};

@@ -2,7 +2,7 @@
 //! behave like the real service and asserts on what the sandbox saw (README, "Partner Center facts and where they
 //! come from").
 
-mod common;
+use crate::common;
 
 use common::WorkDir;
 use common::rig::{self, customer};

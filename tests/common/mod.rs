@@ -1,6 +1,5 @@
 //! Shared helpers of the integration tests: a work directory, files in it, the real binary, and (in `rig`) the
 //! in-process sandbox as a job's API.
-#![allow(dead_code)] // Each test binary uses a different subset of these helpers.
 
 pub mod rig;
 
