@@ -5,7 +5,7 @@
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
-use pcbulk::engine::{Ending, Mode};
+use pcbulk::engine::Ending;
 use pcbulk::job::{self, ApplyConfig};
 use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
@@ -62,30 +62,17 @@ impl InProcess {
 
     fn config(&self, rate: u32, concurrency: usize) -> ApplyConfig {
         let _credentials = self.sandbox.credentials();
-        ApplyConfig {
-            csv: self.csv.clone(),
-            input: Default::default(),
-            state: self.dir.path().join("updates.csv.pcbulk.db"),
-            report: self.dir.path().join("report.csv"),
-            mode: Mode::Apply,
-            restart: true,
-            yes: true,
-            target: pcbulk::job::Target::Service,
-            retry_failed: false,
-            strict: false,
-            api: pcbulk::cli::apply::sandbox_api_config(
-                &self.sandbox,
-                PaceConfig::new(
-                    NonZeroU32::new(rate).expect("a rate"),
-                    NonZeroUsize::new(concurrency).expect("a concurrency"),
-                    NonZeroU32::new(6).expect("attempts"),
-                ),
-            )
-            .unwrap(),
-            grace: Duration::from_secs(30),
-            preflight: Default::default(),
-            guard: Default::default(),
-        }
+        let api = pcbulk::cli::sandbox::sandbox_api_config(
+            &self.sandbox,
+            PaceConfig::new(
+                NonZeroU32::new(rate).expect("a rate"),
+                NonZeroUsize::new(concurrency).expect("a concurrency"),
+                NonZeroU32::new(6).expect("attempts"),
+            ),
+        )
+        .unwrap();
+        let (state, report) = (self.dir.path().join("updates.csv.pcbulk.db"), self.dir.path().join("report.csv"));
+        ApplyConfig { restart: true, yes: true, ..ApplyConfig::new(self.csv.clone(), state, report, api) }
     }
 
     /// Runs the job; the sandbox's (requests, 429s) it cost, and its wall time.

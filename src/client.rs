@@ -453,7 +453,7 @@ impl Client {
 
     /// The `Authorization` header for `token`, made once per token.
     fn authorization(&self, token: &AccessToken) -> Result<HeaderValue, String> {
-        let mut held = self.bearer.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut held = crate::sync::lock(&self.bearer);
         if let Some((used, header)) = held.as_ref()
             && used == token
         {

@@ -12,6 +12,7 @@ pub mod row;
 
 pub use crate::control::{CanaryRow, FORBIDDEN_STREAK, Guard, Halt};
 use crate::control::{Control, Next};
+use crate::sync::lock;
 
 use crate::budget::MaxFailures;
 use crate::client::Client;
@@ -172,10 +173,6 @@ struct Shared {
     preflight: Option<preflight::Preflight>,
     /// When the job must stop: asked after each row is recorded.
     control: Mutex<Control>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The one worker loop: take a row, do it, record it; until the rows run out or the job stops.

@@ -51,6 +51,31 @@ pub struct ApplyConfig {
     pub guard: Guard,
 }
 
+impl ApplyConfig {
+    /// An apply job over `csv`, its state file and report at these paths, against `api`; everything else as a
+    /// caller of the library (a test, a bench) wants it unless it says otherwise: apply mode, no restart, failed rows
+    /// not retried, not strict, the service as the target, 30 s of grace, pre-flight as `PreflightConfig::default()`
+    /// (off: the command line turns it on), no canary or error budget. The command line sets every field itself.
+    pub fn new(csv: PathBuf, state: PathBuf, report: PathBuf, api: ApiConfig) -> ApplyConfig {
+        ApplyConfig {
+            csv,
+            input: InputConfig::default(),
+            state,
+            report,
+            mode: Mode::Apply,
+            restart: false,
+            yes: false,
+            retry_failed: false,
+            strict: false,
+            api,
+            target: Target::Service,
+            grace: Duration::from_secs(30),
+            preflight: PreflightConfig::default(),
+            guard: Guard::default(),
+        }
+    }
+}
+
 /// Where a job's requests go, as its record in the state file says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {

@@ -28,6 +28,7 @@
 //! - [`signin`] is `pcbulk login`: the browser (PKCE) and device code flows, and the kept sign-in that [`auth`]
 //!   renews (a 0600 file, its refresh token replaced under a lock when the service rotates it).
 //! - [`sandbox`] is a Partner Center stand-in on 127.0.0.1 for rehearsals and for every test.
+//! - `sync` is the crate's one way to take a mutex (a poisoned lock taken back).
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
 pub mod auth;
@@ -54,8 +55,83 @@ pub mod secret;
 pub mod signin;
 pub mod state;
 pub mod summary;
+mod sync;
 pub mod timeline;
 pub mod undo;
 pub mod validate;
 pub mod wire;
 pub(crate) mod write;
+
+#[cfg(test)]
+mod architecture {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// Each top-level module and the top-level modules its code names (`crate::x`), comments left out.
+    fn imports() -> BTreeMap<String, BTreeSet<String>> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut pending = vec![root.clone()];
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+                continue;
+            }
+            if path.extension().is_none_or(|ext| ext != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+            let module = relative.split(['/', '.']).next().unwrap().to_string();
+            if module == "lib" || module == "main" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let names = graph.entry(module.clone()).or_default();
+            for line in text.lines().filter(|line| !line.trim_start().starts_with("//")) {
+                for (at, _) in line.match_indices("crate::") {
+                    let name: String =
+                        line[at + 7..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                    if !name.is_empty() && name != module {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+        graph
+    }
+
+    /// Arrows only point down: no module reaches itself through the modules it names (STYLE: small leaf modules).
+    #[test]
+    fn the_import_graph_has_no_cycle() {
+        let graph = imports();
+        assert!(graph.len() > 20, "the modules were found: {graph:?}");
+        fn visit(
+            node: &str,
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|seen| seen == node) {
+                let mut cycle = path[at..].to_vec();
+                cycle.push(node.to_string());
+                return Some(cycle);
+            }
+            if !done.insert(node.to_string()) {
+                return None;
+            }
+            path.push(node.to_string());
+            for next in graph.get(node).into_iter().flatten() {
+                if let Some(cycle) = visit(next, graph, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = BTreeSet::new();
+        for module in graph.keys() {
+            let cycle = visit(module, &graph, &mut Vec::new(), &mut done);
+            assert!(cycle.is_none(), "an import cycle: {}", cycle.unwrap_or_default().join(" -> "));
+        }
+    }
+}

@@ -91,7 +91,7 @@ impl Outage {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(&self.state)
     }
 
     /// A transient failure (5xx, 408, timeout, dropped connection, no connection), described by `detail`. Says

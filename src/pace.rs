@@ -26,7 +26,7 @@ use rand::RngExt;
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -350,7 +350,7 @@ impl Pace {
 
     fn lock(&self) -> MutexGuard<'_, RateState> {
         // A panic while holding the lock leaves consistent numbers behind: keep going with them.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// Additive increase: one step (5% of the configured rate, at least 1/s) per whole second without a 429.

@@ -75,7 +75,7 @@ impl Progress for Bar {
     }
 
     fn row_done(&self, status: RowStatus) {
-        let mut tally = self.tally.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tally = crate::sync::lock(&self.tally);
         *tally.counts.entry(status).or_default() += 1;
         self.bar.set_message(tally.line());
         self.bar.inc(1);
@@ -181,7 +181,7 @@ impl Lines {
     }
 
     fn lock(state: &Mutex<LineState>) -> std::sync::MutexGuard<'_, LineState> {
-        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::sync::lock(state)
     }
 
     /// The ticker: a line whenever a whole interval passed without one.
@@ -210,7 +210,7 @@ impl Progress for Lines {
         let (sender, receiver) = mpsc::channel();
         let (state, every, format) = (self.state.clone(), self.every, self.format);
         let thread = std::thread::spawn(move || Self::tick(state, every, format, receiver));
-        *self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((sender, thread));
+        *crate::sync::lock(&self.ticker) = Some((sender, thread));
     }
 
     fn row_done(&self, status: RowStatus) {
@@ -224,7 +224,7 @@ impl Progress for Lines {
     }
 
     fn finished(&self) {
-        let ticker = self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        let ticker = crate::sync::lock(&self.ticker).take();
         if let Some((stop, thread)) = ticker {
             drop(stop);
             // The ticker only prints; a panic in it is no reason to lose the last line.

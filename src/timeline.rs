@@ -69,9 +69,9 @@ impl Timeline {
     }
 }
 
+/// The lock is never held across a panic point that could leave the counts half-made.
 fn lock(samples: &Mutex<Samples>) -> std::sync::MutexGuard<'_, Samples> {
-    // The lock is never held across a panic point that could leave the counts half-made; take it back if poisoned.
-    samples.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    crate::sync::lock(samples)
 }
 
 async fn sample_until(

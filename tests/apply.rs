@@ -1,76 +1,30 @@
 //! `apply` against the in-process sandbox, asserting on what the server saw (its counters and stored profiles).
 
-mod common;
+use crate::common;
 
+use common::rig::{Rig, count, customer};
 use common::{CancelAfter, WorkDir, report_rows};
 use pcbulk::auth::{Credentials, Secret};
-use pcbulk::client::ApiConfig;
 use pcbulk::engine::{CanaryRow, Ending, Mode};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
-use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
 use pcbulk::state::RowStatus;
 use serde_json::Value;
 use std::num::{NonZeroU32, NonZeroUsize};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// A customer id of the test's own making.
-fn customer(index: usize) -> String {
-    format!("{index:08x}-aaaa-4bbb-8ccc-{index:012x}")
-}
-
-/// A sandbox with `rows` customers and a CSV that moves each of them to a new city and renames the company.
-struct Rig {
-    work: WorkDir,
-    sandbox: Sandbox,
-    csv: PathBuf,
-    rows: usize,
-}
-
+/// The rig of these tests: `rows` customers generated from seed 7, the CSV moving each to a new city and renaming
+/// the company, then `extra_lines`.
 impl Rig {
     async fn new(rows: usize, faults: Faults, extra_lines: &str) -> Rig {
-        let work = WorkDir::new();
-        let ids: Vec<String> = (0..rows).map(customer).collect();
-        let config = SandboxConfig { customer_ids: ids.clone(), faults, seed: 7, ..SandboxConfig::default() };
-        let sandbox = Sandbox::start(config).await.unwrap();
-        let mut text = String::from("customer_id,companyName,defaultAddress.city\n");
-        for (index, id) in ids.iter().enumerate() {
-            text.push_str(&format!("{id},Company {index},City {index}\n"));
-        }
-        text.push_str(extra_lines);
-        let csv = work.write("updates.csv", text);
-        Rig { work, sandbox, csv, rows }
-    }
-
-    fn api(&self, rate: u32) -> ApiConfig {
-        pcbulk::cli::apply::sandbox_api_config(
-            &self.sandbox,
-            PaceConfig::new(NonZeroU32::new(rate).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
-        )
-        .unwrap()
+        Rig::start(rows, faults, 7, extra_lines).await
     }
 
     fn config(&self, mode: Mode, rate: u32) -> ApplyConfig {
-        ApplyConfig {
-            csv: self.csv.clone(),
-            input: Default::default(),
-            state: self.work.path("updates.csv.pcbulk.db"),
-            report: self.work.path("report.csv"),
-            mode,
-            restart: false,
-            yes: false,
-            target: pcbulk::job::Target::Service,
-            retry_failed: false,
-            strict: false,
-            api: self.api(rate),
-            grace: Duration::from_secs(30),
-            preflight: Default::default(),
-            guard: Default::default(),
-        }
+        self.apply_config(mode, rate)
     }
 
     async fn apply(&self, config: &ApplyConfig) -> JobOutcome {
@@ -97,10 +51,6 @@ impl Rig {
     fn report(&self) -> Vec<(u64, String, String)> {
         report_rows(&self.work.read("report.csv"))
     }
-}
-
-fn count(outcome: &JobOutcome, status: RowStatus) -> u64 {
-    outcome.counts.get(&status).copied().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 //! The sandbox lives in this test process (on its own tokio runtime) across every run of the binary, so its
 //! counters are the server's truth over the whole job.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, spawn_pcbulk, wait_at_most};
 use pcbulk::sandbox::{Counters, Faults, Sandbox, SandboxConfig};

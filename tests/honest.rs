@@ -1,7 +1,7 @@
 //! Honest words (issue 14, points 4, 6 and 7): exit codes, logs, progress, counters and refusals that say what
 //! happened, as the real binary shows them to an operator.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, pcbulk, pcbulk_with, stderr};
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};

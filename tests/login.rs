@@ -2,7 +2,7 @@
 //! its rotation written back (also when two processes renew at once), `whoami`, `logout`, and a revoked sign-in's
 //! message: as the real binary, against the sandbox on 127.0.0.1. The test plays the browser and the user.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, report_rows, stderr, stdout};
 use pcbulk::sandbox::{Credentials, Faults, SANDBOX_USER, Sandbox, SandboxConfig};

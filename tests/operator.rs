@@ -1,27 +1,16 @@
 //! The operator's view: completions, JSON logs, the JSON report held to its schema, and the summary page checked
 //! against the state file of a real job run against the in-process sandbox.
 
-mod common;
+use crate::common;
 
+use common::rig::{self, customer};
 use common::{WorkDir, pcbulk, stderr, stdout};
-use pcbulk::engine::Mode;
-use pcbulk::job::{self, ApplyConfig};
-use pcbulk::pace::PaceConfig;
-use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
 use pcbulk::state::{JobKind, RowStatus, StateFile};
 use scraper::{Html, Selector};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-fn customer(index: usize) -> String {
-    format!("{index:08x}-aaaa-4bbb-8ccc-{index:012x}")
-}
 
 const HOSTILE_ID: &str = "<script>alert(1)</script>";
 const HOSTILE_EMAIL: &str = r#""quotes"&<b>bold</b>"#;
@@ -54,28 +43,9 @@ async fn run_mixed_job() -> Job {
     text.push_str("not-a-guid,,\n");
     let csv = work.write("updates.csv", text);
     let state = work.path("updates.csv.pcbulk.db");
-    let api = pcbulk::cli::apply::sandbox_api_config(
-        &sandbox,
-        PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::MIN),
-    )
-    .unwrap();
-    let config = ApplyConfig {
-        csv,
-        input: Default::default(),
-        state: state.clone(),
-        report: work.path("report.csv"),
-        mode: Mode::Apply,
-        restart: false,
-        yes: false,
-        target: pcbulk::job::Target::Service,
-        retry_failed: false,
-        strict: false,
-        api,
-        grace: Duration::from_secs(30),
-        preflight: Default::default(),
-        guard: Default::default(),
-    };
-    job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
+    let api = rig::api(&sandbox, rig::pace(1000, 4, 1));
+    let config = rig::apply_config(csv, state.clone(), work.path("report.csv"), api);
+    rig::apply(&config).await;
     Job { work, state, _sandbox: sandbox }
 }
 

@@ -2,7 +2,7 @@
 //! (`partner::run_with_output`, as the binary would) with a token from `sandbox.mint_token()` passed through the
 //! environment closure, and checks what the server stored and counted.
 
-mod common;
+use crate::common;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use clap::Parser;
 use common::WorkDir;
 use pcbulk::cli::Exit;
-use pcbulk::partner::{self, PartnerArgs};
+use pcbulk::cli::partner::{self, PartnerArgs};
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, SupportPutPath};
 use pcbulk::state::StateFile;
 use pcbulk::state::audit::{PartnerOutcome, partner_changes};
@@ -414,7 +414,7 @@ async fn a_profile_that_keeps_changing_is_given_up_on() {
     let meddler = start_meddler(&setup, 100, false).await;
     let ran = setup.run_against(&meddler, &["set", "billing", "--set", "purchaseOrderNumber=PO-78"]).await;
     assert!(ran.error().contains("kept changing"), "{}", ran.error());
-    assert_eq!(setup.sandbox.counters().precondition_failed, u64::from(partner::RE_MERGES) + 1);
+    assert_eq!(setup.sandbox.counters().precondition_failed, u64::from(pcbulk::partner::RE_MERGES) + 1);
     assert_ne!(setup.profile(PartnerProfileKind::Billing)["purchaseOrderNumber"], "PO-78");
 }
 
@@ -537,14 +537,7 @@ async fn issue_15_legal_business_fields_the_service_owns_are_refused_with_the_re
     );
     assert!(setup.sandbox.counters().requests.is_empty(), "nothing was sent");
     // The sandbox, like the service, keeps them too: a body that changes one is refused.
-    let client = pcbulk::client::connect(
-        &pcbulk::cli::apply::sandbox_api_config(
-            &setup.sandbox,
-            pcbulk::pace::PaceConfig::new(1000.try_into().unwrap(), 1.try_into().unwrap(), 1.try_into().unwrap()),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let client = pcbulk::client::connect(&common::rig::api(&setup.sandbox, common::rig::pace(1000, 1, 1))).unwrap();
     let mut legal = setup.profile(PartnerProfileKind::LegalBusiness);
     let etag = legal["attributes"]["etag"].as_str().unwrap().to_string();
     legal["address"]["country"] = json!("CA");

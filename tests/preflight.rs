@@ -1,17 +1,16 @@
 //! Pre-flight in a dry run: the merged addresses checked against the sandbox's country rules and its address
 //! validation, before anything is written.
 
-mod common;
+use crate::common;
 
 use common::WorkDir;
+use common::rig;
 use pcbulk::engine::Mode;
 use pcbulk::engine::preflight::PreflightConfig;
 use pcbulk::job::{self, ApplyConfig};
-use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Sandbox, SandboxConfig};
 use std::collections::HashMap;
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -52,27 +51,13 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         text.push_str(&format!("{id},{}\n", row.join(",")));
     }
     let csv = work.write("moves.csv", text);
-    let api = pcbulk::cli::apply::sandbox_api_config(
-        &sandbox,
-        PaceConfig::new(NonZeroU32::new(500).unwrap(), NonZeroUsize::new(4).unwrap(), NonZeroU32::new(3).unwrap()),
-    )
-    .unwrap();
+    let api = rig::api(&sandbox, rig::pace(500, 4, 3));
     let report = work.path("moves.report.csv");
     let config = ApplyConfig {
-        csv,
-        input: Default::default(),
-        state: work.path("moves.db"),
-        report: report.clone(),
         mode: Mode::DryRun,
-        restart: false,
-        yes: false,
-        target: pcbulk::job::Target::Service,
-        retry_failed: false,
-        strict: false,
-        api,
         grace: Duration::from_secs(5),
         preflight: config,
-        guard: Default::default(),
+        ..rig::apply_config(csv, work.path("moves.db"), report.clone(), api)
     };
     job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
     let mut reader = csv::Reader::from_path(&report).unwrap();

@@ -1,56 +1,47 @@
 //! `rollback` against the in-process sandbox, asserting on what the server holds: after an apply, every row is put
 //! back exactly as it was, except the rows someone else changed since (left as found, `conflict`).
 
-mod common;
+use crate::common;
 
-use common::{CancelAfter, WorkDir, report_rows};
+use common::rig::{self, count, customer};
+use common::{CancelAfter, report_rows};
 use pcbulk::client::{ApiConfig, ClientConfig};
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::rollback::{self, RollbackConfig};
 use pcbulk::job::{self, ApplyConfig, JobError, JobOutcome};
-use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
-use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig, StaleEtag};
+use pcbulk::sandbox::{Faults, StaleEtag};
 use pcbulk::state::RowStatus;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::num::{NonZeroU32, NonZeroUsize};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-fn customer(index: usize) -> String {
-    format!("{index:08x}-aaaa-4bbb-8ccc-{index:012x}")
-}
-
 /// The customers someone else edits after the apply.
 const EDITED: [usize; 5] = [3, 17, 29, 41, 58];
 
-/// A sandbox with `rows` customers, their profiles as first seeded, and an apply job that moved each to a new city
-/// and renamed its company.
+/// The common rig (customers generated from seed 11, the CSV moving each to a new city and renaming its company),
+/// their profiles as first seeded, and an apply job that wrote the CSV.
 struct Rig {
-    work: WorkDir,
-    sandbox: Sandbox,
-    csv: PathBuf,
-    rows: usize,
+    rig: rig::Rig,
     originals: BTreeMap<usize, Value>,
+}
+
+impl std::ops::Deref for Rig {
+    type Target = rig::Rig;
+
+    fn deref(&self) -> &rig::Rig {
+        &self.rig
+    }
 }
 
 impl Rig {
     /// The sandbox and the CSV, before the apply.
     async fn new(rows: usize, faults: Faults) -> Rig {
-        let work = WorkDir::new();
-        let ids: Vec<String> = (0..rows).map(customer).collect();
-        let config = SandboxConfig { customer_ids: ids.clone(), faults, seed: 11, ..SandboxConfig::default() };
-        let sandbox = Sandbox::start(config).await.unwrap();
-        let mut text = String::from("customer_id,companyName,defaultAddress.city\n");
-        for (index, id) in ids.iter().enumerate() {
-            text.push_str(&format!("{id},Company {index},City {index}\n"));
-        }
-        let csv = work.write("updates.csv", text);
-        let originals = (0..rows).map(|index| (index, sandbox.customer(&customer(index)).unwrap())).collect();
-        Rig { work, sandbox, csv, rows, originals }
+        let rig = rig::Rig::start(rows, faults, 11, "").await;
+        let originals = (0..rows).map(|index| (index, rig.sandbox.customer(&customer(index)).unwrap())).collect();
+        Rig { rig, originals }
     }
 
     async fn applied(rows: usize, faults: Faults) -> Rig {
@@ -61,30 +52,11 @@ impl Rig {
     }
 
     fn api(&self) -> ApiConfig {
-        pcbulk::cli::apply::sandbox_api_config(
-            &self.sandbox,
-            PaceConfig::new(NonZeroU32::new(1000).unwrap(), NonZeroUsize::new(8).unwrap(), NonZeroU32::new(6).unwrap()),
-        )
-        .unwrap()
+        self.rig.api(1000)
     }
 
     fn apply_config(&self) -> ApplyConfig {
-        ApplyConfig {
-            csv: self.csv.clone(),
-            input: Default::default(),
-            state: self.work.path("updates.csv.pcbulk.db"),
-            report: self.work.path("report.csv"),
-            mode: Mode::Apply,
-            restart: false,
-            yes: false,
-            target: pcbulk::job::Target::Service,
-            retry_failed: false,
-            strict: false,
-            api: self.api(),
-            grace: Duration::from_secs(30),
-            preflight: Default::default(),
-            guard: Default::default(),
-        }
+        self.rig.apply_config(Mode::Apply, 1000)
     }
 
     fn config(&self, mode: Mode) -> RollbackConfig {
@@ -134,10 +106,6 @@ impl Rig {
     fn puts(&self) -> u64 {
         self.sandbox.counters().total_put_attempts()
     }
-}
-
-fn count(outcome: &JobOutcome, status: RowStatus) -> u64 {
-    outcome.counts.get(&status).copied().unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,6 @@
 //! Secrets never leak, files are private, and unsafe targets or state files are refused: as the real binary.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, stderr, stdout};
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};

@@ -2,9 +2,10 @@
 //! behave like the real service and asserts on what the sandbox saw (README, "Partner Center facts and where they
 //! come from").
 
-mod common;
+use crate::common;
 
 use common::WorkDir;
+use common::rig::{self, customer};
 use pcbulk::engine::preflight::PreflightConfig;
 use pcbulk::engine::{Ending, Mode};
 use pcbulk::job::{self, ApplyConfig, JobOutcome};
@@ -13,14 +14,9 @@ use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn customer(index: usize) -> String {
-    format!("{index:08x}-aaaa-4bbb-8ccc-{index:012x}")
-}
 
 /// A customer billing profile with this address (the other fields valid).
 fn profile(id: &str, address: Value) -> Value {
@@ -34,7 +30,7 @@ fn profile(id: &str, address: Value) -> Value {
 }
 
 fn pace() -> PaceConfig {
-    PaceConfig::new(NonZeroU32::new(500).unwrap(), NonZeroUsize::new(2).unwrap(), NonZeroU32::new(3).unwrap())
+    rig::pace(500, 2, 3)
 }
 
 /// A row of the report: status, preflight cell, error.
@@ -71,20 +67,10 @@ async fn run(sandbox: &Sandbox, csv: &str, mode: Mode, preflight: bool) -> (JobO
     let path = work.write("rows.csv", csv);
     let report = work.path("rows.report.csv");
     let config = ApplyConfig {
-        csv: path,
-        input: Default::default(),
-        state: work.path("rows.db"),
-        report: report.clone(),
         mode,
-        restart: false,
-        yes: false,
-        target: pcbulk::job::Target::Service,
-        retry_failed: false,
-        strict: false,
-        api: pcbulk::cli::apply::sandbox_api_config(sandbox, pace()).unwrap(),
         grace: Duration::from_secs(5),
         preflight: PreflightConfig { rules: preflight, ..PreflightConfig::default() },
-        guard: Default::default(),
+        ..rig::apply_config(path, work.path("rows.db"), report.clone(), rig::api(sandbox, pace()))
     };
     let outcome = job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
     (outcome, read_report(&report))
@@ -159,7 +145,7 @@ async fn issue_15_only_rules_the_service_enforces_make_a_row_invalid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_country_rules_are_read_under_iso2_code() {
     let sandbox = start(Vec::new()).await;
-    let client = pcbulk::client::connect(&pcbulk::cli::apply::sandbox_api_config(&sandbox, pace()).unwrap()).unwrap();
+    let client = pcbulk::client::connect(&rig::api(&sandbox, pace())).unwrap();
     let body = client.get("/v1/countryvalidationrules/AU").await.unwrap().body;
     assert_eq!(body["iso2Code"], "AU");
     let rules: pcbulk::preflight::CountryRules = serde_json::from_value(body).unwrap();

@@ -1,7 +1,7 @@
 //! Issue 14, "trust under ordinary mistakes", as the real binary against a sandbox on 127.0.0.1: the input is
 //! pinned for the life of a job, outputs never destroy anything, a rehearsal never touches a real job.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, report_rows, spawn_pcbulk, stderr, wait_at_most};
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};

@@ -1,6 +1,6 @@
 //! `pcbulk validate`, run as the real binary on the bundled samples and on files made here.
 
-mod common;
+use crate::common;
 
 use common::{WorkDir, pcbulk, report_rows, sample, stderr, stdout};
 

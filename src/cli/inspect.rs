@@ -1,7 +1,7 @@
 //! `pcbulk status` and `pcbulk report`: read the state file, touch nothing else.
 
 use super::Exit;
-use super::apply::default_state;
+use super::job::default_state;
 use crate::state::{Job, JobKind, RowStatus, StateFile};
 use anyhow::Context;
 use clap::{Args, ValueEnum};

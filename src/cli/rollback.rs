@@ -1,6 +1,6 @@
 //! `pcbulk rollback`: resolve the options, run the rollback job on the apply job's state file, sum it up.
 
-use super::apply::{default_state, summarise, watch_signals};
+use super::job::{default_state, summarise, watch_signals};
 use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
 use crate::engine::Mode;
 use crate::job::rollback::{self, RollbackConfig};

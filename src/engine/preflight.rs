@@ -60,7 +60,7 @@ impl Preflight {
 
     async fn checks(&self, client: &Client, country: &str) -> Result<Arc<Checks>, String> {
         let cell = {
-            let mut rules = self.rules.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut rules = crate::sync::lock(&self.rules);
             rules.entry(country.to_string()).or_default().clone()
         };
         let fetched = cell

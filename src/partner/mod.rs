@@ -7,20 +7,21 @@
 //! (headers, retries, the stale-etag class), [`crate::state`] (the audit trail, in `state::audit`).
 //!
 //! Code map: `catalog` (the field catalog of each kind, the fields the service owns), `assignments` (`--set
-//! PATH=VALUE` checked against a catalog), `update` (GET; `set` and `undo` as `crate::write` plans, the audit trail as
-//! its journal), `undo` (the last audited change), `error`, `args` (the command line and `run`).
+//! PATH=VALUE` checked against a catalog), `access` (which credentials each kind takes), `update` (GET; `set` and
+//! `undo` as `crate::write` plans, the audit trail as its journal), `undo` (the last audited change), `error`. The
+//! command line is `cli::partner`'s.
 //!
 //! Invariants: every `--set` is checked before any network call; a field the service owns is never sent changed; the
 //! legal business profile is never PUT without `--yes`; every PUT is in the audit trail before it is sent.
 
-mod args;
+mod access;
 mod assignments;
 mod catalog;
 mod error;
 mod undo;
 mod update;
 
-pub use args::{DEFAULT_STATE, GetArgs, PartnerArgs, PartnerCommand, SetArgs, run, run_with_output};
+pub use access::check_credentials;
 pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
 pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, owned_in, service_owned};
 pub use error::PartnerError;

@@ -77,7 +77,7 @@ fn put_paths(client: &Client, kind: PartnerProfileKind) -> (&'static str, Option
     if kind != PartnerProfileKind::Support {
         return (kind.put_path(), None);
     }
-    let known = SUPPORT_PUT_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let known = crate::sync::lock(&SUPPORT_PUT_PATH);
     match known.get(client.base_url().as_str()) {
         Some(path) => (*path, None),
         None => (kind.put_path(), Some(wire::SUPPORT_PUT_PATH_DOCUMENTED)),
@@ -85,7 +85,7 @@ fn put_paths(client: &Client, kind: PartnerProfileKind) -> (&'static str, Option
 }
 
 fn remember_support_put_path(client: &Client, path: &'static str) {
-    let mut known = SUPPORT_PUT_PATH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut known = crate::sync::lock(&SUPPORT_PUT_PATH);
     known.insert(client.base_url().as_str().to_string(), path);
 }
 

@@ -193,7 +193,7 @@ impl TokenStore {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding this lock leaves the tables consistent (every update is a single insert or clear).
-        self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock(&self.tables)
     }
 }
 

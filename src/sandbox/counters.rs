@@ -124,12 +124,12 @@ impl Drop for InFlight<'_> {
 impl CounterStore {
     fn update(&self, change: impl FnOnce(&mut Counters)) {
         // Every update is a handful of increments: a panic cannot leave the counters half-written in a way that matters.
-        let mut counters = self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut counters = super::lock(&self.counters);
         change(&mut counters);
     }
 
     pub(crate) fn snapshot(&self) -> Counters {
-        self.counters.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+        super::lock(&self.counters).clone()
     }
 
     /// Counts an answered request (`status` is `None` for a dropped connection).
@@ -166,7 +166,7 @@ impl CounterStore {
     pub(crate) fn record_put_request_id(&self, key: &str, request_id: &str) {
         let repeated = {
             // One insert per call: a poisoned map is still a valid map.
-            let mut last = self.last_put_request_ids.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut last = super::lock(&self.last_put_request_ids);
             match last.get_mut(key) {
                 Some(previous) if previous == request_id => true,
                 Some(previous) => {

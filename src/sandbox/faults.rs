@@ -5,9 +5,10 @@
 //! requests). With every fault off, a request costs one uncontended read lock here and draws nothing.
 
 use super::config::{Faults, StaleEtag};
+use super::lock;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -51,11 +52,6 @@ pub(crate) struct FaultState {
     settings: RwLock<Faults>,
     bucket: Mutex<Option<Bucket>>,
     rng: Mutex<StdRng>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The RNG and the bucket are valid in any state a panic could leave them in.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl FaultState {

@@ -21,12 +21,12 @@
 //! Code map: `config` (settings), `seed` (generated and read profiles), `state` (the store and etags), `profile`
 //! (PUT bodies: rules and comparison), `rules` (country rules, address validation), `auth` (tokens), `faults`,
 //! `counters`, `gate` (middleware), `routes` (the API), `side` (`/_sandbox/...`), `respond` (answer shapes),
-//! `server` (the accept loop), `args` (the `pcbulk sandbox` command line).
+//! `server` (the accept loop). The `pcbulk sandbox` command line is `cli::sandbox`'s: it resolves its flags into
+//! the plain `SandboxConfig` here.
 //!
 //! Architecture invariant: the sandbox uses nothing of the crate but `crate::wire`; it is a peer of the engine, not a
 //! mirror of it. It binds 127.0.0.1 only.
 
-mod args;
 mod auth;
 mod config;
 mod counters;
@@ -43,7 +43,6 @@ mod side;
 mod signin;
 mod state;
 
-pub use args::{SandboxArgs, run};
 pub use config::{Credentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
 pub use counters::{Counters, FIELD_LIST_CAP, FieldChange};
 pub use error::SandboxError;
@@ -57,6 +56,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Locks `mutex`, taking it back when a panic poisoned it: every table of the sandbox is whole between single
+/// updates. The crate's `sync::lock` says the same; this is the sandbox's own copy, since it may use nothing of the
+/// crate but `wire`.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// What the handle, the router and the side endpoints share.
 pub(crate) struct Shared {

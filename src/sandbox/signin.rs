@@ -121,7 +121,7 @@ pub(crate) struct SignIns {
 impl SignIns {
     fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
         // A panic while holding this lock leaves the tables consistent (each update is a single insert or remove).
-        self.tables.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        super::lock(&self.tables)
     }
 
     /// Every sign-in refresh token stops working at once (with the tokens of `auth`).

@@ -4,6 +4,7 @@
 //! under one shard lock, so two writers can never both win with the same etag. Etags are opaque strings that change on
 //! every write, deterministic from the seed.
 
+use super::lock;
 use super::profile::{self, CODE_INVALID_PROPERTY, Comparison, EDITS_BY_SOMEONE_ELSE, Invalid};
 use crate::wire::PartnerProfileKind;
 use serde_json::{Value, json};
@@ -64,11 +65,6 @@ pub(crate) struct Store {
 
 fn key(id: &str) -> String {
     id.trim().to_ascii_lowercase()
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Writes replace whole values: a panic elsewhere cannot leave a half-written profile behind.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The etag of a profile (`attributes.etag`), if it has one.

@@ -9,9 +9,10 @@
 
 use super::{RowOutcome, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;
+use crate::sync::lock;
 use rusqlite::params;
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -150,11 +151,6 @@ impl RecorderHandle {
     fn send(&self, message: Message) -> Result<(), StateError> {
         self.sender.send(message).map_err(|_| StateError::RecorderGone("the recorder has stopped".into()))
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A worker that panicked while pushing left a whole `Vec`: nothing half-done to fear.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn wait(answer: oneshot::Receiver<Result<(), String>>) -> Result<(), StateError> {

@@ -1,5 +1,7 @@
-//! Shared helpers of the integration tests: a work directory, files in it, and the real binary.
-#![allow(dead_code)] // Each test binary uses a different subset of these helpers.
+//! Shared helpers of the integration tests: a work directory, files in it, the real binary, and (in `rig`) the
+//! in-process sandbox as a job's API.
+
+pub mod rig;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

@@ -1,6 +1,6 @@
 //! Tokens on the wire: the grants' forms, renewal ahead of expiry, single flight, the 401 renewal, and secrecy.
 
-use crate::support::{Reply, Server, client_for, pace, quick_auth_config, refresh_auth};
+use super::support::{Reply, Server, client_for, pace, quick_auth_config, refresh_auth};
 use pcbulk::auth::{Auth, AuthError, Credentials, RETRY_RENEWAL_AFTER, Secret};
 use pcbulk::client::CallError;
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! The client on the wire: headers, ids across retries, classification, and a PUT never sent twice.
 
-use crate::support::{RawReply, RawServer, Reply, Server, client_for, header_in, pace, static_auth};
+use super::support::{RawReply, RawServer, Reply, Server, client_for, header_in, pace, static_auth};
 use pcbulk::client::{CallError, ClientConfig, ErrorClass};
 use pcbulk::wire::ErrorCode;
 use serde_json::json;

@@ -1,15 +1,12 @@
-//! `pcbulk partner get KIND` and `pcbulk partner set KIND --set PATH=VALUE ...`: the clap structs, which only parse,
-//! the one function that resolves them, and `run`.
+//! `pcbulk partner get|set|undo KIND`: the clap structs, which only parse, their resolution into the partner
+//! module's plain requests, and `run`.
 //!
 //! Everything is checked before any network call or file: the kind, every `--set`, the API options. Any failure is
 //! exit 1 (an `Err`, which the binary prints as `error: ...`).
 
-use super::assignments::parse_assignments;
-use super::error::PartnerError;
-use super::update::{self, Mode, SetOutcome, SetRequest, Trail};
-use crate::auth::Credentials;
-use crate::cli::{ApiArgs, Environment, Exit, PaceArgs, resolve_api};
+use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
 use crate::client::{ApiConfig, connect};
+use crate::partner::{self, Mode, PartnerError, SetOutcome, SetRequest, Trail, check_credentials, parse_assignments};
 use crate::state::StateFile;
 use crate::wire::PartnerProfileKind;
 use anyhow::Context;
@@ -91,30 +88,6 @@ fn pace() -> PaceArgs {
     PaceArgs { rate: 10, concurrency: 1, max_attempts: 6 }
 }
 
-/// Whether reading (`writing` false) or changing a kind of partner profile takes App+User credentials only. The docs'
-/// Prerequisites of each page: "App+User credentials only" for the billing profile's GET
-/// (learn.microsoft.com/partner-center/developer/get-partner-billing-profile), the support profile's GET and PUT
-/// (get-support-profile, update-support-profile), the organization profile's PUT (update-an-organization-profile)
-/// and the legal business profile's PUT (update-legal-business-profile); the legal business profile's GET takes
-/// "both standalone App and App+User" (get-legal-business-profile). The organization profile's GET is taken as
-/// App+User only (issue 15; its page was not checked).
-fn needs_app_user(kind: PartnerProfileKind, writing: bool) -> bool {
-    writing || kind != PartnerProfileKind::LegalBusiness
-}
-
-/// Refuses app-only credentials (the client-credentials grant) where the service takes App+User only, before
-/// anything is sent. A static token cannot be told apart: it goes, and the service answers.
-fn check_credentials(api: &ApiConfig, kind: PartnerProfileKind, writing: bool) -> Result<(), PartnerError> {
-    let app_only = matches!(api.credentials, Credentials::ClientCredentials { .. });
-    match app_only && needs_app_user(kind, writing) {
-        true => Err(PartnerError::NeedsAppUser {
-            operation: if writing { "changing" } else { "reading" },
-            kind: kind.name(),
-        }),
-        false => Ok(()),
-    }
-}
-
 fn resolve_kind(name: &str) -> Result<PartnerProfileKind, PartnerError> {
     PartnerProfileKind::from_name(name.trim()).ok_or_else(|| PartnerError::Kind(name.to_string()))
 }
@@ -156,7 +129,7 @@ pub fn run_with_output(
             check_credentials(&api, kind, false)?;
             let profile = runtime()?.block_on(async {
                 let client = connect(&api)?;
-                anyhow::Ok(update::fetch(&client, kind).await?)
+                anyhow::Ok(partner::fetch(&client, kind).await?)
             })?;
             let text = serde_json::to_string_pretty(&profile).context("cannot write the profile as json")?;
             writeln!(out, "{text}").context("cannot print the profile")?;
@@ -180,11 +153,11 @@ fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> 
         Mode::DryRun => StateFile::open_existing(&args.write.state).map_err(PartnerError::State)?,
         Mode::Apply { .. } => StateFile::open_for_job(&args.write.state).map_err(PartnerError::State)?,
     };
-    let last = super::undo::last_change(&state, kind, &base_url)?;
+    let last = partner::last_change(&state, kind, &base_url)?;
     let trail = Trail { state: &state, base_url: &base_url };
     runtime()?.block_on(async {
         let client = connect(&api)?;
-        super::undo::undo(&client, kind, last, mode, Some(&trail), notes).await
+        partner::undo(&client, kind, last, mode, Some(&trail), notes).await
     })?;
     Ok(Exit::Clean)
 }
@@ -199,14 +172,10 @@ fn run_set(job: SetJob, notes: &mut dyn Write) -> anyhow::Result<Exit> {
     let trail = state.as_ref().map(|state| Trail { state, base_url: &base_url });
     let outcome = runtime()?.block_on(async {
         let client = connect(&job.api)?;
-        anyhow::Ok(update::set(&client, &job.request, trail.as_ref(), notes).await?)
+        anyhow::Ok(partner::set(&client, &job.request, trail.as_ref(), notes).await?)
     })?;
     if let (SetOutcome::Updated { .. }, Some(state)) = (&outcome, &state) {
         let _ = writeln!(notes, "audit trail: {}", state.path().display());
     }
     Ok(Exit::Clean)
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
 }

@@ -1,15 +1,79 @@
-//! The `pcbulk sandbox` command line: the flags, their resolution into a `SandboxConfig` (the only place that sees a
-//! clap type), and `run`, which serves until the shutdown future resolves.
+//! `pcbulk sandbox`: the flags, their resolution into the sandbox's plain `SandboxConfig` (the sandbox itself sees
+//! no clap type and nothing of the crate but `wire`), and serving until Ctrl-C. Also the sandbox as the API of a job
+//! (`apply --sandbox`, the tests, the benches), which only the command line may build: it joins the sandbox to the
+//! client's configuration.
 
-use super::config::{Faults, SandboxConfig, StaleEtag, SupportPutPath};
-use super::error::SandboxError;
-use super::{Credentials, Sandbox, seed};
+use super::{Exit, parse_delimiter};
+use crate::auth::{Credentials as ApiCredentials, Secret};
+use crate::client::{ApiConfig, ClientConfig};
+use crate::input::InputConfig;
+use crate::pace::PaceConfig;
+use crate::sandbox::{
+    Credentials, Faults, Sandbox, SandboxConfig, SandboxError, StaleEtag, SupportPutPath, read_profiles,
+};
+use anyhow::Context;
+use clap::Args;
 use std::future::Future;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// Runs `pcbulk sandbox`: seeds the `--seed-from` CSV's customers too, and serves on all cores until Ctrl-C.
+pub fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
+    let ids = match &args.seed_from {
+        Some(path) => {
+            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)? };
+            customer_ids(path, input).with_context(|| format!("--seed-from {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    let runtime = server_runtime()?;
+    runtime.block_on(serve(args, ids, async {
+        // An error here means no Ctrl-C handler could be installed: serve until killed.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }))?;
+    Ok(Exit::Clean)
+}
+
+/// The runtime of `pcbulk sandbox`: a server answering many connections at once uses every core.
+fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+/// The distinct customer ids of a CSV, in order, read by `input` as `apply` reads them (to seed a sandbox): every
+/// record's id cell that is a GUID, valid row or not, lower-cased.
+pub fn customer_ids(path: &Path, input: InputConfig) -> anyhow::Result<Vec<String>> {
+    let reader = crate::input::open(path, input)?.without_duplicate_check();
+    let mut seen = std::collections::HashSet::new();
+    let mut ids = Vec::new();
+    for record in reader {
+        let Some(id) = crate::input::CustomerId::parse(&record?.customer_cell) else { continue };
+        if seen.insert(id) {
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}
+
+/// The API settings of an in-process sandbox (`apply --sandbox`, the tests, the benches): its URL, and app
+/// credentials through its own token endpoint, so even a rehearsal runs a real token flow.
+pub fn sandbox_api_config(sandbox: &Sandbox, pace: PaceConfig) -> Result<ApiConfig, crate::client::ClientError> {
+    let credentials = sandbox.credentials();
+    Ok(ApiConfig {
+        client: ClientConfig::new(sandbox.url())?,
+        credentials: ApiCredentials::ClientCredentials {
+            authority: sandbox.url().to_string(),
+            tenant: "sandbox-tenant".to_string(),
+            client_id: credentials.client_id.clone(),
+            client_secret: Secret::new(credentials.client_secret.clone()),
+        },
+        pace,
+    })
+}
 
 /// Serve a Partner Center stand-in on 127.0.0.1 until Ctrl-C.
-#[derive(Clone, Debug, clap::Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SandboxArgs {
     /// The port on 127.0.0.1 (0: any free port).
     #[arg(long, default_value_t = 0)]
@@ -93,7 +157,7 @@ impl SandboxArgs {
         };
         faults.check().map_err(SandboxError::Faults)?;
         let profiles = match &self.data {
-            Some(path) => seed::read_profiles(path)?,
+            Some(path) => read_profiles(path)?,
             None => Vec::new(),
         };
         Ok(SandboxConfig {
@@ -115,7 +179,7 @@ impl SandboxArgs {
 
 /// Starts the sandbox with these customer ids too (those of `--seed-from`), prints how to use it, and serves until
 /// `shutdown` resolves.
-pub async fn run(
+pub async fn serve(
     args: SandboxArgs,
     customer_ids: Vec<String>,
     shutdown: impl Future<Output = ()>,
