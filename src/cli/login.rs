@@ -64,12 +64,7 @@ fn kept_in(path: &std::path::Path) -> String {
 
 pub fn login(args: LoginArgs, environment: Environment) -> anyhow::Result<Exit> {
     let store = Store::locate(environment)?;
-    let authority = args.authority.as_deref().unwrap_or(args.cloud.authority());
-    let authority = crate::client::validate_base_url(authority)
-        .with_context(|| format!("--authority {authority}"))?
-        .as_str()
-        .trim_end_matches('/')
-        .to_string();
+    let authority = super::resolve_authority(args.authority.as_deref(), args.cloud)?;
     anyhow::ensure!(args.wait > 0, "--wait: value \"0\": give at least 1 second");
     let config = LoginConfig {
         cloud: cloud_name(args.cloud).to_string(),

@@ -223,12 +223,7 @@ pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::
         anyhow::ensure!(!token.trim().is_empty(), "--token-file {}: the file is empty", path.display());
         return Ok(Credentials::Static { token: Secret::new(token.trim()) });
     }
-    let authority = args.authority.as_deref().unwrap_or(args.cloud.authority());
-    let authority = crate::client::validate_base_url(authority)
-        .with_context(|| format!("--authority {authority}"))?
-        .as_str()
-        .trim_end_matches('/')
-        .to_string();
+    let authority = resolve_authority(args.authority.as_deref(), args.cloud)?;
     let app = args.tenant.clone().zip(args.client_id.clone());
     let secret = environment("PCBULK_CLIENT_SECRET").map(Secret::new);
     match (app, environment("PCBULK_REFRESH_TOKEN"), secret) {
@@ -300,6 +295,13 @@ pub fn error_words(error: &anyhow::Error) -> String {
         }
     }
     words
+}
+
+/// The sign-in authority: `--authority`, else the cloud's; checked like a base URL, without a trailing `/`.
+pub(super) fn resolve_authority(given: Option<&str>, cloud: Cloud) -> anyhow::Result<String> {
+    let authority = given.unwrap_or(cloud.authority());
+    let url = crate::client::validate_base_url(authority).with_context(|| format!("--authority {authority}"))?;
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// Reads a delimiter as given on the command line.
