@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod help;
 pub mod inspect;
 pub mod job;
 pub mod login;
@@ -55,7 +56,8 @@ impl Exit {
 #[command(
     name = "pcbulk",
     version,
-    about = "Apply a CSV of changes to Partner Center customer billing profiles, safely"
+    about = "Apply a CSV of changes to Partner Center customer billing profiles, safely",
+    after_help = help::top()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -74,29 +76,37 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check a CSV offline: header, every cell, duplicates.
+    #[command(after_help = help::validate())]
     Validate(ValidateArgs),
     /// The job: GET, merge, PUT with If-Match for every valid row; resumable.
-    #[command(after_help = AUTHENTICATION_HELP)]
+    #[command(after_help = help::apply())]
     Apply(apply::ApplyArgs),
     /// Counts per status, rows left, when the job started and last moved.
+    #[command(after_help = help::status())]
     Status(inspect::StateArgs),
     /// Writes the report again from the state file.
+    #[command(after_help = help::report())]
     Report(inspect::ReportArgs),
     /// Puts back the before-values of the fields a job changed, where they still hold what it wrote; resumable.
-    #[command(after_help = AUTHENTICATION_HELP)]
+    #[command(after_help = help::rollback())]
     Rollback(rollback::RollbackArgs),
     /// Read or change the partner's own profiles: billing, legalbusiness, organization, support.
-    #[command(after_help = AUTHENTICATION_HELP)]
+    #[command(after_help = help::partner())]
     Partner(partner::PartnerArgs),
     /// Sign in (App+User) in a browser, or with --device-code; the sign-in is kept for the commands above.
+    #[command(after_help = help::login())]
     Login(login::LoginArgs),
     /// Who is signed in, where the sign-in is kept, and whether it still works.
+    #[command(after_help = help::whoami())]
     Whoami(login::WhoamiArgs),
     /// Forget a kept sign-in.
+    #[command(after_help = help::logout())]
     Logout(login::LogoutArgs),
     /// Serve the Partner Center sandbox on 127.0.0.1 until Ctrl-C, for rehearsals.
+    #[command(after_help = help::sandbox())]
     Sandbox(sandbox::SandboxArgs),
     /// Print the completion script of a shell: bash, zsh, fish or powershell.
+    #[command(after_help = help::completions())]
     Completions(completions::CompletionsArgs),
 }
 
@@ -197,13 +207,6 @@ pub struct PaceArgs {
     #[arg(long, default_value_t = 6)]
     pub max_attempts: u32,
 }
-
-/// The order in which credentials are looked for (cli.md, "Authentication"), as `--help` says it.
-pub const AUTHENTICATION_HELP: &str = "Credentials (the first given wins):
-  1. env PCBULK_TOKEN, or --token-file FILE: a ready bearer token
-  2. env PCBULK_REFRESH_TOKEN with --tenant and --client-id (App+User; env PCBULK_CLIENT_SECRET for a confidential app)
-  3. env PCBULK_CLIENT_SECRET with --tenant and --client-id (app only)
-  4. the sign-in kept by `pcbulk login` (of --tenant when several are kept)";
 
 /// Secrets come from the environment only, never from arguments (which `ps` shows to everyone).
 pub type Environment<'a> = &'a dyn Fn(&str) -> Option<String>;

@@ -27,10 +27,13 @@ pub struct PartnerArgs {
 #[derive(Debug, Subcommand)]
 pub enum PartnerCommand {
     /// Print a partner profile as JSON, exactly as Partner Center sends it.
+    #[command(after_help = super::help::partner_get())]
     Get(GetArgs),
     /// Change fields of a partner profile: read, merge, show the diff, PUT with If-Match.
+    #[command(after_help = super::help::partner_set())]
     Set(SetArgs),
     /// Put back the before-values of the last change recorded for a profile, where they still hold what it wrote.
+    #[command(after_help = super::help::partner_undo())]
     Undo(UndoArgs),
 }
 
