@@ -24,6 +24,9 @@ pub const AUTHENTICATION_HELP: &str = "Credentials (the first given wins):
 /// The progress line of a job off a terminal.
 const PROGRESS: (&str, &str) =
     ("PCBULK_PROGRESS_SECS", "seconds between progress lines when stderr is not a terminal (default 30)");
+/// How long a job waits for the service's first answer (docs/big-jobs.md).
+const FIRST_ANSWER: (&str, &str) =
+    ("PCBULK_FIRST_ANSWER_SECS", "seconds a job waits for the service's first answer before it stops (default 120)");
 /// Where `login` keeps its sign-in, for the commands that only read or remove it.
 const CONFIG_DIR: (&str, &str) = ("PCBULK_CONFIG_DIR", "where the sign-in of `pcbulk login` is kept");
 
@@ -88,7 +91,7 @@ fn page(reads: Reads, examples: &[(&str, &str)], exits: &[(Exit, &str)]) -> Stri
 
 pub fn top() -> String {
     page(
-        Reads::Api(&[PROGRESS]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
         &[
             ("check a CSV offline", "pcbulk validate updates.csv"),
             ("rehearse the whole job against an in-process sandbox", "pcbulk apply updates.csv --sandbox"),
@@ -118,7 +121,7 @@ pub fn validate() -> String {
 
 pub fn apply() -> String {
     page(
-        Reads::Api(&[PROGRESS]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
         &[
             ("read and merge every row, write nothing: what would change", "pcbulk apply updates.csv --dry-run"),
             (
@@ -136,7 +139,7 @@ pub fn apply() -> String {
 
 pub fn rollback() -> String {
     page(
-        Reads::Api(&[PROGRESS]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
         &[
             ("say per row what would be put back, write nothing", "pcbulk rollback updates.csv --dry-run"),
             ("put back what the job of updates.csv changed (run it again to resume)", "pcbulk rollback updates.csv"),
