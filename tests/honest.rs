@@ -90,13 +90,19 @@ async fn an_unsettled_partner_change_is_settled_by_the_same_set_and_undo_waits_f
         let file = StateFile::open_existing(std::path::Path::new(&state)).ok()?;
         partner_changes(&file, Support).ok()?.first().and_then(|change| change.outcome)
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while outcome() != Some(PartnerOutcome::Unknown) {
-        assert!(std::time::Instant::now() < deadline, "the lost answer was never recorded");
+    // The server counts the PUT once it has dropped its answer; the client then records the change unknown at
+    // once and reads again, a read the server holds for 2 s: the kill lands inside that read. The state file is
+    // read only once the process is gone (opening it over and over while it ran made the window flaky).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sandbox.counters().total_put_attempts() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the PUT never reached the sandbox");
+        assert!(child.try_wait().unwrap().is_none(), "the set ended before its PUT");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_eq!(outcome(), Some(PartnerOutcome::Unknown), "the lost answer is recorded before the settling read");
     sandbox.set_faults(Faults::default()).unwrap();
     assert_eq!(sandbox.counters().total_put_attempts(), 1);
 
