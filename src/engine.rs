@@ -92,7 +92,15 @@ pub struct Work {
     pub settled: LineSet,
     /// Rows whose PUT an earlier run sent without recording the answer, with the changes it carried.
     pub sent_before: HashMap<u64, Vec<FieldChange>>,
+}
+
+/// How a run behaves, resolved once from the command line (`ApplyConfig::options`, a rollback's own) and passed by
+/// reference from there to every row: the one copy of these settings the engine keeps is the one its workers share.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunOptions {
     pub mode: Mode,
+    /// On resume, try the rows that failed before again.
+    pub retry_failed: bool,
     /// How long rows in flight may take to finish after a cancel.
     pub grace: Duration,
     /// Pre-flight of merged profiles (off for a rollback).
@@ -103,6 +111,7 @@ pub struct Work {
 /// Runs the rows of `work` through the client, recording every outcome.
 pub async fn run(
     work: Work,
+    options: &RunOptions,
     client: Client,
     recorder: RecorderHandle,
     progress: Arc<dyn Progress>,
@@ -114,17 +123,17 @@ pub async fn run(
     let client = client.stopping_with(stop.clone());
     let halt: Arc<Mutex<Option<Halt>>> = Arc::default();
     let (sender, receiver) = mpsc::channel::<Vec<Task>>(2);
-    let reader = spawn_reader(work.source, work.settled, work.guard.canary, sender, stop.clone());
+    let reader = spawn_reader(work.source, work.settled, options.guard.canary, sender, stop.clone());
     let receiver = Arc::new(tokio::sync::Mutex::new(Feed { receiver, ready: Vec::new().into_iter() }));
-    let preflight = work.preflight.ran().then(|| preflight::Preflight::new(work.preflight));
+    let preflight = options.preflight.ran().then(|| preflight::Preflight::new(options.preflight));
     let shared = Arc::new(Shared {
         client,
         recorder,
-        mode: work.mode,
+        options: *options,
         sent_before: work.sent_before,
         progress,
         preflight,
-        control: Mutex::new(Control::new(work.guard)),
+        control: Mutex::new(Control::new(options.guard)),
     });
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -141,7 +150,7 @@ pub async fn run(
     };
     // Rows in flight get a grace period to finish and be recorded; after it they stay pending and the next run
     // settles them by reading again.
-    if !drained && tokio::time::timeout(work.grace, drain(&mut tasks)).await.is_err() {
+    if !drained && tokio::time::timeout(options.grace, drain(&mut tasks)).await.is_err() {
         tasks.abort_all();
         drain(&mut tasks).await;
     }
@@ -167,7 +176,7 @@ async fn drain(tasks: &mut tokio::task::JoinSet<()>) {
 struct Shared {
     client: Client,
     recorder: RecorderHandle,
-    mode: Mode,
+    options: RunOptions,
     sent_before: HashMap<u64, Vec<FieldChange>>,
     progress: Arc<dyn Progress>,
     preflight: Option<preflight::Preflight>,
@@ -185,7 +194,7 @@ async fn work_rows(
     let context = RowContext {
         client: &shared.client,
         recorder: &shared.recorder,
-        mode: shared.mode,
+        options: &shared.options,
         preflight: shared.preflight.as_ref(),
     };
     loop {

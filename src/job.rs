@@ -11,7 +11,7 @@ pub mod rollback;
 
 use crate::client::{self, ApiConfig};
 use crate::engine::preflight::PreflightConfig;
-use crate::engine::{self, Ending, Guard, Halt, Mode, Source, Work};
+use crate::engine::{self, Ending, Guard, Halt, Mode, RunOptions, Source, Work};
 use crate::fields::CUSTOMER_BILLING;
 use crate::input::{self, FileError, InputConfig, Problem, Record, Verdict};
 use crate::merge::FieldChange;
@@ -52,6 +52,17 @@ pub struct ApplyConfig {
 }
 
 impl ApplyConfig {
+    /// How the run behaves, as the engine takes it (built once, passed by reference to every row).
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            mode: self.mode,
+            retry_failed: self.retry_failed,
+            grace: self.grace,
+            preflight: self.preflight,
+            guard: self.guard,
+        }
+    }
+
     /// An apply job over `csv`, its state file and report at these paths, against `api`; everything else as a
     /// caller of the library (a test, a bench) wants it unless it says otherwise: apply mode, no restart, failed rows
     /// not retried, not strict, the service as the target, 30 s of grace, pre-flight as `PreflightConfig::default()`
@@ -358,13 +369,9 @@ pub(crate) struct Run {
     pub job: Job,
     pub resumed: bool,
     pub source: Source,
-    pub mode: Mode,
-    pub retry_failed: bool,
-    pub grace: Duration,
+    pub options: RunOptions,
     pub report: PathBuf,
     pub started: Instant,
-    pub preflight: PreflightConfig,
-    pub guard: Guard,
     /// The CSV an apply was planned from, watched while the job runs (none for a rollback: its rows come from the
     /// state file alone).
     pub watch: Option<pinned::Watch>,
@@ -379,7 +386,7 @@ pub(crate) async fn execute(
     cancel: CancellationToken,
 ) -> Result<JobOutcome, JobError> {
     let job = run.job.id;
-    let settled = state.settled_lines(job, run.retry_failed)?;
+    let settled = state.settled_lines(job, run.options.retry_failed)?;
     let sent_before = sent_before(&state, job)?;
     let counts = state.counts(job)?;
     let total: u64 = counts.values().sum::<u64>() - settled.len() as u64;
@@ -400,21 +407,13 @@ pub(crate) async fn execute(
     let recorder = Recorder::start(state, job);
     let timeline = crate::timeline::Timeline::start(pace.clone(), recorder.handle());
     progress.started(total);
-    let work = Work {
-        source: run.source,
-        settled,
-        sent_before,
-        mode: run.mode,
-        grace: run.grace,
-        preflight: run.preflight,
-        guard: run.guard,
-    };
+    let work = Work { source: run.source, settled, sent_before };
     let (stop, done) = (cancel.child_token(), CancellationToken::new());
     let watching = run.watch.map(|watch| {
         let csv = watch.path().display().to_string();
         (csv, tokio::spawn(watch.run(stop.clone(), done.clone())))
     });
-    let ending = engine::run(work, client, recorder.handle(), progress.clone(), stop).await;
+    let ending = engine::run(work, &run.options, client, recorder.handle(), progress.clone(), stop).await;
     done.cancel();
     let mut changed = None;
     if let Some((csv, watching)) = watching
@@ -483,13 +482,9 @@ pub async fn apply(
         source: Source::Plan { state: config.state.clone(), job: job.id, retry_failed: config.retry_failed },
         job,
         resumed,
-        mode: config.mode,
-        retry_failed: config.retry_failed,
-        grace: config.grace,
+        options: config.options(),
         report: config.report.clone(),
         started,
-        preflight: config.preflight,
-        guard: config.guard,
         watch: Some(watch.with_hash(&hash)),
     };
     execute(state, run, &config.api, progress, cancel).await

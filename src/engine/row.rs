@@ -25,7 +25,7 @@ use crate::write::MAX_REMERGES;
 pub struct RowContext<'a> {
     pub client: &'a Client,
     pub recorder: &'a RecorderHandle,
-    pub mode: Mode,
+    pub options: &'a super::RunOptions,
     /// Pre-flight, when it runs: a merged profile that breaks its country's rules is not written.
     pub preflight: Option<&'a Preflight>,
 }
@@ -114,7 +114,7 @@ impl write::Plan for RowPlan<'_> {
                 return Review::Hold(Hold::Invalid);
             }
         }
-        match self.context.mode {
+        match self.context.options.mode {
             Mode::DryRun => Review::Hold(Hold::DryRun),
             Mode::Apply => Review::Proceed,
         }

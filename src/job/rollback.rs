@@ -8,7 +8,7 @@
 
 use super::{JobError, JobOutcome, Run, base_url_of, execute, stored_changes};
 use crate::client::ApiConfig;
-use crate::engine::{Mode, Plan, Source, Task};
+use crate::engine::{Mode, Plan, RunOptions, Source, Task};
 use crate::input::CustomerId;
 use crate::outputs::{self, Kept, Output};
 use crate::progress::Progress;
@@ -148,13 +148,15 @@ pub async fn rollback(
         job,
         resumed,
         source: Source::Tasks(tasks(written)),
-        mode: config.mode,
-        retry_failed: config.retry_failed,
-        grace: config.grace,
+        options: RunOptions {
+            mode: config.mode,
+            retry_failed: config.retry_failed,
+            grace: config.grace,
+            preflight: Default::default(),
+            guard: Default::default(),
+        },
         report,
         started,
-        preflight: Default::default(),
-        guard: Default::default(),
         watch: None,
     };
     execute(state, run, &config.api, progress, cancel).await
