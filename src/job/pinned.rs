@@ -77,7 +77,8 @@ impl Watch {
         let mut ticks = tokio::time::interval(WATCH_EVERY);
         loop {
             tokio::select! {
-                () = done.cancelled() => return self.last_look().await,
+                // One look after the job's end, so a change during its last second is said too.
+                () = done.cancelled() => return self.look().await,
                 _ = ticks.tick() => {}
             }
             if let Some(change) = self.look().await {
@@ -92,11 +93,6 @@ impl Watch {
         let (change, watch) = tokio::task::spawn_blocking(move || (watch.changed(), watch)).await.ok()?;
         *self = watch;
         change
-    }
-
-    /// One look after the job's end, so a change during its last second is said too.
-    async fn last_look(mut self) -> Option<String> {
-        self.look().await
     }
 
     pub(crate) fn path(&self) -> &Path {
