@@ -516,4 +516,6 @@ fn file_stem(tenant: &str) -> Result<String, StoreError> {
 }
 
 #[cfg(test)]
+pub(crate) mod memory;
+#[cfg(test)]
 mod tests;

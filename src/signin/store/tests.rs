@@ -1,60 +1,9 @@
 //! The sign-in store's unit tests: the file alone, and the seam to the OS store with one in memory that can be made
 //! unreachable or made to fail at a given call (selection, rotation, logout removing both, failures mid-way).
 
+use super::memory::Memory;
 use super::*;
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-/// An OS credential store in memory: `reachable` answers the probe; `fail_sets_from` makes every `set` from that
-/// call on (0 = the first) fail, as a store that breaks mid-way would; `fail_gets` makes reads fail.
-#[derive(Debug, Default)]
-struct Memory {
-    entries: Mutex<HashMap<String, String>>,
-    unreachable: AtomicBool,
-    fail_sets_from: Mutex<Option<usize>>,
-    fail_gets: AtomicBool,
-    sets: AtomicUsize,
-}
-
-impl Memory {
-    fn entries(&self) -> HashMap<String, String> {
-        self.entries.lock().unwrap().clone()
-    }
-}
-
-impl CredentialStore for Memory {
-    fn describe(&self) -> &'static str {
-        "the test's store"
-    }
-
-    fn probe(&self) -> Result<(), String> {
-        if self.unreachable.load(Ordering::SeqCst) { Err("no session bus".into()) } else { Ok(()) }
-    }
-
-    fn get(&self, account: &str) -> Result<Option<Secret>, String> {
-        self.probe()?;
-        if self.fail_gets.load(Ordering::SeqCst) {
-            return Err("the keyring is locked".into());
-        }
-        Ok(self.entries.lock().unwrap().get(account).cloned().map(Secret::new))
-    }
-
-    fn set(&self, account: &str, secret: &Secret) -> Result<(), String> {
-        self.probe()?;
-        let call = self.sets.fetch_add(1, Ordering::SeqCst);
-        if self.fail_sets_from.lock().unwrap().is_some_and(|from| call >= from) {
-            return Err("the store broke".into());
-        }
-        self.entries.lock().unwrap().insert(account.to_string(), secret.expose().to_string());
-        Ok(())
-    }
-
-    fn delete(&self, account: &str) -> Result<bool, String> {
-        self.probe()?;
-        Ok(self.entries.lock().unwrap().remove(account).is_some())
-    }
-}
+use std::sync::atomic::Ordering;
 
 struct Setup {
     _dir: tempfile::TempDir,
