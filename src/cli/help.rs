@@ -29,6 +29,11 @@ const FIRST_ANSWER: (&str, &str) =
     ("PCBULK_FIRST_ANSWER_SECS", "seconds a job waits for the service's first answer before it stops (default 120)");
 /// Where `login` keeps its sign-in, for the commands that only read or remove it.
 const CONFIG_DIR: (&str, &str) = ("PCBULK_CONFIG_DIR", "where the sign-in of `pcbulk login` is kept");
+/// Where `login` keeps the refresh token (docs/authentication.md).
+const CREDENTIAL_STORE: (&str, &str) = (
+    "PCBULK_CREDENTIAL_STORE",
+    "file or os: where the refresh token is kept (unset: the OS credential store, else a 0600 file)",
+);
 
 /// The environment of a command that calls no API.
 const NO_API: &str = "none of the credentials: this command calls no API";
@@ -227,7 +232,7 @@ pub fn partner_undo() -> String {
 
 pub fn login() -> String {
     page(
-        Reads::Only(&[("PCBULK_CLOUD", "public or china, as --cloud"), CONFIG_DIR]),
+        Reads::Only(&[("PCBULK_CLOUD", "public or china, as --cloud"), CONFIG_DIR, CREDENTIAL_STORE]),
         &[
             ("sign in in a browser", "pcbulk login --tenant contoso.onmicrosoft.com --client-id C"),
             (
@@ -258,7 +263,7 @@ pub fn whoami() -> String {
 
 pub fn logout() -> String {
     page(
-        Reads::Only(&[CONFIG_DIR]),
+        Reads::Only(&[CONFIG_DIR, CREDENTIAL_STORE]),
         &[
             ("forget one tenant's sign-in", "pcbulk logout --tenant contoso.onmicrosoft.com"),
             ("forget every kept sign-in", "pcbulk logout"),

@@ -133,7 +133,9 @@ pub struct ValidateArgs {
 /// Public (also Partner Center for Microsoft Cloud for US Government): `https://api.partnercenter.microsoft.com`,
 /// `https://login.microsoftonline.com`, audience the API root. Partner Center operated by 21Vianet:
 /// `https://partner.partnercenterapi.microsoftonline.cn` (learn.microsoft.com/partner-center/developer/
-/// partner-center-rest-urls), sign-in at `https://login.chinacloudapi.cn` and the token audience the API root
+/// partner-center-rest-urls), sign-in at `https://login.partner.microsoftonline.cn` (the Microsoft Entra endpoint
+/// operated by 21Vianet in learn.microsoft.com/entra/identity-platform/authentication-national-cloud; the older
+/// `https://login.chinacloudapi.cn` still answers, `--authority` takes it) and the token audience the API root
 /// (microsoft/Partner-Center-PowerShell `src/PowerShell/Models/Authentication/EnvironmentConstants.cs` and
 /// `PowerShellCredentials.cs`, which asks for `{PartnerCenterEndpoint}/user_impersonation`; the docs do not name
 /// the China audience: unverified against the service).
@@ -155,7 +157,7 @@ impl Cloud {
     pub fn authority(self) -> &'static str {
         match self {
             Cloud::Public => DEFAULT_AUTHORITY,
-            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::China => crate::signin::store::CHINA_AUTHORITY,
         }
     }
 
@@ -240,17 +242,20 @@ pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::
         (Some((tenant, client_id)), None, Some(client_secret)) => {
             Ok(Credentials::ClientCredentials { authority, tenant, client_id, client_secret })
         }
-        (Some((tenant, client_id)), None, None) => stored_sign_in(Some(&tenant), Some(&client_id), environment)
-            .context(
+        (Some((tenant, client_id)), None, None) => {
+            stored_sign_in(args.cloud, Some(&tenant), Some(&client_id), environment).context(
                 "--tenant and --client-id need env PCBULK_REFRESH_TOKEN (App+User) or PCBULK_CLIENT_SECRET (app only), \
                  or a sign-in kept by `pcbulk login`",
-            ),
-        (None, _, _) => stored_sign_in(args.tenant.as_deref(), None, environment),
+            )
+        }
+        (None, _, _) => stored_sign_in(args.cloud, args.tenant.as_deref(), None, environment),
     }
 }
 
-/// The sign-in kept by `pcbulk login`: the last source of credentials.
+/// The sign-in kept by `pcbulk login`: the last source of credentials (`login::select` picks it; a sign-in of
+/// another cloud than the command's is refused there, before anything is sent).
 fn stored_sign_in(
+    cloud: Cloud,
     tenant: Option<&str>,
     client_id: Option<&str>,
     environment: Environment,
@@ -260,6 +265,7 @@ fn stored_sign_in(
          PCBULK_REFRESH_TOKEN or PCBULK_CLIENT_SECRET, or sign in with `pcbulk login`",
     )?;
     let sign_in = login::select(&store, tenant, client_id)?;
+    login::same_cloud(&sign_in, cloud)?;
     Ok(Credentials::SignedIn { store, sign_in })
 }
 
@@ -450,7 +456,7 @@ mod tests {
         assert_eq!(china.client.base_url.as_str(), "https://partner.partnercenterapi.microsoftonline.cn/");
         assert_eq!(china.client.token_resource, "https://partner.partnercenterapi.microsoftonline.cn");
         assert!(
-            matches!(&china.credentials, Credentials::ClientCredentials { authority, .. } if authority == "https://login.chinacloudapi.cn")
+            matches!(&china.credentials, Credentials::ClientCredentials { authority, .. } if authority == "https://login.partner.microsoftonline.cn")
         );
         args.base_url = Some("http://127.0.0.1:9".into());
         let overridden = resolve_api(&args, &pace, &secret).unwrap();

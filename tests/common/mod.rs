@@ -54,6 +54,8 @@ fn command(env: &[(&str, &str)]) -> Command {
     }
     // Never the user's own kept sign-in (`pcbulk login`): a directory no test writes, unless `env` names another.
     command.env("PCBULK_CONFIG_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-sign-in"));
+    // Never the user's OS credential store either: a test that means it says so (an empty value is unset).
+    command.env("PCBULK_CREDENTIAL_STORE", "file");
     command.envs(env.iter().copied());
     command
 }
