@@ -21,6 +21,8 @@ mod net;
 mod operator;
 #[path = "../partner.rs"]
 mod partner;
+#[path = "../plan.rs"]
+mod plan;
 #[path = "../preflight.rs"]
 mod preflight;
 #[path = "../rollback.rs"]
