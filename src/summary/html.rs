@@ -43,7 +43,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1.5em}dt{color:#666}dd{margin:0}
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
+td.error{overflow-wrap:anywhere}td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
 .filter input{margin-left:1em}
 .verdict{font-size:1.5em;font-weight:600;padding:.5em .8em;border-left:8px solid;margin:0 0 .4em}
 .verdict.good{color:#1b5e20;background:#e8f5e9;border-color:#2e7d32}.verdict.attention{color:#b71c1c;background:#ffebee;border-color:#c62828}
@@ -412,7 +412,7 @@ fn problems_table(page: &mut String, problems: &[RowRecord]) {
         let id = |id: &Option<String>| escape(id.as_deref().unwrap_or_default());
         let _ = writeln!(
             page,
-            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td>{}</td>\
+            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td class=\"error\">{}</td>\
              <td class=\"ids request-id\">{}</td><td class=\"ids correlation-id\">{}</td></tr>",
             row.line,
             escape(&row.customer_id),

@@ -26,8 +26,8 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// The message with its values replaced: quoted values by `"…"`, e-mail addresses by `<email>`, numbers (`404`,
-/// `2.5`, `555-0100`) by `<n>`, and ids (a word of 8 characters or more holding a digit: GUIDs, request ids, hex) by
-/// `<id>`. Words without a digit, and short ones such as `iso2`, stay.
+/// `2.5`, `555-0100`) by `<n>`, and ids (a word of 8 characters or more holding 3 digits or more: GUIDs, request
+/// ids, hex) by `<id>`. Words without a digit, short ones such as `iso2`, and names such as `addressLine1` stay.
 pub fn shape(message: &str) -> String {
     let quoted = QUOTED.replace_all(message, |found: &regex::Captures| {
         if found[0].starts_with('\'') { "'…'" } else { "\"…\"" }.to_string()
@@ -44,7 +44,7 @@ fn word_shape(word: &str) -> String {
         core
     } else if core.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
         "<n>"
-    } else if core.len() >= 8 {
+    } else if core.len() >= 8 && core.chars().filter(char::is_ascii_digit).count() >= 3 {
         "<id>"
     } else {
         core
@@ -81,6 +81,10 @@ mod tests {
     fn words_without_values_stay_as_they_are() {
         assert_eq!(shape("service unavailable"), "service unavailable");
         assert_eq!(shape("the iso2 code of US's format"), "the iso2 code of US's format");
+        assert_eq!(
+            shape("column defaultAddress.addressLine1: too long"),
+            "column defaultAddress.addressLine1: too long"
+        );
         assert_eq!(shape(""), "");
         assert_eq!(shape("Customer 42 was not found."), "Customer <n> was not found.");
     }

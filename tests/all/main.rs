@@ -9,6 +9,8 @@ mod common;
 
 #[path = "../apply.rs"]
 mod apply;
+#[path = "../browser.rs"]
+mod browser;
 #[path = "../crash.rs"]
 mod crash;
 #[path = "../honest.rs"]
@@ -17,6 +19,8 @@ mod honest;
 mod login;
 #[path = "../net/main.rs"]
 mod net;
+#[path = "../notify.rs"]
+mod notify;
 #[path = "../operator.rs"]
 mod operator;
 #[path = "../partner.rs"]
