@@ -141,7 +141,7 @@ fn verdict(page: &mut String, summary: &Summary) {
             Some(finished) => format!("These changes were rolled back (finished {}): {counts}", time(finished)),
             None => format!("A rollback of these changes started {} has not finished: {counts}", time(&rolled.started)),
         };
-        let _ = writeln!(page, "<p id=\"rolled-back\" class=\"rolled-back\">{when}</p>");
+        let _ = writeln!(page, "<p id=\"rolled-back\" class=\"rolled-back\" data-field=\"rolled_back\">{when}</p>");
     }
 }
 

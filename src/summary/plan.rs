@@ -153,7 +153,8 @@ impl PlanView {
             let heading = if self.dry_run() { "pre-flight would refuse" } else { "pre-flight refused" };
             let _ = writeln!(text, "{}", paint.yellow(&format!("{heading} {}:", rows(self.refused))));
             for refusal in &self.refusals {
-                let _ = writeln!(text, "  line {} {}: {}", refusal.line, refusal.customer_id, refusal.rule);
+                let (id, rule) = (printable(&refusal.customer_id), printable(&refusal.rule));
+                let _ = writeln!(text, "  line {} {id}: {rule}", refusal.line);
             }
             let more = self.refused - self.refusals.len() as u64;
             if more > 0 {
@@ -168,7 +169,7 @@ impl PlanView {
 
     fn row_lines(&self, text: &mut String, paint: Paint, report: &str) {
         for row in &self.rows {
-            let _ = writeln!(text, "  line {} {}", row.line, paint.dim(&row.customer_id));
+            let _ = writeln!(text, "  line {} {}", row.line, paint.dim(&printable(&row.customer_id)));
             for (field, before, after) in &row.changes {
                 let _ = writeln!(text, "    {field}: {} → {}", paint.red(before), paint.green(after));
             }
@@ -181,6 +182,11 @@ impl PlanView {
             );
         }
     }
+}
+
+/// Text from the state file as it may reach a terminal: a control character (an escape sequence) becomes `�`.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
 }
 
 /// Colour, or none: ANSI escapes only when the output is a terminal and `NO_COLOR` is unset or empty.
@@ -258,6 +264,14 @@ mod tests {
             refused: 1,
             refusals: vec![Refusal { line: 5, customer_id: "c5".into(), rule: "600051: phone required".into() }],
         }
+    }
+
+    #[test]
+    fn no_escape_sequence_from_the_state_file_reaches_the_terminal() {
+        let refusal = Refusal { line: 5, customer_id: "c5".into(), rule: "phone \u{1b}[2J\"x\"".into() };
+        let hostile = PlanView { refusals: vec![refusal], ..view() };
+        let text = hostile.render(Paint { colour: false }, "r.csv", None);
+        assert!(!text.contains('\x1b') && text.contains("phone \u{fffd}[2J"), "{text}");
     }
 
     #[test]
