@@ -79,6 +79,10 @@ fn every_status(path: &Path) {
         .map(|at| Minute { minute: now - 240 + at, requests: 20 + (at as u64 % 7), throttled: at as u64 % 3 })
         .collect();
     state.add_minutes(apply.id, &minutes).unwrap();
+    let (requests, throttled) =
+        minutes.iter().fold((0, 0), |(r, t), minute| (r + minute.requests, t + minute.throttled));
+    let figures = pcbulk::state::JobFigures { requests, throttled, settled_rate: Some(0.4) };
+    state.finish_job(apply.id, &figures, false).unwrap();
     let apply = state.find_job(JobKind::Apply).unwrap().unwrap();
     let marker = pcbulk::state::rollback_marker(&apply);
     let back = [(2, RowStatus::Restored), (3, RowStatus::Conflict)].map(|(line, status)| planned(line, status, ""));

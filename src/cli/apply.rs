@@ -84,7 +84,7 @@ pub struct ApplyArgs {
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
-    /// With --dry-run: how many changed rows the plan shows one by one, a number or `all` [default: 20].
+    /// With --dry-run: how many changed rows the plan shows one by one, a number or `all`.
     #[arg(long, value_name = "N|all", default_value = "20")]
     pub show: Show,
 }

@@ -175,3 +175,15 @@ fn command_line(args: Vec<String>) -> String {
     });
     std::iter::once(program).chain(args.map(quote)).collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::command_line;
+
+    #[test]
+    fn a_webhook_url_never_reaches_a_printed_command() {
+        let args =
+            ["/opt/pcbulk", "apply", "u.csv", "--notify", "https://h/SECRET", "--notify=https://h/S2", "--rate", "5"];
+        assert_eq!(command_line(args.map(String::from).to_vec()), "pcbulk apply u.csv --rate 5");
+    }
+}
