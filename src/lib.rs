@@ -43,6 +43,7 @@ pub mod http;
 pub mod input;
 pub mod job;
 pub mod merge;
+pub mod notify;
 pub mod outage;
 pub mod outputs;
 pub mod pace;

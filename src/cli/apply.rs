@@ -1,6 +1,7 @@
 //! `pcbulk apply`: resolve the options, run the job (against the API or an in-process sandbox), sum it up.
 
-use super::job::{beside, default_state, summarise, watch_signals};
+use super::job::{beside, default_state, show_plan, summarise, watch_signals};
+use super::notify::NotifyArgs;
 use super::sandbox::{customer_ids, sandbox_api_config};
 use super::{ApiArgs, CsvArgs, Environment, Exit, PaceArgs, resolve_api, resolve_input, resolve_pace, runtime};
 use crate::budget::MaxFailures;
@@ -10,6 +11,7 @@ use crate::engine::{Guard, Mode};
 use crate::job::{self, ApplyConfig, Target};
 use crate::outputs::{self, Kept, Output};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::summary::plan::Show;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -25,6 +27,8 @@ pub struct ApplyArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// The SQLite state file [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
@@ -80,6 +84,9 @@ pub struct ApplyArgs {
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// With --dry-run: how many changed rows the plan shows one by one, a number or `all`.
+    #[arg(long, value_name = "N|all", default_value = "20")]
+    pub show: Show,
 }
 
 fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
@@ -143,6 +150,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
             None => resolve_api(&args.api, &args.pace, environment)?,
         };
         let config = resolve(&args, api)?;
+        let notify = super::notify::resolve(&args.notify, environment)?;
         check_outputs(&config, &args)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
@@ -159,7 +167,10 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
         }
         let exit = summarise(&config.csv, &outcome);
         let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
+        show_plan(&config.state, kind, args.show, &outcome);
         crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
+        let (state, report, page) = (&config.state, &outcome.report, args.html.as_deref());
+        super::notify::after_job(notify.as_ref(), state, kind, report, page).await;
         Ok(exit)
     })
 }

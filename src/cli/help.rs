@@ -27,6 +27,9 @@ const PROGRESS: (&str, &str) =
 /// How long a job waits for the service's first answer (docs/big-jobs.md).
 const FIRST_ANSWER: (&str, &str) =
     ("PCBULK_FIRST_ANSWER_SECS", "seconds a job waits for the service's first answer before it stops (default 120)");
+/// The webhook a job's end is posted to (`--notify`), kept off the command line.
+const NOTIFY: (&str, &str) =
+    ("PCBULK_NOTIFY_URL", "the incoming webhook to tell of the job's end, as --notify (a secret: never printed whole)");
 /// Where `login` keeps its sign-in, for the commands that only read or remove it.
 const CONFIG_DIR: (&str, &str) = ("PCBULK_CONFIG_DIR", "where the sign-in of `pcbulk login` is kept");
 /// Where `login` keeps the refresh token (docs/authentication.md).
@@ -126,7 +129,7 @@ pub fn validate() -> String {
 
 pub fn apply() -> String {
     page(
-        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER, NOTIFY]),
         &[
             ("read and merge every row, write nothing: what would change", "pcbulk apply updates.csv --dry-run"),
             (
@@ -144,7 +147,7 @@ pub fn apply() -> String {
 
 pub fn rollback() -> String {
     page(
-        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER, NOTIFY]),
         &[
             ("say per row what would be put back, write nothing", "pcbulk rollback updates.csv --dry-run"),
             ("put back what the job of updates.csv changed (run it again to resume)", "pcbulk rollback updates.csv"),

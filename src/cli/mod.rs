@@ -7,6 +7,7 @@ pub mod help;
 pub mod inspect;
 pub mod job;
 pub mod login;
+pub mod notify;
 pub mod partner;
 pub mod rollback;
 pub mod sandbox;

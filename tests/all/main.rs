@@ -9,6 +9,8 @@ mod common;
 
 #[path = "../apply.rs"]
 mod apply;
+#[path = "../browser.rs"]
+mod browser;
 #[path = "../crash.rs"]
 mod crash;
 #[path = "../honest.rs"]
@@ -17,10 +19,14 @@ mod honest;
 mod login;
 #[path = "../net/main.rs"]
 mod net;
+#[path = "../notify.rs"]
+mod notify;
 #[path = "../operator.rs"]
 mod operator;
 #[path = "../partner.rs"]
 mod partner;
+#[path = "../plan.rs"]
+mod plan;
 #[path = "../preflight.rs"]
 mod preflight;
 #[path = "../rollback.rs"]

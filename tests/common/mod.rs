@@ -49,7 +49,8 @@ pub fn pcbulk(args: &[&str]) -> Output {
 /// The real `pcbulk` binary, with none of the caller's credentials: only those of `env`.
 fn command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pcbulk"));
-    for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL"] {
+    for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL", "PCBULK_NOTIFY_URL"]
+    {
         command.env_remove(name);
     }
     // Never the user's own kept sign-in (`pcbulk login`): a directory no test writes, unless `env` names another.
