@@ -3,7 +3,8 @@
 //! (`pcbulk report --format html`), then rendered: the DOM after the page's own script ran (`--dump-dom` with a
 //! virtual time budget) holds the verdict first, the rollback at the top, the charts, times in the viewer's zone
 //! with UTC beside, the labelled ids, and the status filter a fragment (`#show=failed`) drives; the screenshot is
-//! kept in `docs/operator-page.png` (a different picture is no failure; a page that does not render is).
+//! kept in `docs/operator-page.png` with `PCBULK_KEEP_SCREENSHOT=1` (a different picture is no failure; a page that
+//! does not render is).
 //!
 //! Without Chromium the test fails and says how to install it, unless `PCBULK_SKIP_BROWSER=1`.
 
@@ -193,6 +194,10 @@ fn the_page_renders_in_a_browser_with_the_verdict_first_and_a_working_filter() {
     browse(&browser, &work, &format!("--screenshot={}", shot.display()), &url);
     let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a picture of the page: {} bytes", png.len());
-    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operator-page.png");
-    std::fs::write(kept, png).expect("docs/operator-page.png is writable");
+    // Kept in docs/ on request only, so a test run leaves the work tree as it found it:
+    // `PCBULK_KEEP_SCREENSHOT=1 cargo test --test all browser::` refreshes the picture README shows.
+    if std::env::var_os("PCBULK_KEEP_SCREENSHOT").is_some_and(|value| value == "1") {
+        let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operator-page.png");
+        std::fs::write(kept, png).expect("docs/operator-page.png is writable");
+    }
 }
