@@ -227,7 +227,7 @@ struct ReportRow {
 }
 
 fn read_report(text: &str) -> Vec<ReportRow> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut reader = common::report_reader(text);
     let headers = reader.headers().expect("a header").clone();
     let column = |name: &str| headers.iter().position(|header| header == name).expect("a report column");
     let (line, customer_id, status, after, error) =

@@ -11,12 +11,16 @@ mod common;
 mod apply;
 #[path = "../crash.rs"]
 mod crash;
+#[path = "../excel.rs"]
+mod excel;
 #[path = "../honest.rs"]
 mod honest;
 #[path = "../login.rs"]
 mod login;
 #[path = "../net/main.rs"]
 mod net;
+#[path = "../office.rs"]
+mod office;
 #[path = "../operator.rs"]
 mod operator;
 #[path = "../partner.rs"]
