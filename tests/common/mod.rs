@@ -101,10 +101,12 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// A CSV reader over a report pcbulk wrote, past the UTF-8 byte-order mark every CSV it writes starts with (which
-/// the csv crate would take as part of the first header); the one place the tests parse a report.
+/// the csv crate would take as part of the first header), separated by the delimiter of its job's input (the one
+/// after its first column, `line`); the one place the tests parse a report.
 pub fn report_reader(text: &str) -> csv::Reader<&[u8]> {
     let body = text.strip_prefix('\u{feff}').expect("a report starts with a UTF-8 byte-order mark");
-    csv::Reader::from_reader(body.as_bytes())
+    let delimiter = body.strip_prefix("line").and_then(|rest| rest.bytes().next()).expect("a report's header");
+    csv::ReaderBuilder::new().delimiter(delimiter).from_reader(body.as_bytes())
 }
 
 /// The text of a report file, for [`report_reader`].
