@@ -1,4 +1,5 @@
-//! The CSV reader: bytes in, typed change rows out.
+//! The CSV reader: bytes in, typed change rows out. A workbook's sheet comes through the same [`Reader`], adapted
+//! by `sheet` (its cells as text, Excel's row numbers as lines), so it meets the same rules.
 //!
 //! Streaming: one reused record buffer, so memory does not grow with the number of rows, except for the set of
 //! customer ids seen (needed to find duplicates in one pass), which grows with the number of distinct ids (about
@@ -432,8 +433,10 @@ impl<R: io::Read> Reader<R> {
                 },
                 Source::Sheet(sheet) => sheet.next_row(&mut self.buffer)?,
             };
-            // A record of nothing but empty cells is a blank line as a spreadsheet saves it: not a row.
-            if self.buffer.iter().all(|cell| cell.trim_ascii().is_empty()) {
+            // A record of nothing but empty cells is a blank line as a spreadsheet saves it: not a row. (A sheet's
+            // cell holding an error is empty in the buffer, but its row is a row: invalid, never dropped.)
+            let flawed = matches!(&self.source, Source::Sheet(sheet) if sheet.has_flaws());
+            if !flawed && self.buffer.iter().all(|cell| cell.trim_ascii().is_empty()) {
                 continue;
             }
             return Some(Ok(self.judge(line)));

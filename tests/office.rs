@@ -202,7 +202,7 @@ fn a_csv_pcbulk_wrote_survives_the_spreadsheet_but_for_what_it_retypes() {
 fn a_cell_the_spreadsheet_could_not_compute_makes_its_row_invalid() {
     let Some(office) = Office::start() else { return };
     let work = WorkDir::new();
-    let text = format!("customer_id;companyName\n{};=1/0\n{};Contoso\n", customer(1), customer(2));
+    let text = format!("customer_id;companyName\n{};=1/0\n{};Contoso\n;=1/0\n", customer(1), customer(2));
     let written = work.write("formulas.csv", text);
     std::fs::create_dir(work.path("opened")).unwrap();
     let workbook = office.convert(&written, Some("CSV:59,34,76,1"), "xlsx", &work.path("opened"));
@@ -211,4 +211,8 @@ fn a_cell_the_spreadsheet_could_not_compute_makes_its_row_invalid() {
     let words = problems[0].to_string();
     assert!(words.starts_with("line 2, column companyName: value \"#DIV/0!\": the cell holds an error"), "{words}");
     assert_eq!(value(&records[1], "companyName"), "Contoso");
+    assert_eq!(records.len(), 3, "a row of nothing but an error is a row, not a blank line: {records:?}");
+    let Verdict::Invalid(problems) = &records[2].verdict else { panic!("{:?}", records[2]) };
+    let words: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    assert!(words.iter().any(|words| words.starts_with("line 4, column companyName")), "{words:?}");
 }

@@ -76,6 +76,11 @@ impl Sheet {
         Some(u64::from(first_row) + 1 + row as u64)
     }
 
+    /// Whether a cell of the row last handed out holds an error.
+    pub(super) fn has_flaws(&self) -> bool {
+        !self.flawed.is_empty()
+    }
+
     /// The problems of the row last handed out: each cell that holds an error, named by `column_name`.
     pub(super) fn flaws(&self, line: u64, column_name: impl Fn(usize) -> String) -> Vec<Problem> {
         let problem = |(index, error): &(usize, String)| Problem {
