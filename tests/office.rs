@@ -34,15 +34,23 @@ fn soffice() -> Option<PathBuf> {
     Some(found.unwrap_or_else(|| panic!("LibreOffice (soffice) is not installed: {INSTALL} (as .ci/run does)")))
 }
 
-/// A spreadsheet engine with a profile of its own, so tests running at once do not share one.
+/// One engine at a time: each is a burst of CPU, and the soak (`crash.rs`) needs the machine's pace to meet its
+/// 429s. Each test still has a profile of its own.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A spreadsheet engine with a profile of its own, so tests never share one; held by one test at a time.
 struct Office {
     soffice: PathBuf,
     profile: tempfile::TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Office {
     fn start() -> Option<Office> {
-        Some(Office { soffice: soffice()?, profile: tempfile::tempdir().expect("a profile directory") })
+        let soffice = soffice()?;
+        // A test that failed while holding the turn leaves nothing behind that the next one needs.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Some(Office { soffice, profile: tempfile::tempdir().expect("a profile directory"), _turn: turn })
     }
 
     /// Opens `file` (with the import `filter` options, for a CSV) and saves it into `directory` as `to` (an
