@@ -34,11 +34,8 @@ fn soffice() -> Option<PathBuf> {
     Some(found.unwrap_or_else(|| panic!("LibreOffice (soffice) is not installed: {INSTALL} (as .ci/run does)")))
 }
 
-/// One engine at a time: each is a burst of CPU, and the soak (`crash.rs`) needs the machine's pace to meet its
-/// 429s. Each test still has a profile of its own.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// A spreadsheet engine with a profile of its own, so tests never share one; held by one test at a time.
+/// A spreadsheet engine with a profile of its own, so tests never share one; held by one test at a time, never
+/// beside the soak (`common::heavy_turn`).
 struct Office {
     soffice: PathBuf,
     profile: tempfile::TempDir,
@@ -48,8 +45,7 @@ struct Office {
 impl Office {
     fn start() -> Option<Office> {
         let soffice = soffice()?;
-        // A test that failed while holding the turn leaves nothing behind that the next one needs.
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let turn = common::heavy_turn();
         Some(Office { soffice, profile: tempfile::tempdir().expect("a profile directory"), _turn: turn })
     }
 

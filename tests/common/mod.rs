@@ -100,6 +100,14 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The turn of a test that must not share the CPU with another such test: the soak (`crash.rs`), whose pace must
+/// meet the sandbox's rate limit, and the spreadsheet engine's conversions (`office.rs`), each a burst of CPU.
+pub fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding the turn leaves nothing behind that the next one needs.
+    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A CSV reader over a report pcbulk wrote, past the UTF-8 byte-order mark every CSV it writes starts with (which
 /// the csv crate would take as part of the first header), separated by the delimiter of its job's input (the one
 /// after its first column, `line`); the one place the tests parse a report.
