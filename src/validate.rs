@@ -46,7 +46,7 @@ pub enum ValidateError {
 
 /// Checks every record of the file, printing each problem and warning to `out` as it is found.
 pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSummary, ValidateError> {
-    let reader = input::open(&config.csv, config.input)?;
+    let reader = input::open(&config.csv, &config.input)?;
     if let Some(path) = &config.report {
         let csv = crate::outputs::Kept { role: "the input CSV", path: config.csv.clone() };
         crate::outputs::check(&[crate::outputs::Output { option: "--report", path: path.clone() }], &[csv])?;
@@ -56,7 +56,9 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         move |source| ValidateError::Report { path, source }
     };
     let mut report = match &config.report {
-        Some(path) => Some(ReportFile::create(path, Preflight::NotRan).map_err(report_error(path))?),
+        Some(path) => {
+            Some(ReportFile::create(path, Preflight::NotRan, config.input.delimiter).map_err(report_error(path))?)
+        }
         None => None,
     };
     let mut summary = ValidateSummary::default();

@@ -32,7 +32,8 @@ pub struct ApplyArgs {
     /// The SQLite state file [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The result report [default: the CSV's path with .report.csv appended].
+    /// The result report, a workbook when it ends in .xlsx [default: the CSV's path with .report.csv appended;
+    /// .report.xlsx for a workbook].
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Reads and merges, no PUT: says per row what would change.
@@ -107,7 +108,7 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         csv: csv.clone(),
         input: resolve_input(&args.csv)?,
         state,
-        report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.csv"))),
+        report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.{}", extension(csv)))),
         mode,
         restart: args.restart,
         yes: args.yes,
@@ -135,6 +136,11 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
             strict_addresses: args.strict_addresses,
         },
     })
+}
+
+/// The extension of the default report: a job of a workbook gets a workbook, a job of a CSV a CSV.
+fn extension(csv: &Path) -> &'static str {
+    if crate::input::is_workbook(csv) { "xlsx" } else { "csv" }
 }
 
 /// Runs `pcbulk apply`.
@@ -190,7 +196,7 @@ fn check_outputs(config: &ApplyConfig, args: &ApplyArgs) -> anyhow::Result<()> {
 }
 
 async fn start_sandbox(csv: &Path, input: crate::input::InputConfig) -> anyhow::Result<Sandbox> {
-    let ids = customer_ids(csv, input).with_context(|| format!("--sandbox: {}", csv.display()))?;
+    let ids = customer_ids(csv, &input).with_context(|| format!("--sandbox: {}", csv.display()))?;
     let config = SandboxConfig { customer_ids: ids, ..SandboxConfig::default() };
     Sandbox::start(config).await.context("--sandbox: cannot start the sandbox")
 }

@@ -118,6 +118,10 @@ pub fn validate() -> String {
                 "a spreadsheet saved in a European locale, with a report",
                 "pcbulk validate updates.csv --delimiter ';' --report checked.csv",
             ),
+            (
+                "a sheet of an Excel workbook, with its report as a workbook",
+                "pcbulk validate updates.xlsx --sheet Changes --report checked.xlsx",
+            ),
         ],
         &[
             (Exit::Clean, "every row valid"),

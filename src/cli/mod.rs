@@ -113,11 +113,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CsvArgs {
-    /// The CSV of changes.
+    /// The CSV of changes, or an Excel workbook (.xlsx).
     pub csv: PathBuf,
-    /// The field separator: `,` by default, `;` for spreadsheets saved in European locales, `tab` for tabs.
+    /// The field separator: `,` by default, `;` for spreadsheets saved in European locales, `tab` for tabs. Also
+    /// the separator of a CSV report.
     #[arg(long, default_value = ",")]
     pub delimiter: String,
+    /// The sheet of an .xlsx workbook to read [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -326,7 +330,7 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
 }
 
 fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
-    Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
+    Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: args.sheet.clone() })
 }
 
 /// How progress is shown off a terminal: as the log format says, every 30 s (env `PCBULK_PROGRESS_SECS`, for

@@ -26,9 +26,13 @@ pub struct RollbackArgs {
     /// The state file of the job [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The report [default: beside the state file, the job's CSV name with .rollback.report.csv appended].
+    /// The report, a workbook when it ends in .xlsx [default: beside the state file, the job's CSV name with
+    /// .rollback.report.csv appended; .rollback.report.xlsx for a workbook].
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// The separator of a CSV report: `,`, `;` or `tab`.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
     /// Reads and checks, no PUT: says per row what would be put back (status would_update).
     #[arg(long)]
     pub dry_run: bool,
@@ -62,6 +66,7 @@ fn resolve(args: &RollbackArgs, environment: Environment) -> anyhow::Result<Roll
         retry_failed: args.retry_failed,
         api: resolve_api(&args.api, &args.pace, environment)?,
         grace: Duration::from_secs(args.grace),
+        delimiter: super::parse_delimiter(&args.delimiter)?,
     })
 }
 

@@ -13,6 +13,8 @@ mod apply;
 mod browser;
 #[path = "../crash.rs"]
 mod crash;
+#[path = "../excel.rs"]
+mod excel;
 #[path = "../honest.rs"]
 mod honest;
 #[path = "../login.rs"]
@@ -21,6 +23,8 @@ mod login;
 mod net;
 #[path = "../notify.rs"]
 mod notify;
+#[path = "../office.rs"]
+mod office;
 #[path = "../operator.rs"]
 mod operator;
 #[path = "../partner.rs"]
