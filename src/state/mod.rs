@@ -252,7 +252,7 @@ impl StateFile {
                 return Err(StateError::Unusable { path: display, message: error.to_string() });
             }
         }
-        let mut state = Self::open_connection(path)?;
+        let mut state = Self::open_connection(path, schema::Role::Owner)?;
         state._lock = Some(lock);
         Ok(state)
     }
@@ -263,20 +263,21 @@ impl StateFile {
             let message = "no such file: has a job run for this CSV? (give --state FILE if it lives elsewhere)";
             return Err(StateError::Unusable { path: path.display().to_string(), message: message.to_string() });
         }
-        Self::open_connection(path)
+        Self::open_connection(path, schema::Role::Reader)
     }
 
     /// An in-memory state, for tests.
     pub fn open_in_memory() -> Result<StateFile, StateError> {
         let connection = Connection::open_in_memory()?;
-        schema::prepare(&connection).map_err(|message| StateError::Unusable { path: ":memory:".into(), message })?;
+        schema::prepare(&connection, schema::Role::Owner)
+            .map_err(|message| StateError::Unusable { path: ":memory:".into(), message })?;
         Ok(StateFile { connection, path: PathBuf::from(":memory:"), _lock: None })
     }
 
-    fn open_connection(path: &Path) -> Result<StateFile, StateError> {
+    fn open_connection(path: &Path, role: schema::Role) -> Result<StateFile, StateError> {
         let unusable = |message: String| StateError::Unusable { path: path.display().to_string(), message };
         let connection = Connection::open(path).map_err(|error| unusable(error.to_string()))?;
-        schema::prepare(&connection).map_err(unusable)?;
+        schema::prepare(&connection, role).map_err(unusable)?;
         Ok(StateFile { connection, path: path.to_path_buf(), _lock: None })
     }
 

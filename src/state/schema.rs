@@ -70,11 +70,24 @@ CREATE INDEX IF NOT EXISTS rows_by_customer ON rows (job_id, lower(customer_id))
 CREATE INDEX IF NOT EXISTS partner_changes_by_kind ON partner_changes (kind, id);
 ";
 
+/// Who opens the file: the job that owns it (makes its tables), or a reader beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Reader,
+}
+
 /// Sets the connection up and makes or checks the tables. A file with tables that are not ours, or that is not
 /// SQLite at all, is refused and left as it is. The tables are made on every open, so a file made before a table
 /// was added gains it.
-pub fn prepare(connection: &Connection) -> Result<(), String> {
+///
+/// A reader (`status`, `report`, from another process while a job runs) never makes the tables: a file still
+/// empty is a job starting, said so, and left for the job to make (a reader that made them raced the job's own
+/// making, whose switch to WAL then met a lock and stopped the job).
+pub fn prepare(connection: &Connection, role: Role) -> Result<(), String> {
     let refused = |detail: String| format!("not a pcbulk state file ({detail}); it is left as it is");
+    // First, so every statement below (the switch to WAL too) waits out another process's lock instead of failing.
+    connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(|error| error.to_string())?;
     let tables: i64 = connection
         .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
         .map_err(|error| refused(error.to_string()))?;
@@ -86,8 +99,11 @@ pub fn prepare(connection: &Connection) -> Result<(), String> {
             return Err(format!("made by another version of pcbulk (schema {version}; this one reads {VERSION})"));
         }
     }
+    if tables == 0 && role == Role::Reader {
+        return Err("it holds no job yet: a job is starting (try again in a moment)".to_string());
+    }
     connection
-        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
         .map_err(|error| error.to_string())?;
     if tables > 0 {
         // Every table is `CREATE ... IF NOT EXISTS`: a file made by an older pcbulk gains the newer tables.

@@ -102,6 +102,22 @@ fn a_state_file_is_private_and_locked_while_a_job_holds_it() {
     assert!(state.find_job(JobKind::Apply).unwrap().is_none());
 }
 
+/// A reader (`status` from another process) that meets a state file the starting job has made but not yet filled
+/// says so and makes nothing: the job makes its own tables (a reader that made them raced the job's switch to WAL).
+#[test]
+fn a_reader_of_a_file_not_yet_made_by_its_job_makes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("starting.pcbulk.db");
+    std::fs::write(&path, b"").unwrap();
+    let refused = StateFile::open_existing(&path).err().expect("an empty file is refused to a reader");
+    assert!(refused.to_string().contains("a job is starting"), "{refused}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "the reader wrote nothing");
+    let state = StateFile::open_for_job(&path).unwrap();
+    assert!(state.find_job(JobKind::Apply).unwrap().is_none());
+    drop(state);
+    assert!(StateFile::open_existing(&path).is_ok(), "once the job made it, a reader reads it");
+}
+
 #[test]
 fn line_sets() {
     let mut lines = LineSet::default();
