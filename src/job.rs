@@ -345,8 +345,8 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
     let rows = read_once(&config.csv, &config.input, hash)?.map(|record| record.map(planned_row));
     // Absolute, so that a later command run from another directory (a rollback by --state) finds it.
     let csv_path = std::fs::canonicalize(&config.csv).unwrap_or_else(|_| config.csv.clone()).display().to_string();
+    // Its duplicates are marked in the same transaction.
     let job = state.create_job(kind_of(config.mode), &csv_path, hash, &job_target(config), rows)??;
-    state.mark_duplicates(job.id)?;
     Ok(job)
 }
 

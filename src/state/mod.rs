@@ -320,25 +320,6 @@ impl StateFile {
         Ok(self.find_job(JobKind::Rollback)?.filter(|rollback| rollback.csv_hash == rollback_marker(apply)))
     }
 
-    /// Marks every pending row whose customer already appeared on an earlier line `invalid` (the earlier line wins),
-    /// with the words the reader's own duplicate check uses. Done in SQL, through an index, so planning a job keeps no
-    /// map of every id in memory.
-    pub fn mark_duplicates(&mut self, job: i64) -> Result<u64, StateError> {
-        let marked = self.connection.execute(
-            "UPDATE rows SET status = 'invalid',
-                 error = 'column customer_id: value \"' || customer_id || '\": the same customer as line '
-                         || (SELECT MIN(earlier.line) FROM rows AS earlier
-                             WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id))
-                         || ': the earlier line wins, this one is skipped'
-             WHERE job_id = ?1 AND status = 'pending' AND EXISTS (
-                 SELECT 1 FROM rows AS earlier
-                 WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id)
-                   AND earlier.line < rows.line)",
-            params![job],
-        )?;
-        Ok(marked as u64)
-    }
-
     /// How many rows of the job a PUT was sent for (or may have been) and that no rollback has restored yet: what
     /// a rollback would still undo, and what deleting the job's record would make impossible to undo.
     pub fn written_count(&self, job: i64) -> Result<u64, StateError> {
@@ -395,6 +376,9 @@ impl StateFile {
                 insert.execute(params![id, row.line, row.customer_id, status, row.error, row.warnings, row.plan])?;
             }
         }
+        // In the same transaction: a job killed between its rows and this step was found again on the rerun with
+        // its duplicates still pending, and applied them (tests/crash.rs saw a duplicate line updated).
+        mark_duplicates(&transaction, id)?;
         transaction.commit()?;
         let job = self.find_job(kind)?.ok_or_else(|| StateError::RecorderGone("the job just made is gone".into()))?;
         Ok(Ok(job))
@@ -586,3 +570,22 @@ impl LineSet {
 
 #[cfg(test)]
 mod tests;
+
+/// Marks every pending row whose customer already appeared on an earlier line `invalid` (the earlier line wins),
+/// with the words the reader's own duplicate check uses. Done in SQL, through an index, so planning a job keeps no
+/// map of every id in memory; part of the transaction that makes the job (`StateFile::create_job`).
+fn mark_duplicates(connection: &Connection, job: i64) -> Result<u64, StateError> {
+    let marked = connection.execute(
+        "UPDATE rows SET status = 'invalid',
+             error = 'column customer_id: value \"' || customer_id || '\": the same customer as line '
+                     || (SELECT MIN(earlier.line) FROM rows AS earlier
+                         WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id))
+                     || ': the earlier line wins, this one is skipped'
+         WHERE job_id = ?1 AND status = 'pending' AND EXISTS (
+             SELECT 1 FROM rows AS earlier
+             WHERE earlier.job_id = rows.job_id AND lower(earlier.customer_id) = lower(rows.customer_id)
+               AND earlier.line < rows.line)",
+        params![job],
+    )?;
+    Ok(marked as u64)
+}
