@@ -34,6 +34,9 @@ use tokio::time::Instant;
 /// The longest wait a server's `Retry-After` is taken at its word for; a longer one is cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
+/// `--concurrency` when none is given.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 8;
+
 /// Cells of the limiter's burst: one for the schedule, one of slack for a late wake-up (after an idle spell, at
 /// most two requests go out back to back).
 const SLACK: u32 = 2;

@@ -201,7 +201,7 @@ pub struct PaceArgs {
     #[arg(long, default_value_t = 10)]
     pub rate: u32,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::pace::DEFAULT_MAX_CONCURRENCY)]
     pub concurrency: usize,
     /// Attempts per request before the row fails.
     #[arg(long, default_value_t = 6)]
