@@ -99,6 +99,9 @@ fn header(page: &mut String, summary: &Summary) {
     for (key, label, value) in fields {
         let _ = writeln!(page, "<dt>{label}</dt><dd data-field=\"{key}\">{}</dd>", escape(&value));
     }
+    if let Some(pace) = &summary.pace {
+        let _ = writeln!(page, "<dt>pace reached</dt><dd data-field=\"pace\">{}</dd>", escape(&pace.words()));
+    }
     if let Some(rolled_back) = &summary.rolled_back {
         let words = rolled_back.words();
         let _ = writeln!(page, "<dt>changes</dt><dd data-field=\"rolled_back\">{}</dd>", escape(&words));

@@ -19,6 +19,8 @@ mod login;
 mod net;
 #[path = "../operator.rs"]
 mod operator;
+#[path = "../pace.rs"]
+mod pace;
 #[path = "../partner.rs"]
 mod partner;
 #[path = "../preflight.rs"]
