@@ -146,8 +146,9 @@ struct RateState {
     running: Refine,
     /// The answers to the requests sent before the last cut, tallied until its hold ends (then the cut is refined).
     refine: Option<Refine>,
-    /// The time all holds together kept every request back.
-    held: Duration,
+    /// Since when the rate has been below `--rate` (after 429s), and how long it was before.
+    below_since: Option<Instant>,
+    below: Duration,
 }
 
 impl RateState {
@@ -247,7 +248,8 @@ impl Pace {
             seconds: VecDeque::new(),
             running: Refine::new(now),
             refine: None,
-            held: Duration::ZERO,
+            below_since: None,
+            below: Duration::ZERO,
         };
         Pace {
             slots: Arc::new(InFlight::new(config.concurrency.get())),
@@ -317,8 +319,6 @@ impl Pace {
         state.tally(issued_at, false);
         self.climb(&mut state, now);
         let hold_until = state.hold_until.max(now + retry_after.min(MAX_RETRY_AFTER));
-        let longer = hold_until.saturating_duration_since(state.hold_until.max(now));
-        state.held += longer;
         state.hold_until = hold_until;
         state.restart_after_hold = true;
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
@@ -475,14 +475,15 @@ impl Pace {
         let first = self.second_index(now).saturating_sub(SETTLE_WINDOW.as_secs() - 1);
         let last_minute: u64 =
             state.seconds.iter().filter(|second| second.index >= first).map(|second| second.sent).sum();
-        let held = state.held.saturating_sub(state.hold_until.saturating_duration_since(now));
         self.climb(&mut state, now);
+        let below =
+            state.below + state.below_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
         Reached {
             rate: self.config.rate.get(),
             seconds,
             requests: self.requests_sent(),
             last_minute_rate: last_minute as f64 / seconds.clamp(f64::MIN_POSITIVE, SETTLE_WINDOW.as_secs_f64()),
-            throttled_secs: held.as_secs_f64(),
+            throttled_secs: below.as_secs_f64(),
             latency_secs: self.slots.seconds_at_max() as f64,
             outage_secs: outage.as_secs_f64(),
             concurrency: self.slots.max() as u64,
@@ -524,6 +525,7 @@ impl Pace {
         }
         state.climb_from = at;
         if rate != state.rate {
+            self.note_below(state, at, rate);
             state.rate = rate;
             state.running = Refine::new(at);
             self.slots.on_rate(rate);
@@ -532,12 +534,26 @@ impl Pace {
     }
 
     fn set_rate(&self, state: &mut RateState, now: Instant, rate: u32) {
+        self.note_below(state, now, rate);
         state.rate = rate;
         state.running = Refine::new(now);
         self.slots.on_rate(rate);
         state.limiter = self.fresh_limiter(rate);
         state.history.push_back((now, rate));
         prune_history(&mut state.history, now);
+    }
+
+    /// The rate goes to `rate` at `at`: the time below `--rate` starts or ends.
+    fn note_below(&self, state: &mut RateState, at: Instant, rate: u32) {
+        let below = rate < self.config.rate.get();
+        match state.below_since {
+            None if below => state.below_since = Some(at),
+            Some(since) if !below => {
+                state.below += at.saturating_duration_since(since);
+                state.below_since = None;
+            }
+            _ => {}
+        }
     }
 
     /// A limiter at `rate` whose cells are all taken, so that swapping it in lets no extra request through.

@@ -49,9 +49,10 @@ async fn the_concurrency_rises_when_the_service_slows_down_mid_job() {
     let slow = rig.sandbox.counters().max_in_flight;
     assert!(slow >= 16, "{slow} requests in flight at most once the service answered in 600 ms (before: {fast})");
     let reached = outcome.pace.expect("the job's pace");
-    // The client counts a request from the moment it goes out, the server from its arrival.
+    // The client counts a request from before it goes out until its answer is read, the server from its arrival
+    // until it answers: the client's peak is never below the server's.
     let client = reached.peak_in_flight;
-    assert!((slow..=slow + 2).contains(&client), "the client saw {client} in flight at most, the server {slow}");
+    assert!(client >= slow, "the client saw {client} in flight at most, the server {slow}");
     let counters = rig.sandbox.counters();
     assert_eq!(counters.total_puts_succeeded(), 240, "every row PUT once");
     assert_eq!(counters.puts_succeeded.values().max(), Some(&1));

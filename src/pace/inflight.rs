@@ -1,7 +1,8 @@
 //! The in-flight bound: how many requests may be on the wire at once, following the answers' latency.
 //!
 //! The rate is the pace's; this bound only makes it reachable. A rate of R requests a second answered in L seconds
-//! keeps R × L requests in flight (Little's law), so the bound is that need with headroom ([`HEADROOM`], plus one),
+//! keeps R × L requests in flight (Little's law), so the bound is that need with headroom ([`HEADROOM`], plus one,
+//! at least [`MIN_SLOTS`]),
 //! from a moving measure of recent answer times (an EWMA that rises fast and falls slowly: a service that slows
 //! down gets more requests in flight within a few answers), clamped to [1, `--concurrency`]. Until the first answer
 //! nothing is known and the bound is `--concurrency`, as it always was; the limiter spaces every request anyway, so a
@@ -10,8 +11,8 @@
 //! Built on one semaphore: lowering the bound forgets free permits and notes a debt for the ones in use, paid as they
 //! come back; raising it pays the debt first, then adds permits. Waiting requests keep their place in line.
 //!
-//! It also notes the seconds in which the rate times the latency was at least `--concurrency` (Little's law: the
-//! rate cannot be reached with that many in flight; the latency, not the rate, set the pace), and the most requests
+//! It also notes the seconds in which the rate times the latency was at least `--concurrency` with every slot taken
+//! (Little's law: the rate cannot be reached with that many in flight; the latency, not the rate, set the pace), and the most requests
 //! on the wire at once (a slot is taken before the rate's turn: a slot waiting for its turn is not on the wire).
 
 use std::sync::{Arc, Mutex};
@@ -23,16 +24,22 @@ use tokio::time::Instant;
 /// schedule.
 pub const HEADROOM: f64 = 1.5;
 
+/// The fewest slots the bound goes down to (or `--concurrency`, when lower). A slot is taken before the rate's turn,
+/// so a request waiting for its turn holds one: with one or two slots, a fast service's answers and the limiter's
+/// schedule took turns and the rate was missed (a job at 400/s against 1–4 ms answers on a busy machine).
+pub const MIN_SLOTS: usize = 4;
+
 /// The weight of a new answer time that is longer than the measure (rising fast) and of one that is shorter.
 const RISE: f64 = 0.5;
 const FALL: f64 = 0.1;
 
-/// The bound for `rate` requests a second answered in `latency`: R × L × [`HEADROOM`] + 1, within `1..=max`.
+/// The bound for `rate` requests a second answered in `latency`: R × L × [`HEADROOM`] + 1, within
+/// `MIN_SLOTS..=max` (`max` when it is lower).
 pub fn bound(rate: u32, latency: Duration, max: usize) -> usize {
     let need = f64::from(rate) * latency.as_secs_f64() * HEADROOM;
     // Saturating: a huge rate times a long latency is simply the maximum.
     let slots = need.ceil().min(max as f64) as usize + 1;
-    slots.clamp(1, max)
+    slots.max(MIN_SLOTS).min(max).max(1)
 }
 
 /// The next value of the moving measure after an answer that took `sample`.
@@ -135,7 +142,10 @@ impl InFlight {
         let measure = smoothed(bound.latency, latency);
         bound.latency = Some(measure);
         let second = self.origin.elapsed().as_secs();
-        if f64::from(rate) * measure.as_secs_f64() >= self.max as f64 && bound.last_second_at_max != Some(second) {
+        let out_of_reach = f64::from(rate) * measure.as_secs_f64() >= self.max as f64;
+        // Every slot taken: the bound, not the rate, is what requests wait for.
+        let full = bound.limit == self.max && self.slots.available_permits() == 0;
+        if out_of_reach && full && bound.last_second_at_max != Some(second) {
             bound.last_second_at_max = Some(second);
             bound.seconds_at_max += 1;
         }

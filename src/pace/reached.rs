@@ -19,7 +19,7 @@ pub struct Reached {
     pub requests: u64,
     /// Requests sent per second over the last minute of the last run (or its whole time, when shorter).
     pub last_minute_rate: f64,
-    /// Seconds every request was held after 429s.
+    /// Seconds the pace was below `--rate` after 429s (their holds included).
     pub throttled_secs: f64,
     /// Seconds in which the rate times the answers' latency was `--concurrency` or more (the rate out of reach).
     pub latency_secs: f64,
@@ -51,7 +51,7 @@ impl HeldBack {
                 "latency: {} requests in flight, the most --concurrency allows, too few for the rate for {:.0} s",
                 reached.concurrency, reached.latency_secs
             ),
-            HeldBack::Throttling => format!("429s: every request held for {:.0} s", reached.throttled_secs),
+            HeldBack::Throttling => format!("429s: the pace below --rate for {:.0} s", reached.throttled_secs),
             HeldBack::Outage => format!("an outage: the service was down for {:.0} s", reached.outage_secs),
         }
     }

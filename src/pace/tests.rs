@@ -385,3 +385,16 @@ async fn from_ten_times_a_strict_limit_the_pace_is_at_the_limit_within_seconds_w
     let reached = accepted.windows(5).position(|window| window.iter().sum::<u64>() as f64 >= 0.95 * 500.0);
     assert!(reached.is_some_and(|second| second + 5 <= 20), "reached at {reached:?}: {accepted:?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_time_below_the_rate_after_429s_is_reached_s_throttled_time() {
+    let pace = Pace::new(config(10, 8));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    meet_a_429(&pace, Duration::from_secs(5)).await;
+    // Cut to 5, held 5 s, then +1/s: back at 10 five seconds after the hold.
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let reached = pace.reached(Duration::from_secs(3));
+    assert_eq!(reached.throttled_secs, 10.0);
+    assert_eq!((reached.rate, reached.outage_secs, reached.concurrency), (10, 3.0, 8));
+    assert_eq!(reached.seconds, 30.0);
+}
