@@ -3,6 +3,8 @@
 //! In-process sandbox: the request budget (a rate-limited, 40 ms sandbox) and requests per row. A sandbox in a
 //! separate process (this build's `pcbulk sandbox`): CPU per row, peak RSS, resume time, and validate of 1M rows,
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
+//! Issue 20's pace figures (`pace_figures`): the share of `--rate` used at 100 ms, 1 s and 2 s latency, and a start
+//! at ten times a strict limiter's rate; `PCBULK_E2E_LONG=1` makes the latency jobs 300 s long instead of 30 s.
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
@@ -250,6 +252,115 @@ fn separate(full_million: bool) {
     );
 }
 
+/// The sandbox's customer-billing requests and 429s, sampled every 100 ms while a job runs: (seconds since the start,
+/// requests, 429s).
+struct Samples(Vec<(f64, u64, u64)>);
+
+impl Samples {
+    /// Samples `sandbox` until `stop` is cancelled.
+    async fn collect(sandbox: &Sandbox, stop: &CancellationToken) -> Samples {
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        loop {
+            let (requests, throttled) = seen(sandbox);
+            samples.push((started.elapsed().as_secs_f64(), requests, throttled));
+            if stop.is_cancelled() {
+                return Samples(samples);
+            }
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+    }
+
+    /// The rate of requests between the moments 5% and 95% of them had arrived: the steady pace, without the job's
+    /// start (planning) and end (the last rows' PUTs wait for their GETs' answers).
+    fn steady_rate(&self) -> f64 {
+        let total = self.0.last().map_or(0, |sample| sample.1) as f64;
+        let at = |share: f64| {
+            self.0.iter().find(|sample| sample.1 as f64 >= share * total).map(|sample| (sample.0, sample.1))
+        };
+        match (at(0.05), at(0.95)) {
+            (Some((from, low)), Some((to, high))) if to > from => (high - low) as f64 / (to - from),
+            _ => 0.0,
+        }
+    }
+
+    /// The first moment the rate of answered (not 429) requests over the second before reached `rate`.
+    fn reached(&self, rate: f64) -> Option<f64> {
+        self.0.iter().enumerate().find_map(|(index, &(at, requests, throttled))| {
+            let before = self.0[..index].iter().rev().find(|sample| at - sample.0 >= 1.0)?;
+            let useful = (requests - throttled) - (before.1 - before.2);
+            (useful as f64 / (at - before.0) >= rate).then_some(at)
+        })
+    }
+}
+
+/// Runs `config` on `rig` while sampling the sandbox.
+async fn apply_sampled(rig: &InProcess, config: &ApplyConfig) -> ((u64, u64, Duration), Samples) {
+    let stop = CancellationToken::new();
+    let applying = async {
+        let figures = rig.apply(config).await;
+        stop.cancel();
+        figures
+    };
+    tokio::join!(applying, Samples::collect(&rig.sandbox, &stop))
+}
+
+/// Issue 20: the share of `--rate` a job with the default options uses against a service answering in
+/// `latency_ms`, with no limit below the rate. `PCBULK_E2E_LONG=1` runs each for 300 s instead of 30 s.
+async fn budget_at_latency(latency_ms: u64, rate: u32, seconds: u64) {
+    let rows = (u64::from(rate) * seconds / 2) as usize;
+    let rig = InProcess::start(rows, Faults { latency_ms, ..Faults::default() }).await;
+    let config = rig.config(rate, pcbulk::pace::DEFAULT_MAX_CONCURRENCY);
+    let ((requests, _, elapsed), samples) = apply_sampled(&rig, &config).await;
+    let label = format!("budget at latency, {rows} rows, {latency_ms} ms, --rate {rate}, default options");
+    let steady = samples.steady_rate() / f64::from(rate);
+    let whole = requests as f64 / f64::from(rate) / elapsed.as_secs_f64();
+    line(&format!("{label}: share of --rate, steady"), format!("{steady:.3}"), "target >= 0.97");
+    line(
+        &format!("{label}: share of --rate, whole job"),
+        format!("{whole:.3} ({requests} requests, {:.1} s)", elapsed.as_secs_f64()),
+        "the last rows' answers and planning included",
+    );
+    line(&format!("{label}: most requests in flight"), rig.sandbox.counters().max_in_flight.to_string(), "");
+}
+
+/// Issue 20: a job started at ten times what a strict limiter (burst 1) allows, for about `seconds` at the limit.
+async fn far_above_the_limit(limit: u32, seconds: u64) {
+    let faults =
+        Faults { rate_limit: Some(f64::from(limit)), rate_burst: Some(1.0), latency_ms: 40, ..Faults::default() };
+    let rows = (u64::from(limit) * seconds / 2) as usize;
+    let rig = InProcess::start(rows, faults).await;
+    let rate = limit * 10;
+    let config = rig.config(rate, pcbulk::pace::DEFAULT_MAX_CONCURRENCY);
+    let ((requests, throttled, elapsed), samples) = apply_sampled(&rig, &config).await;
+    let used = ((requests - throttled) as f64 / f64::from(limit)) / elapsed.as_secs_f64();
+    let label = format!("from far above, {rows} rows, strict limit {limit}/s (burst 1), 40 ms, --rate {rate}");
+    line(
+        &format!("{label}: share of budget used"),
+        format!("{used:.3} ({:.1} s)", elapsed.as_secs_f64()),
+        "target >= 0.90",
+    );
+    line(
+        &format!("{label}: 429s per request"),
+        format!("{:.2}% ({throttled} of {requests})", 100.0 * throttled as f64 / requests as f64),
+        "target <= 2%",
+    );
+    let reached = samples.reached(0.95 * f64::from(limit)).map_or("never".to_string(), |at| format!("{at:.1} s"));
+    line(&format!("{label}: 0.95 of the limit reached after"), reached, "target <= 20 s");
+}
+
+/// Issue 20's pace figures (in their own function: other figures share this file).
+async fn pace_figures() {
+    let seconds = if std::env::var("PCBULK_E2E_LONG").is_ok_and(|value| value == "1") { 300 } else { 30 };
+    for latency_ms in [100, 1000, 2000] {
+        budget_at_latency(latency_ms, 20, seconds).await;
+    }
+    far_above_the_limit(100, 60).await;
+}
+
 fn main() {
     let bench = std::env::args().any(|arg| arg == "--bench");
     let runtime =
@@ -267,6 +378,7 @@ fn main() {
         budget(600, 100, 100, 40, Some(2.0)).await;
         budget(600, 100, 200, 40, Some(2.0)).await;
         requests_per_row(1000).await;
+        pace_figures().await;
     });
     drop(runtime);
     separate(std::env::var("PCBULK_E2E_MILLION").is_ok_and(|value| value == "1"));

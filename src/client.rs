@@ -228,6 +228,11 @@ impl Client {
         &self.pace
     }
 
+    /// The run's outage detector (shared by every clone of this client).
+    pub fn outage(&self) -> &Arc<crate::outage::Outage> {
+        &self.outage
+    }
+
     pub fn auth(&self) -> &Arc<Auth> {
         &self.auth
     }
@@ -356,6 +361,7 @@ impl Client {
             }
             if matches!(answer, Answer::Response { .. } | Answer::BodyLost { .. }) {
                 self.outage.on_response();
+                self.pace.on_answer(issued_at, matches!(answer, Answer::Response { status: 429, .. }));
             }
             let next = match answer {
                 Answer::Response { status, retry_after, body } => {

@@ -156,6 +156,8 @@ pub struct JobOutcome {
     pub resumed: bool,
     pub counts: BTreeMap<RowStatus, u64>,
     pub figures: JobFigures,
+    /// The pace the job reached over all its runs and what held it back, once a run sent a request.
+    pub pace: Option<crate::pace::Reached>,
     pub duration: Duration,
     pub report: PathBuf,
 }
@@ -412,12 +414,15 @@ pub(crate) async fn execute(
             resumed: run.resumed,
             counts,
             figures: JobFigures::default(),
+            // This run sent nothing: it claims no pace.
+            pace: None,
             duration: run.started.elapsed(),
             report: run.report,
         });
     }
     let client = client::connect(api)?;
     let pace = client.pace().clone();
+    let outage = client.outage().clone();
     let recorder = Recorder::start(state, job);
     let timeline = crate::timeline::Timeline::start(pace.clone(), recorder.handle());
     progress.started(total);
@@ -439,6 +444,9 @@ pub(crate) async fn execute(
     let minutes = timeline.finish().await;
     let mut state = recorder.finish()?;
     state.add_minutes(job, &minutes)?;
+    if pace.requests_sent() > 0 {
+        state.add_pace(job, &pace.reached(outage.time_down()))?;
+    }
     let figures = JobFigures {
         requests: pace.requests_sent(),
         throttled: pace.throttled(),
@@ -458,6 +466,7 @@ pub(crate) async fn execute(
         resumed: run.resumed,
         counts: state.counts(job)?,
         figures,
+        pace: state.pace(job)?,
         duration: run.started.elapsed(),
         report: run.report,
     })

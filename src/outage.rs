@@ -36,6 +36,8 @@ struct State {
     several_paths: bool,
     /// When the service was judged down; `None` while it answers.
     down_since: Option<Instant>,
+    /// The time of the outages that have ended.
+    down_before: Duration,
     next_probe: Instant,
     interval: Duration,
     /// Whether the service ever answered in this run.
@@ -81,6 +83,7 @@ impl Outage {
             first_path: None,
             several_paths: false,
             down_since: None,
+            down_before: Duration::ZERO,
             next_probe: Instant::now(),
             interval: FIRST_PROBE_INTERVAL,
             answered: false,
@@ -165,6 +168,7 @@ impl Outage {
         state.first_path = None;
         state.several_paths = false;
         if let Some(since) = state.down_since.take() {
+            state.down_before += since.elapsed();
             tracing::warn!(down_secs = since.elapsed().as_secs(), "the service answers again: back to the normal pace");
         }
     }
@@ -203,6 +207,12 @@ impl Outage {
     pub fn is_down(&self) -> bool {
         self.lock().down_since.is_some()
     }
+
+    /// How long the service has been down in this run, all outages together (the one going on included).
+    pub fn time_down(&self) -> Duration {
+        let state = self.lock();
+        state.down_before + state.down_since.map_or(Duration::ZERO, |since| since.elapsed())
+    }
 }
 
 #[cfg(test)]
@@ -221,8 +231,11 @@ mod tests {
         assert_eq!(start.elapsed(), FIRST_PROBE_INTERVAL * 2);
         outage.wait_turn().await.unwrap();
         assert_eq!(start.elapsed(), FIRST_PROBE_INTERVAL * 4, "the interval doubles");
+        assert_eq!(outage.time_down(), FIRST_PROBE_INTERVAL * 4, "the outage going on counts");
         outage.on_answer(Instant::now());
         assert!(!outage.is_down());
+        tokio::time::advance(Duration::from_secs(5)).await;
+        assert_eq!(outage.time_down(), FIRST_PROBE_INTERVAL * 4, "an ended outage counts once");
         let now = Instant::now();
         outage.wait_turn().await.unwrap();
         assert_eq!(now.elapsed(), Duration::ZERO);

@@ -1,9 +1,11 @@
 //! Pace: how fast and how many requests go to the API, shared by every worker.
 //!
-//! Owns the concurrency bound (a semaphore), the request rate (a `governor` GCRA limiter on tokio's clock), the
+//! Owns the in-flight bound (`inflight`: a semaphore whose size follows the answers' latency, up to
+//! `--concurrency`), the request rate (a `governor` GCRA limiter on tokio's clock), the
 //! job-wide hold after a 429 with its adaptive rate (AIMD: halve on a throttle, or go back to the rate of a recent
 //! cut that the API bore; climb back step by step), the jittered
-//! backoff for transient failures, and the counters the summary shows (requests sent, 429s met).
+//! backoff for transient failures, and the counters the summary shows (requests sent, 429s met, the pace reached
+//! and what held it back: `reached`).
 //!
 //! It must never sleep on anything but tokio's clock (so tests run on a paused clock), never pace by "sleep 1/rate
 //! after each request" (the limiter keeps an absolute schedule), and knows nothing of HTTP, tokens or rows.
@@ -16,27 +18,44 @@
 //! late and a job used less of its budget than it was given (`cargo bench --bench e2e`; docs/performance.md). A governor quota is fixed, so
 //! a rate change replaces the limiter; the new one has its cells taken at once, so the change neither lets a burst
 //! through nor loses the schedule's place.
+//!
+//! From far above the limit, halving took four holds to come down from ten times it. So a cut is refined when its
+//! hold ends: the requests sent in the second before the 429 (since the last change of rate) have all been answered
+//! by then, and the rate the service accepted them at (answers that were not 429, over the span they were sent in)
+//! replaces the cut when it is lower.
+
+pub mod inflight;
+pub mod reached;
 
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
+use inflight::{InFlight, Slot};
 use rand::RngExt;
+pub use reached::{HeldBack, Reached};
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 /// The longest wait a server's `Retry-After` is taken at its word for; a longer one is cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
+/// `--concurrency` when none is given: the most requests in flight, the bound following the latency below it. At
+/// the default `--rate` of 10, enough for answers of up to 4 s (10 × 4 × [`inflight::HEADROOM`] + 1 = 61), and at 2 s
+/// for a `--rate` of 20; Partner Center answers a profile call in hundreds of milliseconds to seconds.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
+
 /// Cells of the limiter's burst: one for the schedule, one of slack for a late wake-up (after an idle spell, at
 /// most two requests go out back to back).
 const SLACK: u32 = 2;
+
+/// Answers a refined cut needs (see the module doc): fewer say little about the rate the service accepts.
+const REFINE_SAMPLES: u64 = 8;
 
 /// The window `settled_rate` averages over.
 const SETTLE_WINDOW: Duration = Duration::from_secs(60);
@@ -46,7 +65,7 @@ const SETTLE_WINDOW: Duration = Duration::from_secs(60);
 pub struct PaceConfig {
     /// Requests per second, across all workers; the most the adaptive rate climbs back to.
     pub rate: NonZeroU32,
-    /// Requests in flight at once, at most.
+    /// Requests in flight at once, at most (the bound follows the latency below it: `inflight`).
     pub concurrency: NonZeroUsize,
     /// Attempts per call before a transient failure is final (429s do not count).
     pub max_attempts: NonZeroU32,
@@ -85,10 +104,10 @@ impl Clock for TokioClock {
 
 type Limiter = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Nanos>>;
 
-/// The right to send one request: holds a concurrency slot until dropped.
+/// The right to send one request: holds an in-flight slot until dropped.
 #[derive(Debug)]
 pub struct Permit {
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
     issued_at: Instant,
 }
 
@@ -123,6 +142,62 @@ struct RateState {
     history: VecDeque<(Instant, u32)>,
     /// Requests sent and 429s met per whole second since the pace was made, pruned to the settle window.
     seconds: VecDeque<Second>,
+    /// The answers to the requests sent since the rate last changed.
+    running: Refine,
+    /// The answers to the requests sent before the last cut, tallied until its hold ends (then the cut is refined).
+    refine: Option<Refine>,
+    /// Since when the rate has been below `--rate` (after 429s), and how long it was before.
+    below_since: Option<Instant>,
+    below: Duration,
+}
+
+impl RateState {
+    /// An answer to a request sent at `issued_at`, `accepted` (not a 429), tallied where it was sent.
+    fn tally(&mut self, issued_at: Instant, accepted: bool) {
+        self.running.tally(issued_at, accepted);
+        if let Some(refine) = self.refine.as_mut() {
+            refine.tally(issued_at, accepted);
+        }
+    }
+}
+
+/// The requests sent in `from..=until` (from a change of the rate to the next) and their answers.
+#[derive(Clone, Copy, Debug)]
+struct Refine {
+    from: Instant,
+    until: Option<Instant>,
+    answered: u64,
+    accepted: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+}
+
+impl Refine {
+    fn new(from: Instant) -> Refine {
+        Refine { from, until: None, answered: 0, accepted: 0, first: None, last: None }
+    }
+
+    fn tally(&mut self, issued_at: Instant, accepted: bool) {
+        if issued_at < self.from || self.until.is_some_and(|until| issued_at > until) {
+            return;
+        }
+        self.answered += 1;
+        self.accepted += u64::from(accepted);
+        self.first = Some(self.first.map_or(issued_at, |first| first.min(issued_at)));
+        self.last = Some(self.last.map_or(issued_at, |last| last.max(issued_at)));
+    }
+
+    /// The rate the service accepted the tallied requests at, requests a second, sent at `rate`; `None` with too few.
+    fn accepted_rate(&self, rate: u32) -> Option<u32> {
+        let (first, last) = self.first.zip(self.last)?;
+        // None accepted at all says nothing of a rate (a service throttling everything for a while).
+        if self.answered < REFINE_SAMPLES || self.accepted == 0 {
+            return None;
+        }
+        // The span they went out in, plus one interval of the schedule (n requests cover n intervals).
+        let span = last.duration_since(first).as_secs_f64() + 1.0 / f64::from(rate.max(1));
+        Some(((self.accepted as f64 / span).floor() as u32).max(1))
+    }
 }
 
 /// What one second of a job sent and met.
@@ -137,7 +212,7 @@ struct Second {
 pub struct Pace {
     config: PaceConfig,
     clock: TokioClock,
-    slots: Arc<Semaphore>,
+    slots: Arc<InFlight>,
     state: Mutex<RateState>,
     created: Instant,
     requests_sent: AtomicU64,
@@ -171,9 +246,13 @@ impl Pace {
             climb_cap: None,
             history: VecDeque::from([(now, rate)]),
             seconds: VecDeque::new(),
+            running: Refine::new(now),
+            refine: None,
+            below_since: None,
+            below: Duration::ZERO,
         };
         Pace {
-            slots: Arc::new(Semaphore::new(config.concurrency.get())),
+            slots: Arc::new(InFlight::new(config.concurrency.get())),
             config,
             clock,
             state: Mutex::new(state),
@@ -193,8 +272,7 @@ impl Pace {
     /// before any backoff sleep.
     pub async fn acquire(&self) -> Permit {
         self.wait_for_hold().await;
-        // Invariant: the semaphore is owned here and never closed.
-        let slot = self.slots.clone().acquire_owned().await.expect("the pace semaphore is never closed");
+        let mut slot = self.slots.acquire().await;
         loop {
             let (hold_until, limiter) = {
                 let mut state = self.lock();
@@ -202,6 +280,7 @@ impl Pace {
                 self.climb(&mut state, now);
                 if state.restart_after_hold && state.hold_until <= now {
                     state.restart_after_hold = false;
+                    self.refine_cut(&mut state, now);
                     state.limiter = limiter(&self.clock, state.rate, SLACK - 1);
                 }
                 (state.hold_until, state.limiter.clone())
@@ -215,6 +294,7 @@ impl Pace {
                 Err(not_until) => tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await,
             }
         }
+        slot.sent();
         Permit { _slot: slot, issued_at: Instant::now() }
     }
 
@@ -236,8 +316,10 @@ impl Pace {
         let now = Instant::now();
         let mut state = self.lock();
         self.second(&mut state, now).throttled += 1;
+        state.tally(issued_at, false);
         self.climb(&mut state, now);
-        state.hold_until = state.hold_until.max(now + retry_after.min(MAX_RETRY_AFTER));
+        let hold_until = state.hold_until.max(now + retry_after.min(MAX_RETRY_AFTER));
+        state.hold_until = hold_until;
         state.restart_after_hold = true;
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
         if !cut_since {
@@ -249,11 +331,42 @@ impl Pace {
                 state.climb_cap = Some((now + SETTLE_WINDOW, rate.max(met / 10 * 9)));
             }
             state.last_cut_to = Some((now, rate));
+            state.running.until = Some(now);
+            state.refine = Some(state.running);
             self.set_rate(&mut state, now, rate);
             state.last_cut = Some(now);
             tracing::info!(rate, retry_after_secs = retry_after.as_secs_f64(), "throttled: holding and slowing down");
         }
         state.climb_from = state.hold_until;
+    }
+
+    /// The hold after a cut has ended: when the requests sent before it were accepted at a lower rate than the cut
+    /// went to, go to that rate (see the module doc). The second-429 rule and the climb go on from there.
+    fn refine_cut(&self, state: &mut RateState, now: Instant) {
+        let Some(refine) = state.refine.take() else { return };
+        let sent_at =
+            state.history.iter().rev().find(|(at, _)| *at <= refine.from).map_or(state.rate, |(_, rate)| *rate);
+        let Some(accepted) = refine.accepted_rate(sent_at) else { return };
+        if accepted < state.rate {
+            tracing::info!(rate = accepted, "throttled: going to the rate the service accepted");
+            let cut_at = state.last_cut_to.map_or(now, |(at, _)| at);
+            state.last_cut_to = Some((cut_at, accepted));
+            self.set_rate(state, now, accepted);
+        }
+    }
+
+    /// An answer (any status, a 429 too) to a request sent at `issued_at`: its time moves the in-flight bound, and a
+    /// cut waiting for its hold to end tallies it.
+    pub fn on_answer(&self, issued_at: Instant, throttled: bool) {
+        let now = Instant::now();
+        let rate = {
+            let mut state = self.lock();
+            if !throttled {
+                state.tally(issued_at, true);
+            }
+            state.rate
+        };
+        self.slots.on_answer(now.saturating_duration_since(issued_at), rate);
     }
 
     /// The rate now, requests per second.
@@ -345,7 +458,37 @@ impl Pace {
 
     /// Requests in flight now (slots taken).
     pub fn in_flight(&self) -> usize {
-        self.config.concurrency.get() - self.slots.available_permits()
+        self.slots.in_flight()
+    }
+
+    /// The in-flight bound now (`--concurrency` until the first answer, then following the latency).
+    pub fn in_flight_limit(&self) -> usize {
+        self.slots.limit()
+    }
+
+    /// The pace this job reached so far and what held it back ([`Reached`]); `outage` is the time the service was
+    /// down (the client's outage detector knows it).
+    pub fn reached(&self, outage: Duration) -> Reached {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let seconds = now.saturating_duration_since(self.created).as_secs_f64();
+        let first = self.second_index(now).saturating_sub(SETTLE_WINDOW.as_secs() - 1);
+        let last_minute: u64 =
+            state.seconds.iter().filter(|second| second.index >= first).map(|second| second.sent).sum();
+        self.climb(&mut state, now);
+        let below =
+            state.below + state.below_since.map_or(Duration::ZERO, |since| now.saturating_duration_since(since));
+        Reached {
+            rate: self.config.rate.get(),
+            seconds,
+            requests: self.requests_sent(),
+            last_minute_rate: last_minute as f64 / seconds.clamp(f64::MIN_POSITIVE, SETTLE_WINDOW.as_secs_f64()),
+            throttled_secs: below.as_secs_f64(),
+            latency_secs: self.slots.seconds_at_max() as f64,
+            outage_secs: outage.as_secs_f64(),
+            concurrency: self.slots.max() as u64,
+            peak_in_flight: self.slots.peak() as u64,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, RateState> {
@@ -382,16 +525,35 @@ impl Pace {
         }
         state.climb_from = at;
         if rate != state.rate {
+            self.note_below(state, at, rate);
             state.rate = rate;
+            state.running = Refine::new(at);
+            self.slots.on_rate(rate);
             state.limiter = self.fresh_limiter(rate);
         }
     }
 
     fn set_rate(&self, state: &mut RateState, now: Instant, rate: u32) {
+        self.note_below(state, now, rate);
         state.rate = rate;
+        state.running = Refine::new(now);
+        self.slots.on_rate(rate);
         state.limiter = self.fresh_limiter(rate);
         state.history.push_back((now, rate));
         prune_history(&mut state.history, now);
+    }
+
+    /// The rate goes to `rate` at `at`: the time below `--rate` starts or ends.
+    fn note_below(&self, state: &mut RateState, at: Instant, rate: u32) {
+        let below = rate < self.config.rate.get();
+        match state.below_since {
+            None if below => state.below_since = Some(at),
+            Some(since) if !below => {
+                state.below += at.saturating_duration_since(since);
+                state.below_since = None;
+            }
+            _ => {}
+        }
     }
 
     /// A limiter at `rate` whose cells are all taken, so that swapping it in lets no extra request through.

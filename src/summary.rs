@@ -35,6 +35,9 @@ pub struct Summary {
     pub requests: u64,
     pub throttled: u64,
     pub settled_rate: Option<f64>,
+    /// The pace the job reached and what held it back, once a run sent a request (issue 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<PaceReached>,
     pub rows: u64,
     /// Every status, zero or not, so a script can read any of them.
     pub counts: BTreeMap<String, u64>,
@@ -43,6 +46,59 @@ pub struct Summary {
     /// An apply job's rollback, once one was started: its changes are (being) undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<RolledBack>,
+}
+
+/// The pace a job reached, as the summary tells it ([`crate::pace::Reached`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaceReached {
+    /// `--rate`.
+    pub rate: u32,
+    /// Requests sent per second over the job (every run added up).
+    pub job_rate: f64,
+    /// Requests sent per second over the last minute of the last run.
+    pub last_minute_rate: f64,
+    /// Below 0.9 of `--rate`: `latency`, `throttling` or `outage`; else null.
+    pub held_back: Option<crate::pace::HeldBack>,
+    /// What held it back, in words; else null.
+    pub held_back_words: Option<String>,
+    pub seconds: f64,
+    pub throttled_secs: f64,
+    pub latency_secs: f64,
+    pub outage_secs: f64,
+    /// `--concurrency`: the most requests in flight the bound allowed.
+    pub concurrency: u64,
+    pub peak_in_flight: u64,
+}
+
+impl PaceReached {
+    fn of(reached: &crate::pace::Reached) -> PaceReached {
+        let held_back = reached.held_back();
+        PaceReached {
+            rate: reached.rate,
+            job_rate: reached.job_rate(),
+            last_minute_rate: reached.last_minute_rate,
+            held_back,
+            held_back_words: held_back.map(|cause| cause.words(reached)),
+            seconds: reached.seconds,
+            throttled_secs: reached.throttled_secs,
+            latency_secs: reached.latency_secs,
+            outage_secs: reached.outage_secs,
+            concurrency: reached.concurrency,
+            peak_in_flight: reached.peak_in_flight,
+        }
+    }
+
+    /// The one line: "9.8 requests/s over the job, 10.0 over the last minute, of --rate 10", and the cause.
+    pub fn words(&self) -> String {
+        let mut words = format!(
+            "{:.1} requests/s over the job, {:.1} over the last minute, of --rate {}",
+            self.job_rate, self.last_minute_rate, self.rate
+        );
+        if let Some(cause) = &self.held_back_words {
+            words.push_str(&format!("; held back by {cause}"));
+        }
+        words
+    }
 }
 
 /// The rollback of an apply job, as the apply's summary tells it.
@@ -215,6 +271,7 @@ impl Summary {
             requests: job.requests,
             throttled: job.throttled,
             settled_rate: job.settled_rate,
+            pace: state.pace(job.id)?.as_ref().map(PaceReached::of),
             rows: counts.values().sum(),
             counts: RowStatus::ALL
                 .iter()

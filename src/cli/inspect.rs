@@ -90,6 +90,9 @@ pub fn status(args: StateArgs) -> anyhow::Result<Exit> {
         }
     }
     println!("requests:   {}, {} answered 429", job.requests, job.throttled);
+    if let Some(reached) = state.pace(job.id)? {
+        println!("pace:       {}", reached.line());
+    }
     if job.kind == JobKind::Apply
         && let Some(rolled_back) = crate::summary::RolledBack::of(&state, &job)?
     {

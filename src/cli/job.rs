@@ -64,6 +64,9 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
         pace.unwrap_or_default(),
         if outcome.resumed { " (resumed)" } else { "" }
     );
+    if let Some(reached) = &outcome.pace {
+        eprintln!("pace: {}", reached.line());
+    }
     eprintln!("report: {}", outcome.report.display());
     let resume = || eprintln!("to resume: {}", resume_command());
     match &outcome.ending {

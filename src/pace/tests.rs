@@ -273,3 +273,128 @@ async fn after_halvings_far_below_the_limit_the_climb_stops_just_under_the_rate_
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(pace.current_rate(), 108);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_from_far_above_goes_to_the_rate_the_service_accepted_when_its_hold_ends() {
+    let pace = Pace::new(config(1000, 64));
+    // 40 requests at 1000/s: the first 5 accepted, the rest answered 429 (a limiter of about 125/s).
+    let mut permits = Vec::new();
+    for _ in 0..40 {
+        permits.push(pace.acquire().await);
+    }
+    for (index, permit) in permits.iter().enumerate() {
+        let throttled = index >= 5;
+        pace.on_answer(permit.issued_at(), throttled);
+        if throttled {
+            pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+        }
+    }
+    drop(permits);
+    assert_eq!(pace.current_rate(), 500, "halved at the 429, until the hold ends");
+    drop(pace.acquire().await);
+    // 5 accepted over the 40 ms they went out in.
+    assert_eq!(pace.current_rate(), 125);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cut_is_not_refined_upwards_nor_from_too_few_answers() {
+    // All accepted but the last: the service bore nearly all of 200/s; the halving stands.
+    let pace = Pace::new(config(200, 64));
+    let mut permits = Vec::new();
+    for _ in 0..40 {
+        permits.push(pace.acquire().await);
+    }
+    for permit in &permits[..39] {
+        pace.on_answer(permit.issued_at(), false);
+    }
+    pace.on_throttled(permits[39].issued_at(), Duration::from_secs(1));
+    drop(permits);
+    drop(pace.acquire().await);
+    assert_eq!(pace.current_rate(), 100);
+    // Three requests say too little: the halving stands.
+    let few = Pace::new(config(1000, 64));
+    let permits = [few.acquire().await, few.acquire().await, few.acquire().await];
+    for (permit, throttled) in permits.iter().zip([false, true, true]) {
+        few.on_answer(permit.issued_at(), throttled);
+        if throttled {
+            few.on_throttled(permit.issued_at(), Duration::from_secs(1));
+        }
+    }
+    drop(permits);
+    drop(few.acquire().await);
+    assert_eq!(few.current_rate(), 500);
+}
+
+/// A strict limiter (a token bucket of one) at `limit`/s answering in 40 ms, driven by `workers` for `seconds`:
+/// (answers accepted each second, 429s).
+async fn against_a_strict_limiter(pace: Arc<Pace>, limit: f64, workers: usize, seconds: u64) -> (Vec<u64>, u64) {
+    let start = Instant::now();
+    let bucket = Arc::new(Mutex::new((1.0_f64, start)));
+    let accepted = Arc::new(Mutex::new(vec![0_u64; seconds as usize]));
+    let throttled = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..workers)
+        .map(|_| {
+            let (pace, bucket, accepted, throttled) =
+                (pace.clone(), bucket.clone(), accepted.clone(), throttled.clone());
+            tokio::spawn(async move {
+                while start.elapsed() < Duration::from_secs(seconds) {
+                    let permit = pace.acquire().await;
+                    let now = Instant::now();
+                    let admitted = {
+                        let mut bucket = bucket.lock().unwrap();
+                        bucket.0 = (bucket.0 + now.duration_since(bucket.1).as_secs_f64() * limit).min(1.0);
+                        bucket.1 = now;
+                        let admitted = bucket.0 >= 1.0;
+                        if admitted {
+                            bucket.0 -= 1.0;
+                        }
+                        admitted
+                    };
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                    let issued_at = permit.issued_at();
+                    drop(permit);
+                    pace.on_answer(issued_at, !admitted);
+                    if admitted {
+                        let second = start.elapsed().as_secs() as usize;
+                        if let Some(count) = accepted.lock().unwrap().get_mut(second) {
+                            *count += 1;
+                        }
+                    } else {
+                        throttled.fetch_add(1, Ordering::SeqCst);
+                        pace.on_throttled(issued_at, Duration::from_secs(1));
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let accepted = accepted.lock().unwrap().clone();
+    (accepted, throttled.load(Ordering::SeqCst) as u64)
+}
+
+#[tokio::test(start_paused = true)]
+async fn from_ten_times_a_strict_limit_the_pace_is_at_the_limit_within_seconds_with_few_429s() {
+    let pace = Arc::new(Pace::new(config(1000, 64)));
+    let (accepted, throttled) = against_a_strict_limiter(pace.clone(), 100.0, 128, 60).await;
+    let total: u64 = accepted.iter().sum();
+    assert!(total as f64 >= 0.9 * 100.0 * 60.0, "{total} accepted in 60 s: {accepted:?}");
+    assert!(throttled as f64 <= 0.02 * (total + throttled) as f64, "{throttled} 429s of {}", total + throttled);
+    // Within the first 20 s, a five-second stretch at 0.95 of the limit or more.
+    let reached = accepted.windows(5).position(|window| window.iter().sum::<u64>() as f64 >= 0.95 * 500.0);
+    assert!(reached.is_some_and(|second| second + 5 <= 20), "reached at {reached:?}: {accepted:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_time_below_the_rate_after_429s_is_reached_s_throttled_time() {
+    let pace = Pace::new(config(10, 8));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    meet_a_429(&pace, Duration::from_secs(5)).await;
+    // Cut to 5, held 5 s, then +1/s: back at 10 five seconds after the hold.
+    tokio::time::advance(Duration::from_secs(20)).await;
+    let reached = pace.reached(Duration::from_secs(3));
+    assert_eq!(reached.throttled_secs, 10.0);
+    assert_eq!((reached.rate, reached.outage_secs, reached.concurrency), (10, 3.0, 8));
+    assert_eq!(reached.seconds, 30.0);
+}

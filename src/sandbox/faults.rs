@@ -81,6 +81,11 @@ impl FaultState {
         *self.settings.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = faults;
     }
 
+    /// Changes the latency alone (the token bucket keeps its tokens).
+    pub(crate) fn set_latency(&self, latency_ms: u64) {
+        self.settings.write().unwrap_or_else(|poisoned| poisoned.into_inner()).latency_ms = latency_ms;
+    }
+
     /// The delay to add to a request (latency plus a random jitter), if any.
     pub(crate) fn delay(&self) -> Option<Duration> {
         let (latency, jitter) = self.read(|faults| (faults.latency_ms, faults.jitter_ms));

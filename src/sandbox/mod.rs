@@ -217,6 +217,12 @@ impl Sandbox {
         self.shared.set_faults(faults)
     }
 
+    /// Sets the latency of every answer from now on (requests already waiting keep theirs), the other faults and the
+    /// token bucket's state left as they are: a service slowing down, or speeding up, while a job runs.
+    pub fn set_latency(&self, latency_ms: u64) {
+        self.shared.faults.set_latency(latency_ms);
+    }
+
     /// Revokes every access and refresh token at once (the configured refresh token included).
     pub fn revoke_tokens(&self) {
         self.shared.revoke_all();

@@ -9,6 +9,7 @@
 //! | `POST /_sandbox/customers/{id}/edit` with `{"path": "defaultAddress.city", "value": ...}` | `edit_customer(...)` |
 //! | `GET /_sandbox/profiles/{kind}` | `partner_profile(kind)` |
 //! | `GET /_sandbox/faults`, `POST /_sandbox/faults` (the whole settings; omitted fields take defaults) | `faults()`, `set_faults(...)` |
+//! | `POST /_sandbox/latency` with `{"latency_ms": 1000}` (the latency alone; the token bucket keeps its tokens) | `set_latency(...)` |
 //! | `POST /_sandbox/revoke` | `revoke_tokens()` |
 //! | `POST /_sandbox/device/approve` with `{"user_code": "ABCD1234", "approve": true}` | `decide_device_code(...)` |
 //! | `GET /_sandbox/devicelogin` (the device flow's verification page: says to approve through the above) | |
@@ -38,6 +39,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/_sandbox/customers/{id}/edit", post(edit_customer))
         .route("/_sandbox/profiles/{kind}", get(partner_profile))
         .route("/_sandbox/faults", get(faults).post(set_faults))
+        .route("/_sandbox/latency", post(set_latency))
         .route("/_sandbox/revoke", post(revoke))
         .route("/_sandbox/token", post(mint_token))
         .route("/_sandbox/device/approve", post(decide_device_code))
@@ -104,6 +106,19 @@ async fn set_faults(State(shared): SharedState, faults: Result<Json<Faults>, Jso
         Ok(()) => Json(shared.faults.current()).into_response(),
         Err(error) => problem(StatusCode::BAD_REQUEST, error.to_string()),
     }
+}
+
+#[derive(Deserialize)]
+struct Latency {
+    latency_ms: u64,
+}
+
+async fn set_latency(State(shared): SharedState, latency: Result<Json<Latency>, JsonRejection>) -> Response {
+    let Ok(Json(latency)) = latency else {
+        return problem(StatusCode::BAD_REQUEST, "expected {\"latency_ms\": 1000}");
+    };
+    shared.faults.set_latency(latency.latency_ms);
+    Json(shared.faults.current()).into_response()
 }
 
 async fn revoke(State(shared): SharedState) -> Response {

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod minutes;
+pub mod pace;
 pub mod plan;
 pub mod recorder;
 mod schema;

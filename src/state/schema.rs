@@ -50,6 +50,18 @@ CREATE TABLE IF NOT EXISTS minutes (
     throttled INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, minute)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pace (
+    job_id           INTEGER PRIMARY KEY,
+    rate             INTEGER NOT NULL,
+    seconds          REAL NOT NULL,
+    requests         INTEGER NOT NULL,
+    last_minute_rate REAL NOT NULL,
+    throttled_secs   REAL NOT NULL,
+    latency_secs     REAL NOT NULL,
+    outage_secs      REAL NOT NULL,
+    concurrency      INTEGER NOT NULL,
+    peak_in_flight   INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS partner_changes (
     id             INTEGER PRIMARY KEY,
     kind           TEXT NOT NULL,

@@ -168,6 +168,9 @@ fn header(page: &mut String, summary: &Summary) {
     for (key, label, value) in fields {
         let _ = writeln!(page, "<dt>{label}</dt><dd data-field=\"{key}\">{value}</dd>");
     }
+    if let Some(pace) = &summary.pace {
+        let _ = writeln!(page, "<dt>pace reached</dt><dd data-field=\"pace\">{}</dd>", escape(&pace.words()));
+    }
     page.push_str("</dl>\n");
 }
 
@@ -478,6 +481,7 @@ mod tests {
             top_errors: Vec::new(),
             minutes: Vec::new(),
             rolled_back: None,
+            pace: None,
         }
     }
 

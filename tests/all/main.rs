@@ -27,6 +27,8 @@ mod notify;
 mod office;
 #[path = "../operator.rs"]
 mod operator;
+#[path = "../pace.rs"]
+mod pace;
 #[path = "../partner.rs"]
 mod partner;
 #[path = "../plan.rs"]
