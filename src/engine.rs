@@ -65,6 +65,8 @@ pub enum Plan {
     Apply(Vec<Change>),
     /// Rollback: put back the before-values of the changes a job wrote, where they still hold ([`crate::undo`]).
     Restore(Vec<FieldChange>),
+    /// Export: read the profile and keep it as the snapshot; nothing is written.
+    Read,
 }
 
 /// One row for a worker: the customer and what to do to its profile.
@@ -318,6 +320,9 @@ fn planned_task(row: plan::PlanRow) -> Result<Task, String> {
     let customer_id = CustomerId::parse(&row.customer_id)
         .ok_or_else(|| broken(format!("holds a customer id that is not a GUID: {:?}", row.customer_id)))?;
     let text = row.plan.as_deref().ok_or_else(|| broken("holds no changes".to_string()))?;
+    if plan::read_notes(text).is_some() {
+        return Ok(Task { line: row.line, customer_id, plan: Plan::Read });
+    }
     let changes = plan::decode(CUSTOMER_BILLING, text).map_err(broken)?;
     Ok(Task { line: row.line, customer_id, plan: Plan::Apply(changes) })
 }

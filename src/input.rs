@@ -206,6 +206,8 @@ enum Column {
     Field(&'static Field),
     /// A column whose header cell is empty (Excel leaves these at the end of a row): its cells must be empty.
     Unnamed,
+    /// A note for people (a header starting with `#`: `#domain`, an operator's comment): never read as a change.
+    Note,
 }
 
 /// The header, resolved.
@@ -219,7 +221,7 @@ fn trim_bom(cell: &[u8]) -> &[u8] {
     cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell)
 }
 
-fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
+fn resolve_header(header: &csv::ByteRecord, need_fields: bool) -> Result<Layout, FileError> {
     let mut problems = Vec::new();
     let mut columns = Vec::with_capacity(header.len());
     let mut customer: Option<usize> = None;
@@ -231,6 +233,8 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
         let position = index + 1;
         if name.is_empty() {
             columns.push(Column::Unnamed);
+        } else if name.starts_with('#') {
+            columns.push(Column::Note);
         } else if CUSTOMER_ID_COLUMNS.iter().any(|alias| alias.eq_ignore_ascii_case(name)) {
             if let Some(first) = customer {
                 problems.push(format!(
@@ -261,7 +265,7 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
         // One column holding the whole header: the file is separated by another delimiter; that is the one fix.
         return Err(FileError::Header(vec![hint]));
     }
-    if seen.is_empty() && problems.is_empty() {
+    if need_fields && seen.is_empty() && problems.is_empty() {
         problems.push("no column names a field to change".to_string());
     }
     match customer {
@@ -357,6 +361,16 @@ pub struct Reader<R> {
 impl<R: io::Read> Reader<R> {
     /// Reads the header and resolves every column; a bad header is an error for the whole file.
     pub fn new(source: R, config: InputConfig) -> Result<Reader<R>, FileError> {
+        Self::with_header_check(source, config, true)
+    }
+
+    /// A reader of a file that names customers and maybe no field (`export --customers`): a header with a customer
+    /// column and no field column is good, and its records are read for their customer ids.
+    pub fn of_ids(source: R, config: InputConfig) -> Result<Reader<R>, FileError> {
+        Self::with_header_check(source, config, false)
+    }
+
+    fn with_header_check(source: R, config: InputConfig, need_fields: bool) -> Result<Reader<R>, FileError> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -367,7 +381,7 @@ impl<R: io::Read> Reader<R> {
         if !found {
             return Err(FileError::Empty);
         }
-        let layout = resolve_header(&header)?;
+        let layout = resolve_header(&header, need_fields)?;
         Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()) })
     }
 
@@ -469,7 +483,7 @@ impl<R: io::Read> Reader<R> {
         let mut changes = Vec::new();
         for (column, raw) in self.layout.columns.iter().zip(self.buffer.iter()) {
             let field = match column {
-                Column::Customer => continue,
+                Column::Customer | Column::Note => continue,
                 Column::Field(field) => Some(*field),
                 Column::Unnamed => None,
             };
@@ -540,6 +554,14 @@ fn warn_region(line: u64, changes: &[Change], warnings: &mut Vec<Problem>) {
             ),
         });
     }
+}
+
+/// Opens a CSV file to read its customer ids ([`Reader::of_ids`]).
+pub fn open_ids(
+    path: &std::path::Path,
+    config: InputConfig,
+) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
+    Reader::of_ids(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config)
 }
 
 /// Opens a CSV file for reading.

@@ -6,6 +6,8 @@
 //! once to plan, and at a resume only hashed to check it is the file planned (`pinned`). A rollback ([`rollback`]) is a
 //! job too, planned from the apply job's rows and run the same way (`execute`).
 
+pub mod export;
+mod export_file;
 mod pinned;
 pub mod rollback;
 
@@ -375,6 +377,8 @@ pub(crate) struct Run {
     /// The CSV an apply was planned from, watched while the job runs (none for a rollback: its rows come from the
     /// state file alone).
     pub watch: Option<pinned::Watch>,
+    /// The client the job's planning already made (an export lists through it), else one is made for the run.
+    pub client: Option<client::Client>,
 }
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
@@ -402,7 +406,10 @@ pub(crate) async fn execute(
             report: run.report,
         });
     }
-    let client = client::connect(api)?;
+    let client = match run.client {
+        Some(client) => client,
+        None => client::connect(api)?,
+    };
     let pace = client.pace().clone();
     let recorder = Recorder::start(state, job);
     let timeline = crate::timeline::Timeline::start(pace.clone(), recorder.handle());
@@ -486,6 +493,7 @@ pub async fn apply(
         report: config.report.clone(),
         started,
         watch: Some(watch.with_hash(&hash)),
+        client: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

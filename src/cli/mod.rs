@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod export;
 pub mod help;
 pub mod inspect;
 pub mod job;
@@ -81,6 +82,9 @@ pub enum Command {
     /// The job: GET, merge, PUT with If-Match for every valid row; resumable.
     #[command(after_help = help::apply())]
     Apply(apply::ApplyArgs),
+    /// Writes every customer's billing profile as a CSV that apply reads, with a snapshot for a three-way apply.
+    #[command(after_help = help::export())]
+    Export(export::ExportArgs),
     /// Counts per status, rows left, when the job started and last moved.
     #[command(after_help = help::status())]
     Status(inspect::StateArgs),
@@ -318,7 +322,7 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     }
 }
 
-fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
+pub(crate) fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
     Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
 }
 
@@ -348,6 +352,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => run_validate(args),
         Command::Apply(args) => apply::run(args, environment),
+        Command::Export(args) => export::run(args, environment),
         Command::Status(args) => inspect::status(args),
         Command::Report(args) => inspect::report(args),
         Command::Rollback(args) => rollback::run(args, environment),

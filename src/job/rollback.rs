@@ -158,6 +158,7 @@ pub async fn rollback(
         report,
         started,
         watch: None,
+        client: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

@@ -36,6 +36,25 @@ pub fn encode(changes: &[Change]) -> String {
     Value::Object(object).to_string()
 }
 
+/// The key of an export row's plan: the row is a read, and its value holds the row's notes (`#domain`,
+/// `#companyName`) for the exported CSV.
+pub const READ_KEY: &str = "#read";
+
+/// An export row's plan: a read, with its notes.
+pub fn encode_read(notes: Map<String, Value>) -> String {
+    let mut object = Map::new();
+    object.insert(READ_KEY.to_string(), Value::Object(notes));
+    Value::Object(object).to_string()
+}
+
+/// The notes of an export row's plan; `None` when the plan is not a read.
+pub fn read_notes(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Map<String, Value>>(text).ok()?.remove(READ_KEY)? {
+        Value::Object(notes) => Some(notes),
+        _ => None,
+    }
+}
+
 /// The changes [`encode`] wrote, with the fields of `catalog`.
 pub fn decode(catalog: &'static [Field], text: &str) -> Result<Vec<Change>, String> {
     let object: Map<String, Value> =

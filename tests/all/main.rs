@@ -11,6 +11,8 @@ mod common;
 mod apply;
 #[path = "../crash.rs"]
 mod crash;
+#[path = "../export.rs"]
+mod export;
 #[path = "../honest.rs"]
 mod honest;
 #[path = "../login.rs"]
