@@ -16,8 +16,12 @@
 //! - otherwise [`Edit::Set`] with the value as the field's rule writes it ([`Field::check`], the same check `input`
 //!   makes), or the rule's problem;
 //! - unless the change has the shape of what Excel does to a value ([`excel_damage`]: leading zeros dropped,
-//!   scientific notation, 15-digit precision, a date, trailing zeros of a decimal, `TRUE`/`FALSE`): a problem naming
-//!   the reason and showing the base, unless `excel` is [`ExcelChanges::Accept`].
+//!   scientific notation, 15-digit precision, a date, trailing zeros of a decimal, `TRUE`/`FALSE`, a `+` dropped,
+//!   a phone number computed as a formula): a problem naming the reason and showing the base, unless `excel` is
+//!   [`ExcelChanges::Accept`].
+//!
+//! A cell written `="02134"` (the form that keeps Excel from reading a value as a number, should an export write
+//! it so) is read as `02134`, with `""` inside it as `"`.
 //!
 //! Every problem is located (line, column, value) as `input`'s are. No changes and no problems: the row is
 //! `unchanged` and costs no request. Any problem: the row is `invalid`.
@@ -44,6 +48,7 @@ use crate::fields::Field;
 use crate::input::{Change, Edit, Problem, quote};
 use crate::merge::{self, MergeError, Merged};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Whether a change that looks like Excel's doing is refused (the default) or applied (`--accept-excel-changes`).
@@ -85,7 +90,8 @@ pub fn plan_cell(line: u64, snapshot: &Value, cell: Cell<'_>, excel: ExcelChange
     let field = cell.field;
     let base_slot = merge::slot_at(snapshot, field.path);
     let base = text_of(&base_slot);
-    let ours = cell.text.trim();
+    let ours = excel_text(cell.text.trim());
+    let ours = ours.as_ref();
     let located = |value: Option<&str>, message: String| Problem {
         line,
         column: Some(field.name.to_string()),
@@ -120,6 +126,14 @@ pub fn plan_cell(line: u64, snapshot: &Value, cell: Cell<'_>, excel: ExcelChange
     match field.check(ours) {
         Ok(value) => Ok(Some(Change { field, edit: Edit::Set(value) })),
         Err(broken) => Err(located(Some(ours), broken.0)),
+    }
+}
+
+/// The text of a cell written as Excel's text formula `="…"`; any other cell as it is.
+fn excel_text(cell: &str) -> Cow<'_, str> {
+    match cell.strip_prefix("=\"").and_then(|rest| rest.strip_suffix('"')) {
+        Some(inner) => Cow::Owned(inner.replace("\"\"", "\"").trim().to_string()),
+        None => Cow::Borrowed(cell),
     }
 }
 
@@ -258,6 +272,11 @@ pub enum Damage {
     Date,
     /// `1.50` → `1.5`.
     TrailingZeros,
+    /// `+4930123456` → `4930123456`: a `+` and digits read as a number.
+    LeadingPlus,
+    /// `+1-425-555-0100` → `-1079`, `+1 425 555 0100` → `#NULL!`: a cell starting with `+`, `-` or `=` read as a
+    /// formula, saved as what it computes.
+    Formula,
     /// `true` → `TRUE`.
     UpperCaseBoolean,
 }
@@ -270,6 +289,8 @@ impl fmt::Display for Damage {
             Damage::Precision => "looks like Excel cut the digits to 15 significant ones",
             Damage::Date => "looks like Excel turned the value into a date",
             Damage::TrailingZeros => "looks like Excel dropped the trailing zeros of a decimal",
+            Damage::LeadingPlus => "looks like Excel dropped the leading + of a number",
+            Damage::Formula => "looks like Excel computed the value as a formula",
             Damage::UpperCaseBoolean => "looks like Excel upper-cased a true or false",
         })
     }
@@ -279,13 +300,15 @@ impl fmt::Display for Damage {
 type Shape = fn(&str, &str) -> bool;
 
 /// Each damage and its shape, in the order they are tried.
-const SHAPES: [(Shape, Damage); 6] = [
+const SHAPES: [(Shape, Damage); 8] = [
     (leading_zeros_dropped, Damage::LeadingZeros),
     (scientific, Damage::Scientific),
     (precision_lost, Damage::Precision),
     (dated, Damage::Date),
     (trailing_zeros_dropped, Damage::TrailingZeros),
     (upper_cased_boolean, Damage::UpperCaseBoolean),
+    (plus_dropped, Damage::LeadingPlus),
+    (computed, Damage::Formula),
 ];
 
 /// The damage Excel does when it opens and saves a file, when `ours` (trimmed) has its shape given `base`.
@@ -319,8 +342,8 @@ fn leading_zeros_dropped(base: &str, ours: &str) -> bool {
     ours == stripped || (ours.bytes().all(|b| b.is_ascii_digit()) && ours == significant_digits(base))
 }
 
-/// The first `count` of `digits`, rounded half up (`carry`: the rounding added a digit, `999` → `100` and one more
-/// power of ten) and cut.
+/// The first `count` digits of `digits` rounded half up (padded with zeros when there are fewer); `carry`: the
+/// rounding added a digit, `999` → `100`, one power of ten more.
 fn rounded(digits: &str, count: usize) -> (String, bool) {
     if count >= digits.len() {
         return (format!("{digits:0<count$}"), false);
@@ -363,8 +386,8 @@ fn scientific(base: &str, ours: &str) -> bool {
     }
     let Some((mantissa, exponent)) = parse_scientific(ours) else { return false };
     let digits = significant_digits(base);
-    // Excel stores 15 significant digits, then shows as many as fit: rounded, or cut when the stored value was.
-    let stored = rounded(&digits, 15.min(digits.len())).0 + &"0".repeat(digits.len().saturating_sub(15));
+    // Excel keeps the first 15 significant digits (the rest become zeros), then shows as many as fit, rounded.
+    let stored = format!("{:0<width$}", &digits[..15.min(digits.len())], width = digits.len());
     let shown = mantissa.len();
     // A tie (`…5000`) may round either way: Excel's binary double of the value may fall on either side of it.
     let tie =
@@ -401,6 +424,40 @@ fn trailing_zeros_dropped(base: &str, ours: &str) -> bool {
 
 fn upper_cased_boolean(base: &str, ours: &str) -> bool {
     (base.eq_ignore_ascii_case("true") || base.eq_ignore_ascii_case("false")) && ours == base.to_ascii_uppercase()
+}
+
+fn plus_dropped(base: &str, ours: &str) -> bool {
+    let Some(digits) = base.strip_prefix('+') else { return false };
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) && ours == significant_digits(digits)
+}
+
+/// What Excel shows for a formula it cannot compute.
+const EXCEL_ERRORS: [&str; 7] = ["#NULL!", "#NAME?", "#VALUE!", "#REF!", "#DIV/0!", "#NUM!", "#N/A"];
+
+fn computed(base: &str, ours: &str) -> bool {
+    let formula = base.strip_prefix('=').unwrap_or(base);
+    if !base.starts_with(['+', '-', '=']) || !is_digitlike(formula) {
+        return false;
+    }
+    EXCEL_ERRORS.contains(&ours) || ours.parse::<i128>().ok().is_some_and(|value| sum_of_terms(formula) == Some(value))
+}
+
+/// `+1-425-555-0100` computed: digits joined by `+` and `-` only, `None` for anything else.
+fn sum_of_terms(formula: &str) -> Option<i128> {
+    let mut sum: i128 = 0;
+    let mut rest = formula;
+    while !rest.is_empty() {
+        let negative = rest.starts_with('-');
+        rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+        let length = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let term: i128 = rest[..length].parse().ok()?;
+        sum = if negative { sum.checked_sub(term)? } else { sum.checked_add(term)? };
+        rest = &rest[length..];
+        if !rest.is_empty() && !rest.starts_with(['+', '-']) {
+            return None;
+        }
+    }
+    Some(sum)
 }
 
 /// A part of a date-like value: a number as written (its value and how many digits), or a month's name.

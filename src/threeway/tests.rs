@@ -65,6 +65,14 @@ fn cells_equal_to_the_export_are_no_change_and_cost_nothing() {
 }
 
 #[test]
+fn a_cell_in_excels_text_formula_is_read_as_its_text() {
+    let planned =
+        plan(&[cell("defaultAddress.postalCode", "=\"0150\""), cell("defaultAddress.city", "=\"\"\"Oslo\"\"\"")]);
+    assert_eq!(planned.changes, [set("defaultAddress.city", "\"Oslo\"")]);
+    assert!(planned.problems.is_empty());
+}
+
+#[test]
 fn a_changed_cell_is_a_set_as_its_rule_writes_it() {
     let planned = plan(&[cell("defaultAddress.city", "Bergen "), cell("defaultAddress.country", "se")]);
     assert_eq!(planned.changes, [set("defaultAddress.city", "Bergen"), set("defaultAddress.country", "SE")]);
@@ -142,6 +150,10 @@ const MANGLED: &[(&str, &str, &str, Damage)] = &[
     ("defaultAddress.addressLine2", "2,0", "2", Damage::TrailingZeros),
     ("defaultAddress.addressLine2", "true", "TRUE", Damage::UpperCaseBoolean),
     ("defaultAddress.addressLine2", "False", "FALSE", Damage::UpperCaseBoolean),
+    ("defaultAddress.phoneNumber", "+4930123456", "4930123456", Damage::LeadingPlus),
+    ("defaultAddress.phoneNumber", "+1-425-555-0100", "-1079", Damage::Formula),
+    ("defaultAddress.phoneNumber", "+1 425 555 0100", "#NULL!", Damage::Formula),
+    ("defaultAddress.phoneNumber", "=0612345678", "612345678", Damage::Formula),
 ];
 
 #[test]
@@ -208,6 +220,12 @@ fn real_edits_that_merely_look_similar_are_not_damage() {
         ("Oslo", "OSLO"),
         ("Oslo", "0slo"),
         ("A0150", "A150"),
+        ("+4930123456", "+4930123457"),
+        ("+4930123456", "4930123457"),
+        ("+1-425-555-0100", "+1-425-555-0101"),
+        ("+1-425-555-0100", "-1080"),
+        ("1-425-555-0100", "-1079"),
+        ("-5", "5"),
     ];
     for (base, ours) in edits {
         assert_eq!(excel_damage(base, ours), None, "{base} → {ours}");
@@ -430,6 +448,27 @@ mod properties {
                 .collect();
             prop_assume!(base != base.to_ascii_uppercase());
             prop_assert_eq!(excel_damage(&base, &base.to_ascii_uppercase()), Some(Damage::UpperCaseBoolean));
+        }
+
+        #[test]
+        fn a_dropped_plus_is_flagged(digits in "[1-9][0-9]{5,11}") {
+            prop_assert_eq!(excel_damage(&format!("+{digits}"), &digits), Some(Damage::LeadingPlus));
+        }
+
+        #[test]
+        fn a_phone_number_computed_as_a_formula_is_flagged(
+            first in 1u32..1000,
+            terms in proptest::collection::vec((any::<bool>(), "[0-9]{1,4}"), 1..4),
+        ) {
+            let mut base = format!("+{first}");
+            let mut sum = i64::from(first);
+            for (plus, term) in &terms {
+                base.push(if *plus { '+' } else { '-' });
+                base.push_str(term);
+                let value: i64 = term.parse().unwrap();
+                sum += if *plus { value } else { -value };
+            }
+            prop_assert_eq!(excel_damage(&base, &sum.to_string()), Some(Damage::Formula), "{}", base);
         }
 
         #[test]
