@@ -56,6 +56,7 @@ pub mod signin;
 pub mod state;
 pub mod summary;
 mod sync;
+pub mod threeway;
 pub mod timeline;
 pub mod undo;
 pub mod validate;
