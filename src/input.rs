@@ -175,7 +175,21 @@ pub struct Record {
     pub verdict: Verdict,
     /// Things worth a look that do not make the row invalid.
     pub warnings: Vec<Problem>,
+    /// The cells as written, for an edited export's three-way planning ([`Reader::with_raw_cells`]); `None`
+    /// otherwise.
+    pub raw: Option<RawCells>,
 }
+
+/// A record's cells as written, for `threeway` to judge against the export's values: each field column's text
+/// (untrimmed), and the `#export` note naming the export it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCells {
+    pub export: Option<String>,
+    pub cells: Vec<(&'static Field, String)>,
+}
+
+/// The note column whose cells name the export a CSV came from.
+pub const EXPORT_COLUMN: &str = "#export";
 
 /// Why the file as a whole cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +229,8 @@ enum Column {
 struct Layout {
     columns: Vec<Column>,
     customer: usize,
+    /// The `#export` note column, when there is one.
+    export: Option<usize>,
 }
 
 fn trim_bom(cell: &[u8]) -> &[u8] {
@@ -269,7 +285,12 @@ fn resolve_header(header: &csv::ByteRecord, need_fields: bool) -> Result<Layout,
         problems.push("no column names a field to change".to_string());
     }
     match customer {
-        Some(customer) if problems.is_empty() => Ok(Layout { columns, customer }),
+        Some(customer) if problems.is_empty() => {
+            let export = header
+                .iter()
+                .position(|raw| String::from_utf8_lossy(trim_bom(raw)).trim().eq_ignore_ascii_case(EXPORT_COLUMN));
+            Ok(Layout { columns, customer, export })
+        }
         _ => Err(FileError::Header(problems)),
     }
 }
@@ -356,6 +377,8 @@ pub struct Reader<R> {
     buffer: csv::ByteRecord,
     /// Customer id → the line it first appeared on; `None` when the caller knows the duplicates already.
     seen: Option<seen::SeenIds>,
+    /// Records keep their cells as written, unjudged ([`Reader::with_raw_cells`]).
+    raw: bool,
 }
 
 impl<R: io::Read> Reader<R> {
@@ -382,7 +405,7 @@ impl<R: io::Read> Reader<R> {
             return Err(FileError::Empty);
         }
         let layout = resolve_header(&header, need_fields)?;
-        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()) })
+        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()), raw: false })
     }
 
     /// Leaves duplicate customer ids to the caller: a row repeating an earlier row's customer is read like any
@@ -391,6 +414,19 @@ impl<R: io::Read> Reader<R> {
     pub fn without_duplicate_check(mut self) -> Reader<R> {
         self.seen = None;
         self
+    }
+
+    /// Keeps every record's cells as written ([`Record::raw`]) and leaves them unjudged: an edited export's cells
+    /// are judged against the export's values (`threeway`), a cell equal to its export value never against its
+    /// field's rule. The customer id and the number of cells are still checked.
+    pub fn with_raw_cells(mut self) -> Reader<R> {
+        self.raw = true;
+        self
+    }
+
+    /// Whether the header has an `#export` column: the file came from `pcbulk export`.
+    pub fn has_export_column(&self) -> bool {
+        self.layout.export.is_some()
     }
 
     /// The next data record, `None` at the end of the file.
@@ -428,9 +464,19 @@ impl<R: io::Read> Reader<R> {
                 value: None,
                 message: format!("{} cells where the header has {expected}", self.buffer.len()),
             });
-            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings };
+            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings, raw: None };
         }
         let customer_id = self.check_customer(line, &mut problems);
+        if self.raw {
+            let raw = Some(self.raw_cells(line, &mut problems));
+            let verdict = match customer_id {
+                Some(customer_id) if problems.is_empty() => {
+                    Verdict::Valid(ChangeRow { line, customer_id, changes: Vec::new() })
+                }
+                _ => Verdict::Invalid(problems),
+            };
+            return Record { line, customer_cell, verdict, warnings, raw };
+        }
         let changes = self.check_cells(line, &mut problems);
         if changes.is_empty() && problems.is_empty() {
             problems.push(Problem {
@@ -445,7 +491,27 @@ impl<R: io::Read> Reader<R> {
             Some(customer_id) if problems.is_empty() => Verdict::Valid(ChangeRow { line, customer_id, changes }),
             _ => Verdict::Invalid(problems),
         };
-        Record { line, customer_cell, verdict, warnings }
+        Record { line, customer_cell, verdict, warnings, raw: None }
+    }
+
+    /// The record's field cells and its `#export` note, as written; a field cell that is not UTF-8 is a problem.
+    fn raw_cells(&self, line: u64, problems: &mut Vec<Problem>) -> RawCells {
+        let export = self.layout.export.and_then(|index| self.buffer.get(index));
+        let export = export.map(|raw| String::from_utf8_lossy(raw).trim().to_string());
+        let mut cells = Vec::new();
+        for (column, raw) in self.layout.columns.iter().zip(self.buffer.iter()) {
+            let Column::Field(field) = column else { continue };
+            match std::str::from_utf8(raw) {
+                Ok(text) => cells.push((*field, text.to_string())),
+                Err(_) => problems.push(Problem {
+                    line,
+                    column: Some(field.name.to_string()),
+                    value: Some(escape_invalid(raw)),
+                    message: "not valid UTF-8".to_string(),
+                }),
+            }
+        }
+        RawCells { export, cells }
     }
 
     fn check_customer(&mut self, line: u64, problems: &mut Vec<Problem>) -> Option<CustomerId> {

@@ -36,6 +36,7 @@ pub mod budget;
 pub mod cli;
 pub mod client;
 pub mod control;
+pub mod edited;
 pub mod engine;
 pub mod fields;
 pub mod files;

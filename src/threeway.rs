@@ -21,7 +21,8 @@
 //!   [`ExcelChanges::Accept`].
 //!
 //! A cell written `="02134"` (the form that keeps Excel from reading a value as a number, should an export write
-//! it so) is read as `02134`, with `""` inside it as `"`.
+//! it so) is read as `02134`, with `""` inside it as `"`; a cell written `'+1 425 555 0100` (the `'` an export puts
+//! before a cell a spreadsheet would run as a formula) is read without its `'`.
 //!
 //! Every problem is located (line, column, value) as `input`'s are. No changes and no problems: the row is
 //! `unchanged` and costs no request. Any problem: the row is `invalid`.
@@ -131,6 +132,12 @@ pub fn plan_cell(line: u64, snapshot: &Value, cell: Cell<'_>, excel: ExcelChange
 
 /// The text of a cell written as Excel's text formula `="…"`; any other cell as it is.
 fn excel_text(cell: &str) -> Cow<'_, str> {
+    // The `'` an export puts before a cell a spreadsheet would run as a formula (`report::formula_safe`).
+    if let Some(rest) = cell.strip_prefix('\'')
+        && rest.starts_with(['=', '+', '-', '@'])
+    {
+        return Cow::Borrowed(rest);
+    }
     match cell.strip_prefix("=\"").and_then(|rest| rest.strip_suffix('"')) {
         Some(inner) => Cow::Owned(inner.replace("\"\"", "\"").trim().to_string()),
         None => Cow::Borrowed(cell),

@@ -73,16 +73,51 @@ impl Trip {
 
     /// The exported CSV's records (BOM and header off), as maps of column to cell.
     fn rows(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+        self.table(name).1
+    }
+
+    /// The header and the records of a CSV pcbulk wrote.
+    fn table(&self, name: &str) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
         let bytes = std::fs::read(self.work.path(name)).expect("the CSV was written");
         let text = String::from_utf8(bytes).expect("UTF-8");
         let text = text.strip_prefix('\u{feff}').expect("a byte-order mark first");
         let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let headers: Vec<String> = reader.headers().expect("a header").iter().map(String::from).collect();
+        let rows = reader
+            .records()
+            .map(|record| headers.iter().cloned().zip(record.expect("a record").iter().map(String::from)).collect())
+            .collect();
+        (headers, rows)
+    }
+
+    /// The export edited as a person would in a spreadsheet (`edit` changes cells of rows by index), saved as
+    /// `name` with a BOM, in the same column order.
+    fn edit(&self, name: &str, edit: impl FnOnce(&mut Vec<BTreeMap<String, String>>)) -> String {
+        let (headers, mut rows) = self.table("current.csv");
+        edit(&mut rows);
+        let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+        writer.write_record(&headers).expect("a header");
+        for row in &rows {
+            writer.write_record(headers.iter().map(|column| &row[column])).expect("a record");
+        }
+        self.work.write(name, writer.into_inner().expect("written"));
+        self.path(name)
+    }
+
+    /// The report's rows as maps of column to cell.
+    fn report(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+        let mut reader = csv::Reader::from_path(self.work.path(name)).expect("a report");
         let headers: Vec<String> = reader.headers().expect("a header").iter().map(String::from).collect();
         reader
             .records()
             .map(|record| headers.iter().cloned().zip(record.expect("a record").iter().map(String::from)).collect())
             .collect()
     }
+}
+
+/// Requests the sandbox answered for customer billing profiles (GETs and PUTs), all customers.
+fn profile_requests(server: &Server) -> u64 {
+    server.counters().requests_by_route.get("customer_billing").copied().unwrap_or_default()
 }
 
 fn ok(output: &Output) {
@@ -236,4 +271,144 @@ async fn a_stale_or_forged_continuation_is_refused_with_the_services_error() {
     assert_eq!(status, 400, "forged");
     let (status, _) = get(&server, Some("14.a.0000000000000000")).await;
     assert_eq!(status, 400, "forged with a plausible offset");
+}
+
+/// A round trip's start: `customers` in the sandbox, exported to `current.csv` (every column).
+fn exported(customers: usize) -> (Server, Trip) {
+    let server = Server::start(customers, Faults::default());
+    let trip = Trip::new();
+    ok(&trip.export(&server, &[]));
+    (server, trip)
+}
+
+fn status_of(report: &[BTreeMap<String, String>], customer_id: &str) -> String {
+    let row = report.iter().find(|row| row["customer_id"] == customer_id).expect("the customer's row");
+    row["status"].clone()
+}
+
+#[test]
+fn an_unchanged_row_costs_no_request_and_a_changed_row_one() {
+    let (server, trip) = exported(20);
+    let edited = trip.edit("edited.csv", |rows| {
+        rows[3].insert("defaultAddress.city".into(), "Trondheim".into());
+        rows[7].insert("email".into(), "billing@contoso.example".into());
+        rows[11].insert("defaultAddress.addressLine2".into(), String::new());
+    });
+    let before = profile_requests(&server);
+    let dry = trip.run(&server, "apply", &[&edited, "--dry-run", "--no-preflight"]);
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert_eq!(profile_requests(&server) - before, 3, "the dry run reads the 3 changed rows only");
+    let report = trip.report("edited.csv.dry-run.report.csv");
+    assert_eq!(report.iter().filter(|row| row["status"] == "unchanged").count(), 17);
+    let before = profile_requests(&server);
+    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
+    ok(&applied);
+    assert_eq!(profile_requests(&server) - before, 3, "one request per changed row, none for the 17 others");
+    let counters = server.counters();
+    assert_eq!(counters.total_puts_succeeded(), 3);
+    assert_eq!(counters.fields_dropped_count + counters.lost_edits, 0);
+    let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
+    assert_eq!(stored(3)["defaultAddress"]["city"], "Trondheim");
+    assert_eq!(stored(7)["email"], "billing@contoso.example");
+    assert_eq!(stored(11)["defaultAddress"]["addressLine2"], "", "an emptied cell clears the field");
+    let report = trip.report("edited.csv.report.csv");
+    assert_eq!(status_of(&report, &customer(3)), "updated");
+    assert_eq!(status_of(&report, &customer(0)), "unchanged");
+    // Rolled back: the export's values where the service still holds ours.
+    let before_city = trip.rows("current.csv")[3]["defaultAddress.city"].clone();
+    let rolled = trip.run(&server, "rollback", &[&edited]);
+    ok(&rolled);
+    assert_eq!(stored(3)["defaultAddress"]["city"], before_city.as_str());
+}
+
+#[test]
+fn someone_elses_change_to_the_same_field_is_a_conflict_and_to_another_field_is_kept() {
+    let (server, trip) = exported(6);
+    let edited = trip.edit("edited.csv", |rows| {
+        rows[1].insert("defaultAddress.city".into(), "Trondheim".into());
+        rows[2].insert("defaultAddress.city".into(), "Stavanger".into());
+    });
+    let base_city = trip.rows("current.csv")[1]["defaultAddress.city"].clone();
+    server.sandbox.edit_customer(&customer(1), "defaultAddress.city", "Bergen").expect("an edit");
+    server.sandbox.edit_customer(&customer(2), "email", "someone.else@contoso.example").expect("an edit");
+    let before = profile_requests(&server);
+    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    // Each: a PUT refused by If-Match, a read; then for the second only, the PUT that lands.
+    assert_eq!(profile_requests(&server) - before, 5);
+    let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
+    assert_eq!(stored(1)["defaultAddress"]["city"], "Bergen", "someone else's value is left as found");
+    assert_eq!(stored(2)["defaultAddress"]["city"], "Stavanger");
+    assert_eq!(stored(2)["email"], "someone.else@contoso.example", "someone else's change to another field kept");
+    assert_eq!(server.counters().lost_edits, 0);
+    let report = trip.report("edited.csv.report.csv");
+    let conflict = report.iter().find(|row| row["customer_id"] == customer(1)).expect("the row");
+    assert_eq!(conflict["status"], "conflict");
+    let words = format!("defaultAddress.city: base \"{base_city}\", theirs \"Bergen\", ours \"Trondheim\"");
+    assert!(conflict["error"].contains(&words), "{}", conflict["error"]);
+    assert_eq!(status_of(&report, &customer(2)), "updated");
+}
+
+#[test]
+fn excel_damage_is_refused_shown_by_validate_and_applied_when_accepted() {
+    let server = Server::start(4, Faults::default());
+    server.sandbox.edit_customer(&customer(0), "defaultAddress.postalCode", "02134").expect("an edit");
+    server.sandbox.edit_customer(&customer(1), "defaultAddress.addressLine2", "03-04").expect("an edit");
+    server.sandbox.edit_customer(&customer(2), "defaultAddress.phoneNumber", "425555012345").expect("an edit");
+    let trip = Trip::new();
+    ok(&trip.export(&server, &[]));
+    // What Excel does to these cells when it opens and saves the file.
+    let edited = trip.edit("saved-by-excel.csv", |rows| {
+        rows[0].insert("defaultAddress.postalCode".into(), "2134".into());
+        rows[1].insert("defaultAddress.addressLine2".into(), "3/4/2021".into());
+        rows[2].insert("defaultAddress.phoneNumber".into(), "4.25555E+11".into());
+        rows[3].insert("companyName".into(), "Contoso Ltd".into());
+    });
+    let validated = pcbulk_with(&["validate", &edited, "--base", &trip.path("current.csv")], &[]);
+    assert_eq!(validated.status.code(), Some(2));
+    let printed = String::from_utf8_lossy(&validated.stdout).into_owned();
+    for words in ["leading zeros", "into a date", "scientific notation", "\"02134\""] {
+        assert!(printed.contains(words), "{words} in {printed}");
+    }
+    let before = profile_requests(&server);
+    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    assert_eq!(profile_requests(&server) - before, 1, "only the real change is written");
+    let report = trip.report("saved-by-excel.csv.report.csv");
+    for index in 0..3 {
+        assert_eq!(status_of(&report, &customer(index)), "invalid");
+    }
+    let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
+    assert_eq!(stored(0)["defaultAddress"]["postalCode"], "02134");
+    let accepted = trip.edit("meant.csv", |rows| {
+        rows[0].insert("defaultAddress.postalCode".into(), "2134".into());
+        rows[1].insert("defaultAddress.addressLine2".into(), "3/4/2021".into());
+    });
+    ok(&trip.run(&server, "apply", &[&accepted, "--no-preflight", "--accept-excel-changes"]));
+    assert_eq!(stored(0)["defaultAddress"]["postalCode"], "2134");
+    assert_eq!(stored(1)["defaultAddress"]["addressLine2"], "3/4/2021");
+}
+
+#[test]
+fn an_edited_export_finds_its_snapshot_by_its_id_or_by_base() {
+    let (server, trip) = exported(3);
+    let elsewhere = WorkDir::new();
+    let (_, rows) = trip.table("current.csv");
+    let edited = trip.edit("renamed copy.csv", |rows| {
+        rows[0].insert("firstName".into(), "Ada".into());
+    });
+    // Saved under another name beside the export: found by the #export id.
+    ok(&trip.run(&server, "apply", &[&edited, "--dry-run", "--no-preflight"]));
+    // Moved elsewhere: not found, and the error says what to give.
+    let moved = elsewhere.path("moved.csv");
+    std::fs::copy(&edited, &moved).expect("a copy");
+    let moved = moved.to_str().unwrap();
+    let lost = trip.run(&server, "apply", &[moved, "--no-preflight"]);
+    assert_eq!(lost.status.code(), Some(1));
+    let words = stderr(&lost);
+    assert!(words.contains(&rows[0]["#export"]) && words.contains("--base"), "{words}");
+    assert_eq!(server.counters().total_put_attempts(), 0);
+    ok(&trip.run(&server, "apply", &[moved, "--no-preflight", "--base", &trip.path("current.csv")]));
+    assert_eq!(server.sandbox.customer(&customer(0)).unwrap()["firstName"], "Ada");
+    assert_eq!(server.counters().total_put_attempts(), 1);
 }

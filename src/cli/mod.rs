@@ -130,6 +130,8 @@ pub struct ValidateArgs {
     /// Also write a report with `valid` or `invalid` per row.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub edited: apply::EditedArgs,
 }
 
 /// The Partner Center cloud: its API root, its sign-in authority and its token audience, chosen together.
@@ -373,7 +375,13 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
-    let config = ValidateConfig { input: resolve_input(&args.csv)?, csv: args.csv.csv, report: args.report };
+    let config = ValidateConfig {
+        input: resolve_input(&args.csv)?,
+        csv: args.csv.csv,
+        report: args.report,
+        base: args.edited.base.clone(),
+        excel: args.edited.excel(),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let summary = validate::run(&config, &mut out)?;

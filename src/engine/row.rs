@@ -15,6 +15,7 @@ use crate::state::StateError;
 use crate::state::export::Snapshot;
 use crate::state::recorder::RecorderHandle;
 use crate::state::{RowOutcome, RowStatus};
+use crate::threeway::{self, Resolved};
 use crate::undo::{self, Undone};
 use crate::wire;
 use crate::write::{self, Calls, Interrupted, Journal, Resource, Review, Step, Written};
@@ -41,6 +42,10 @@ impl Plan {
             },
             // A read writes nothing (`process` never gives it to `write`).
             Plan::Read => Merged::Unchanged,
+            Plan::ThreeWay(edited) => match threeway::resolve(read, &edited.snapshot, &edited.changes)? {
+                Resolved::Merged(merged) => merged,
+                Resolved::Conflict(conflicts) => return Ok(Step::Conflict(threeway::describe(&conflicts))),
+            },
         };
         Ok(match merged {
             Merged::Changed { profile, changes } => Step::Write { profile, changes },
@@ -51,7 +56,7 @@ impl Plan {
     /// The status of a row whose PUT landed, or whose values this job put in place.
     fn done(&self) -> RowStatus {
         match self {
-            Plan::Apply(_) | Plan::Read => RowStatus::Updated,
+            Plan::Apply(_) | Plan::Read | Plan::ThreeWay(_) => RowStatus::Updated,
             Plan::Restore(_) => RowStatus::Restored,
         }
     }
@@ -59,7 +64,7 @@ impl Plan {
     /// The status of a row found in place without a PUT of this job: a rollback's aim is met either way.
     fn found_in_place(&self) -> RowStatus {
         match self {
-            Plan::Apply(_) | Plan::Read => RowStatus::Unchanged,
+            Plan::Apply(_) | Plan::Read | Plan::ThreeWay(_) => RowStatus::Unchanged,
             Plan::Restore(_) => RowStatus::Restored,
         }
     }
@@ -104,6 +109,15 @@ impl write::Plan for RowPlan<'_> {
 
     fn step(&self, read: &Value) -> Result<Step, MergeError> {
         self.plan.step(read)
+    }
+
+    /// An edited export's row is written onto its snapshot with the snapshot's etag, without a read (one request
+    /// when nobody changed the profile since the export); a dry run reads, to show what the apply would meet.
+    fn assumed(&self) -> Option<Value> {
+        match (self.plan, self.context.options.mode) {
+            (Plan::ThreeWay(edited), Mode::Apply) => Some(edited.snapshot.clone()),
+            _ => None,
+        }
     }
 
     async fn review(&mut self, profile: &Value, changes: &[FieldChange], _reads: u32) -> Review<Hold> {
