@@ -3,6 +3,8 @@
 //! In-process sandbox: the request budget (a rate-limited, 40 ms sandbox) and requests per row. A sandbox in a
 //! separate process (this build's `pcbulk sandbox`): CPU per row, peak RSS, resume time, and validate of 1M rows,
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
+//! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
+//! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these).
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
@@ -117,6 +119,87 @@ async fn requests_per_row(rows: usize) {
     let (unchanged, _, _) = rig.apply(&config).await;
     line("requests per changed row", format!("{:.2}", changed as f64 / rows as f64), "target 2.00");
     line("requests per unchanged row", format!("{:.2}", unchanged as f64 / rows as f64), "target 1.00");
+}
+
+/// (f) The round trip: export `rows` customers (pages of `page`), change the city of `changed` of them in the file,
+/// apply it (pre-flight off, as `--no-preflight`). With `others` of the changed profiles edited by someone else (their
+/// email) between the export and the apply: each such row costs a stale PUT, a read and the PUT that lands, and must
+/// end holding both edits.
+async fn round_trip(rows: usize, page: usize, changed: usize, others: usize) {
+    let rig = InProcess::start(rows, Faults::default()).await;
+    let api = rig.config(100_000, 8).api;
+    let (out, state) = (rig.dir.path().join("current.csv"), rig.dir.path().join("current.csv.pcbulk.db"));
+    let export = pcbulk::job::export::ExportConfig {
+        out: out.clone(),
+        state,
+        report: rig.dir.path().join("export-report.csv"),
+        columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
+        customers: pcbulk::job::export::Customers::Listing { page_size: page },
+        restart: true,
+        api: api.clone(),
+        grace: Duration::from_secs(5),
+    };
+    let route = |name: &str| rig.sandbox.counters().requests_by_route.get(name).copied().unwrap_or_default();
+    let exported =
+        pcbulk::job::export::export(&export, Arc::new(Silent), CancellationToken::new()).await.expect("export");
+    assert_eq!(exported.written, Some(rows as u64));
+    let export_requests = route("customer_billing") + route("customer_list");
+    let expected = rows + rows.div_ceil(page);
+    line(
+        &format!("export {rows} customers, pages of {page}: requests"),
+        format!("{export_requests}"),
+        &format!("target {expected} = N + ⌈N/page⌉"),
+    );
+    let edited = rig.dir.path().join(format!("edited-{others}.csv"));
+    edit_cities(&out, &edited, changed);
+    for index in 0..others {
+        rig.sandbox.edit_customer(&customer(index), "email", "someone.else@contoso.example").expect("an edit");
+    }
+    let (state, report) = (rig.dir.path().join(format!("edited-{others}.db")), rig.dir.path().join("report.csv"));
+    let config = ApplyConfig::new(edited, state, report, api);
+    let before = rig.sandbox.counters();
+    let (requests, _, _) = rig.apply(&config).await;
+    let after = rig.sandbox.counters();
+    // The sandbox's own count of reads and PUT attempts per customer, for the customers the file left alone.
+    let of = |counters: &pcbulk::sandbox::Counters, id: &str| {
+        counters.profile_reads.get(id).copied().unwrap_or_default()
+            + counters.put_attempts.get(id).copied().unwrap_or_default()
+    };
+    let untouched: u64 = (changed..rows).map(customer).map(|id| of(&after, &id) - of(&before, &id)).sum();
+    let label = format!("export {rows}, change {changed}, {others} edited by someone else, apply");
+    let target = if others == 0 { "target 1.00" } else { "target <= 3.05" };
+    line(&format!("{label}: requests per changed row"), format!("{:.2}", requests as f64 / changed as f64), target);
+    line(
+        &format!("{label}: requests per untouched row"),
+        format!("{:.2}", untouched as f64 / (rows - changed) as f64),
+        "target 0.00",
+    );
+    for index in 0..changed {
+        let profile = rig.sandbox.customer(&customer(index)).expect("a customer");
+        assert_eq!(profile["defaultAddress"]["city"], format!("Edited {index}"), "our change landed");
+        if index < others {
+            assert_eq!(profile["email"], "someone.else@contoso.example", "their change kept");
+        }
+    }
+    line(&format!("{label}: rows right"), format!("{changed} of {changed}"), "every row");
+}
+
+/// The export `from` with the city of its first `changed` rows edited, saved as `to` (a BOM, as Excel saves).
+fn edit_cities(from: &Path, to: &Path, changed: usize) {
+    let text = std::fs::read_to_string(from).expect("the export");
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().expect("a header").clone();
+    let city = headers.iter().position(|name| name == "defaultAddress.city").expect("a city column");
+    let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    writer.write_record(&headers).expect("write");
+    for (index, record) in reader.records().enumerate() {
+        let mut cells: Vec<String> = record.expect("a record").iter().map(String::from).collect();
+        if index < changed {
+            cells[city] = format!("Edited {index}");
+        }
+        writer.write_record(&cells).expect("write");
+    }
+    std::fs::write(to, writer.into_inner().expect("written")).expect("write");
 }
 
 /// A `pcbulk sandbox` child seeded from a CSV: the process, its base URL and a ready token.
@@ -258,6 +341,16 @@ fn main() {
         runtime.block_on(async {
             budget(20, 1000, 1000, 0, None).await;
             requests_per_row(10).await;
+            round_trip(30, 10, 3, 0).await;
+            round_trip(30, 10, 20, 1).await;
+        });
+        return;
+    }
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "round-trip") {
+        // Request counts only: they do not depend on the build's optimisation.
+        runtime.block_on(async {
+            round_trip(2000, 100, 100, 0).await;
+            round_trip(2000, 100, 100, 5).await;
         });
         return;
     }
@@ -267,6 +360,8 @@ fn main() {
         budget(600, 100, 100, 40, Some(2.0)).await;
         budget(600, 100, 200, 40, Some(2.0)).await;
         requests_per_row(1000).await;
+        round_trip(2000, 100, 100, 0).await;
+        round_trip(2000, 100, 100, 5).await;
     });
     drop(runtime);
     separate(std::env::var("PCBULK_E2E_MILLION").is_ok_and(|value| value == "1"));
