@@ -147,6 +147,11 @@ pub enum JobError {
     Output(#[from] crate::outputs::OutputError),
     #[error(transparent)]
     Edited(#[from] crate::edited::EditedError),
+    #[error(
+        "this CSV is an edited export of {exported}, and the job would go to {target}: an edited export is applied \
+         where it was exported from (give --base-url {exported}), or export from {target} again"
+    )]
+    OtherExportTarget { exported: String, target: String },
     #[error("state file {state} holds no apply job: there is nothing to roll back")]
     NoApply { state: String },
     #[error(
@@ -368,6 +373,15 @@ fn planned_edited(edited: &Edited, record: Record, excel: ExcelChanges) -> Resul
 /// that must hash to `hash`.
 fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, JobError> {
     let edited = crate::edited::find(&config.csv, config.input, config.base.as_deref())?;
+    if let Some(edited) = &edited
+        && edited.snapshots.base_url != job_target(config)
+    {
+        // Its etags and values are another service's: every row would meet a stale etag and a bogus base.
+        return Err(JobError::OtherExportTarget {
+            exported: edited.snapshots.base_url.clone(),
+            target: job_target(config),
+        });
+    }
     if config.strict {
         strict_check(config, edited.as_ref())?;
     }

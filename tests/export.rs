@@ -399,6 +399,12 @@ fn an_edited_export_finds_its_snapshot_by_its_id_or_by_base() {
     });
     // Saved under another name beside the export: found by the #export id.
     ok(&trip.run(&server, "apply", &[&edited, "--dry-run", "--no-preflight"]));
+    // Never applied to another service than the one it was exported from.
+    let other = Server::start(3, Faults::default());
+    let elsewhere_applied = trip.run(&other, "apply", &[&edited, "--no-preflight"]);
+    assert_eq!(elsewhere_applied.status.code(), Some(1));
+    assert!(stderr(&elsewhere_applied).contains("where it was exported from"), "{}", stderr(&elsewhere_applied));
+    assert_eq!(other.counters().requests.values().sum::<u64>(), 0);
     // Moved elsewhere: not found, and the error says what to give.
     let moved = elsewhere.path("moved.csv");
     std::fs::copy(&edited, &moved).expect("a copy");

@@ -133,6 +133,8 @@ pub struct Snapshots {
     pub export: Export,
     /// When the export was made.
     pub created_at: String,
+    /// The API the export read from.
+    pub base_url: String,
 }
 
 impl Snapshots {
@@ -150,7 +152,8 @@ impl Snapshots {
         connection.busy_timeout(std::time::Duration::from_secs(5)).map_err(unusable)?;
         let found = connection
             .query_row(
-                "SELECT jobs.id, jobs.created_at, exports.export_id, exports.columns, exports.listed, exports.pages
+                "SELECT jobs.id, jobs.created_at, exports.export_id, exports.columns, exports.listed, exports.pages,
+                        jobs.base_url
                  FROM jobs JOIN exports ON exports.job_id = jobs.id WHERE jobs.kind = 'export'",
                 [],
                 |row| {
@@ -162,13 +165,13 @@ impl Snapshots {
                         pages: row.get(5)?,
                         next_page: None,
                     };
-                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, export))
+                    Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, export, row.get::<_, String>(6)?))
                 },
             )
             .optional();
         // A state file of another kind of job (no `exports` table in an older file): no export there.
         let Ok(found) = found else { return Ok(None) };
-        Ok(found.map(|(job, created_at, export)| Snapshots { connection, job, export, created_at }))
+        Ok(found.map(|(job, created_at, export, base_url)| Snapshots { connection, job, export, created_at, base_url }))
     }
 
     /// The snapshot of a customer (id in any case), if the export read it.
