@@ -4,7 +4,8 @@
 //! separate process (this build's `pcbulk sandbox`): CPU per row, peak RSS, resume time, and validate of 1M rows,
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
 //! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
-//! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these).
+//! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these); and the export of 10k
+//! and 100k customers from a separate sandbox (`PCBULK_E2E_ONLY=export`).
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
@@ -306,6 +307,46 @@ fn separate_apply_with(dir: &Path, rows: usize, concurrency: usize) -> Measured 
     applied
 }
 
+/// (g) Export `rows` customers from a separate sandbox (pages of 500, `--concurrency 8`): its requests by the
+/// sandbox's own count against N + ⌈N/page⌉, and the child's peak RSS.
+fn separate_export(dir: &Path, rows: usize) -> Measured {
+    let csv = dir.join(format!("export-{rows}.csv"));
+    write_csv(&csv, rows);
+    let sandbox = Separate::start(&csv);
+    let out = dir.join(format!("exported-{rows}.csv")).display().to_string();
+    let args = ["export", "--out", &out, "--page-size", "500", "--rate", "1000000", "--concurrency", "8"];
+    let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
+    let exported = measure(&args, &env);
+    let counters: pcbulk::sandbox::Counters =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(async {
+            let url = format!("{}/_sandbox/counters", sandbox.url);
+            reqwest::get(url).await.expect("the counters").json().await.expect("counters JSON")
+        });
+    let route = |name: &str| counters.requests_by_route.get(name).copied().unwrap_or_default();
+    // The sandbox seeds its default customers besides the CSV's: N is what it holds, each read once.
+    let customers = counters.profile_reads.len();
+    assert!(counters.profile_reads.values().all(|reads| *reads == 1), "each profile read once");
+    let expected = customers + customers.div_ceil(500);
+    let figures = format!("{:.2} s wall, {:.1} MiB peak rss", exported.wall, exported.rss_kib as f64 / 1024.0);
+    line(
+        &format!("export {customers} customers, separate sandbox: requests"),
+        format!("{} ({figures})", route("customer_billing") + route("customer_list")),
+        &format!("target {expected} = N + ⌈N/page⌉"),
+    );
+    exported
+}
+
+/// (g) for 10k and 100k customers: the requests, and the peak RSS of 100k against 10k.
+fn separate_exports(dir: &Path) {
+    let small = separate_export(dir, 10_000);
+    let large = separate_export(dir, 100_000);
+    line(
+        "peak rss ratio, export 100k / 10k customers",
+        format!("{:.2}", large.rss_kib as f64 / small.rss_kib as f64),
+        "target <= 1.2",
+    );
+}
+
 fn separate(full_million: bool) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let small = separate_apply(dir.path(), 10_000);
@@ -323,6 +364,7 @@ fn separate(full_million: bool) {
     }
     // More requests in flight: the client sleeps and wakes less often per row.
     separate_apply_with(dir.path(), 100_000, 32);
+    separate_exports(dir.path());
     let csv = dir.path().join("validate-1m.csv");
     write_csv(&csv, 1_000_000);
     let validated = measure(&["validate", &csv.display().to_string()], &[]);
@@ -344,6 +386,11 @@ fn main() {
             round_trip(30, 10, 3, 0).await;
             round_trip(30, 10, 20, 1).await;
         });
+        return;
+    }
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "export") {
+        drop(runtime);
+        separate_exports(tempfile::tempdir().expect("a temp dir").path());
         return;
     }
     if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "round-trip") {

@@ -418,3 +418,18 @@ fn an_edited_export_finds_its_snapshot_by_its_id_or_by_base() {
     assert_eq!(server.sandbox.customer(&customer(0)).unwrap()["firstName"], "Ada");
     assert_eq!(server.counters().total_put_attempts(), 1);
 }
+
+#[test]
+fn note_columns_of_a_plain_csv_are_ignored_by_validate_and_apply() {
+    let server = Server::start(2, Faults::default());
+    let trip = Trip::new();
+    let text = format!("#ticket,customer_id,email,# who\nCHG-1,{},ap@contoso.example,=HYPERLINK(\"x\")\n", customer(1));
+    let csv = trip.work.write("plain.csv", text);
+    let csv = csv.to_str().unwrap();
+    let validated = pcbulk_with(&["validate", csv], &[]);
+    assert!(validated.status.success(), "{}", stderr(&validated));
+    ok(&trip.run(&server, "apply", &[csv, "--no-preflight"]));
+    let profile = server.sandbox.customer(&customer(1)).expect("a customer");
+    assert_eq!(profile["email"], "ap@contoso.example");
+    assert_eq!(server.counters().total_puts_succeeded(), 1);
+}
