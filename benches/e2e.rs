@@ -185,6 +185,39 @@ async fn round_trip(rows: usize, page: usize, changed: usize, others: usize) {
     line(&format!("{label}: rows right"), format!("{changed} of {changed}"), "every row");
 }
 
+/// (f) The budget of an export: `rows` customers from a sandbox limited to `limit`/s with 40 ms latency, at
+/// `--rate limit` (listing and reads share the one pace; the pages are listed one after the other before the reads,
+/// so a small page costs the budget `rate × latency / page` of it).
+async fn export_budget(rows: usize, limit: u32, page: usize) {
+    let faults = Faults { rate_limit: Some(f64::from(limit)), latency_ms: 40, ..Faults::default() };
+    let rig = InProcess::start(rows, faults).await;
+    let export = pcbulk::job::export::ExportConfig {
+        out: rig.dir.path().join("current.csv"),
+        state: rig.dir.path().join("current.csv.pcbulk.db"),
+        report: rig.dir.path().join("export-report.csv"),
+        columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
+        customers: pcbulk::job::export::Customers::Listing { page_size: page },
+        restart: true,
+        api: rig.config(limit, 8).api,
+        grace: Duration::from_secs(5),
+    };
+    let started = Instant::now();
+    let exported =
+        pcbulk::job::export::export(&export, Arc::new(Silent), CancellationToken::new()).await.expect("export");
+    let elapsed = started.elapsed();
+    assert_eq!(exported.written, Some(rows as u64));
+    let counters = rig.sandbox.counters();
+    let route = |name: &str| counters.requests_by_route.get(name).copied().unwrap_or_default();
+    let useful = route("customer_billing") + route("customer_list") - counters.throttled;
+    let used = (useful as f64 / f64::from(limit)) / elapsed.as_secs_f64();
+    let label = format!("export budget, {rows} customers, pages of {page}, limit {limit}/s, 40 ms, --rate {limit}");
+    line(
+        &format!("{label}: share of budget used"),
+        format!("{used:.3} ({} 429s)", counters.throttled),
+        "target >= 0.98",
+    );
+}
+
 /// The export `from` with the city of its first `changed` rows edited, saved as `to` (a BOM, as Excel saves).
 fn edit_cities(from: &Path, to: &Path, changed: usize) {
     let text = std::fs::read_to_string(from).expect("the export");
@@ -398,6 +431,8 @@ fn main() {
         runtime.block_on(async {
             round_trip(2000, 100, 100, 0).await;
             round_trip(2000, 100, 100, 5).await;
+            export_budget(600, 100, 100).await;
+            export_budget(600, 100, 500).await;
         });
         return;
     }
@@ -409,6 +444,8 @@ fn main() {
         requests_per_row(1000).await;
         round_trip(2000, 100, 100, 0).await;
         round_trip(2000, 100, 100, 5).await;
+        export_budget(600, 100, 100).await;
+        export_budget(600, 100, 500).await;
     });
     drop(runtime);
     separate(std::env::var("PCBULK_E2E_MILLION").is_ok_and(|value| value == "1"));
