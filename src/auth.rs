@@ -422,24 +422,31 @@ impl Auth {
         let (store, tenant) = (kept.store.clone(), kept.tenant.clone());
         let locked = tokio::task::spawn_blocking(move || {
             let lock = store.lock(&tenant)?;
-            let sign_in = store.load(&tenant)?;
-            Ok::<_, StoreError>((lock, sign_in))
+            let kept = store.load_with_token(&tenant)?;
+            Ok::<_, StoreError>((lock, kept))
         })
         .await
         .map_err(|error| Failure::Transient(format!("the sign-in store could not be read: {error}")))?;
-        let (lock, sign_in) = locked.map_err(gone)?;
-        let Some(sign_in) = sign_in else {
+        let (lock, kept_token) = locked.map_err(gone)?;
+        let Some((_, refresh_token)) = kept_token else {
             let path = kept.store.path(&kept.tenant).unwrap_or_default();
             return Err(gone(StoreError::Unreadable { path, reason: "it was removed (pcbulk logout)".into() }));
         };
-        let answer = match self.request(grant, Some(&sign_in.refresh_token)).await {
+        let answer = match self.request(grant, Some(&refresh_token)).await {
             Err(Failure::Fatal(AuthError::Refused { error, description, .. })) => {
                 return Err(failed(KeptSignInProblem::Refused { error, description }));
             }
             other => other?,
         };
         if let Some(newest) = &answer.refresh_token {
-            kept.store.replace_refresh_token(&kept.tenant, Secret::new(newest.as_str())).map_err(gone)?;
+            // Written back wherever it lives (a file, or the OS store over D-Bus): blocking, off the runtime.
+            let (store, tenant, newest) = (kept.store.clone(), kept.tenant.clone(), Secret::new(newest.as_str()));
+            let written = tokio::task::spawn_blocking(move || store.replace_refresh_token(&tenant, &newest))
+                .await
+                .map_err(|error| Failure::Transient(format!("the sign-in store could not be written: {error}")))?;
+            if let Some(warning) = written.map_err(gone)? {
+                tracing::warn!("{warning}");
+            }
             tracing::info!("the service rotated the refresh token; the kept sign-in now holds the new one");
         }
         drop(lock);

@@ -50,7 +50,7 @@ fn state_of(csv: &Path) -> PathBuf {
 }
 
 /// The export `csv` is an edited copy of, or `None` for a plain CSV (no `#export` column and no `--base`).
-pub fn find(csv: &Path, input: InputConfig, base: Option<&Path>) -> Result<Option<Edited>, EditedError> {
+pub fn find(csv: &Path, input: &InputConfig, base: Option<&Path>) -> Result<Option<Edited>, EditedError> {
     let mut reader = input::open(csv, input)?;
     if base.is_none() && !reader.has_export_column() {
         return Ok(None);

@@ -1,4 +1,5 @@
-//! The CSV reader: bytes in, typed change rows out.
+//! The CSV reader: bytes in, typed change rows out. A workbook's sheet comes through the same [`Reader`], adapted
+//! by `sheet` (its cells as text, Excel's row numbers as lines), so it meets the same rules.
 //!
 //! Streaming: one reused record buffer, so memory does not grow with the number of rows, except for the set of
 //! customer ids seen (needed to find duplicates in one pass), which grows with the number of distinct ids (about
@@ -12,15 +13,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io;
 
-/// How the CSV is read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the file of changes is read.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputConfig {
+    /// A CSV's delimiter.
     pub delimiter: u8,
+    /// A workbook's sheet (`--sheet`); `None`: the first.
+    pub sheet: Option<String>,
 }
 
 impl Default for InputConfig {
     fn default() -> Self {
-        InputConfig { delimiter: b',' }
+        InputConfig { delimiter: b',', sheet: None }
     }
 }
 
@@ -211,6 +215,17 @@ pub enum FileError {
     Header(Vec<String>),
     #[error("line {line}: cannot read the file: {message}")]
     Read { line: u64, message: String },
+    #[error("{path} is not an Excel workbook (.xlsx) pcbulk can read: {message}")]
+    NotWorkbook { path: String, message: String },
+    #[error(
+        "{path} is encrypted (a workbook with a password to open it, or an old .xls): pcbulk cannot read it; in \
+         Excel, remove the password (File > Info > Protect Workbook) and save it as .xlsx, then give that file"
+    )]
+    Encrypted { path: String },
+    #[error("{path} has no sheet named \"{sheet}\": its sheets are {}", .found.join(", "))]
+    NoSheet { path: String, sheet: String, found: Vec<String> },
+    #[error("--sheet {sheet}: {path} is a CSV, which has no sheets (--sheet is for an .xlsx workbook)")]
+    SheetOfCsv { path: String, sheet: String },
 }
 
 /// What one column of the file holds.
@@ -370,9 +385,15 @@ impl<R> LineCounter<R> {
     }
 }
 
-/// Reads records one at a time from a CSV source.
+/// Where the records come from: a CSV, or a workbook's sheet (whose type ignores `R`).
+enum Source<R> {
+    Csv(csv::Reader<LineCounter<R>>),
+    Sheet(sheet::Sheet),
+}
+
+/// Reads records one at a time from a CSV source or a workbook's sheet.
 pub struct Reader<R> {
-    csv: csv::Reader<LineCounter<R>>,
+    source: Source<R>,
     layout: Layout,
     buffer: csv::ByteRecord,
     /// Customer id → the line it first appeared on; `None` when the caller knows the duplicates already.
@@ -405,7 +426,23 @@ impl<R: io::Read> Reader<R> {
             return Err(FileError::Empty);
         }
         let layout = resolve_header(&header, need_fields)?;
-        Ok(Reader { csv, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()), raw: false })
+        Ok(Reader::of(Source::Csv(csv), layout))
+    }
+
+    /// Reads a workbook's sheet (`config.sheet`, else the first) from its bytes, as a CSV's records: the same rules
+    /// and problems, each record's line its row number in Excel. `path` names the file in errors.
+    pub fn from_workbook(bytes: Vec<u8>, path: &std::path::Path, config: &InputConfig) -> Result<Reader<R>, FileError> {
+        let mut sheet = sheet::Sheet::open(bytes, path, config.sheet.as_deref())?;
+        let mut header = csv::ByteRecord::new();
+        if sheet.next_row(&mut header).is_none() {
+            return Err(FileError::Empty);
+        }
+        let layout = resolve_header(&header, true)?;
+        Ok(Reader::of(Source::Sheet(sheet), layout))
+    }
+
+    fn of(source: Source<R>, layout: Layout) -> Reader<R> {
+        Reader { source, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()), raw: false }
     }
 
     /// Leaves duplicate customer ids to the caller: a row repeating an earlier row's customer is read like any
@@ -432,18 +469,24 @@ impl<R: io::Read> Reader<R> {
     /// The next data record, `None` at the end of the file.
     pub fn next_record(&mut self) -> Option<Result<Record, FileError>> {
         loop {
-            match self.csv.read_byte_record(&mut self.buffer) {
-                Ok(false) => return None,
-                Err(error) => {
-                    let line = self.csv.position().line();
-                    return Some(Err(read_error(&error, line)));
-                }
-                Ok(true) => {}
-            }
-            let byte = self.buffer.position().map_or(0, |position| position.byte());
-            let line = self.csv.get_mut().line_at(byte);
-            // A record of nothing but empty cells is a blank line as a spreadsheet saves it: not a row.
-            if self.buffer.iter().all(|cell| cell.trim_ascii().is_empty()) {
+            let line = match &mut self.source {
+                Source::Csv(csv) => match csv.read_byte_record(&mut self.buffer) {
+                    Ok(false) => return None,
+                    Err(error) => {
+                        let line = csv.position().line();
+                        return Some(Err(read_error(&error, line)));
+                    }
+                    Ok(true) => {
+                        let byte = self.buffer.position().map_or(0, |position| position.byte());
+                        csv.get_mut().line_at(byte)
+                    }
+                },
+                Source::Sheet(sheet) => sheet.next_row(&mut self.buffer)?,
+            };
+            // A record of nothing but empty cells is a blank line as a spreadsheet saves it: not a row. (A sheet's
+            // cell holding an error is empty in the buffer, but its row is a row: invalid, never dropped.)
+            let flawed = matches!(&self.source, Source::Sheet(sheet) if sheet.has_flaws());
+            if !flawed && self.buffer.iter().all(|cell| cell.trim_ascii().is_empty()) {
                 continue;
             }
             return Some(Ok(self.judge(line)));
@@ -478,6 +521,9 @@ impl<R: io::Read> Reader<R> {
             return Record { line, customer_cell, verdict, warnings, raw };
         }
         let changes = self.check_cells(line, &mut problems);
+        if let Source::Sheet(sheet) = &self.source {
+            problems.extend(sheet.flaws(line, |index| self.column_name(index)));
+        }
         if changes.is_empty() && problems.is_empty() {
             problems.push(Problem {
                 line,
@@ -542,6 +588,15 @@ impl<R: io::Read> Reader<R> {
                 None
             }
             None => Some(id),
+        }
+    }
+
+    /// The name of a column as a problem names it.
+    fn column_name(&self, index: usize) -> String {
+        match self.layout.columns.get(index) {
+            Some(Column::Customer) => "customer_id".to_string(),
+            Some(Column::Field(field)) => field.name.to_string(),
+            _ => "(no name)".to_string(),
         }
     }
 
@@ -622,17 +677,42 @@ fn warn_region(line: u64, changes: &[Change], warnings: &mut Vec<Problem>) {
     }
 }
 
-/// Opens a CSV file to read its customer ids ([`Reader::of_ids`]).
+/// Opens a file to read its customer ids ([`Reader::of_ids`]: a header with no field column is good); a workbook as
+/// [`open`] reads it.
 pub fn open_ids(
     path: &std::path::Path,
-    config: InputConfig,
+    config: &InputConfig,
 ) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
-    Reader::of_ids(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config)
+    if is_workbook(path) {
+        return open(path, config);
+    }
+    Reader::of_ids(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config.clone())
 }
 
-/// Opens a CSV file for reading.
-pub fn open(path: &std::path::Path, config: InputConfig) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
-    Reader::new(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config)
+/// Opens a file of changes for reading: a workbook when its name ends in `.xlsx` (read whole), else a CSV (read
+/// as a stream).
+pub fn open(path: &std::path::Path, config: &InputConfig) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
+    let file = open_regular(path)?;
+    if is_workbook(path) {
+        return Reader::from_workbook(read_whole(file, path)?, path, config);
+    }
+    if let Some(sheet) = &config.sheet {
+        return Err(FileError::SheetOfCsv { path: path.display().to_string(), sheet: sheet.clone() });
+    }
+    Reader::new(io::BufReader::with_capacity(64 * 1024, file), config.clone())
+}
+
+/// Whether a path names an Excel workbook (`.xlsx`, in any case), which is read as one, not as a CSV.
+pub fn is_workbook(path: &std::path::Path) -> bool {
+    path.extension().and_then(|extension| extension.to_str()).is_some_and(|ext| ext.eq_ignore_ascii_case("xlsx"))
+}
+
+/// Every byte of an open file.
+pub fn read_whole(mut file: std::fs::File, path: &std::path::Path) -> Result<Vec<u8>, FileError> {
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut file, &mut bytes)
+        .map_err(|source| FileError::Open { path: path.display().to_string(), source })?;
+    Ok(bytes)
 }
 
 /// Opens a file that must be a regular file: standard input (`-`), a pipe, a device or a directory is refused at
@@ -647,6 +727,10 @@ pub fn open_regular(path: &std::path::Path) -> Result<std::fs::File, FileError> 
         return Err(FileError::NotRegular { path: display, kind });
     }
     let mut file = std::fs::File::open(path).map_err(|source| FileError::Open { path: display.clone(), source })?;
+    if is_workbook(path) {
+        // A workbook is a zip of binary parts: its encoding is the reader's business.
+        return Ok(file);
+    }
     if let Some(encoding) = not_utf8(&mut file).map_err(|source| FileError::Open { path: display.clone(), source })? {
         return Err(FileError::Encoding { path: display, encoding });
     }
@@ -669,6 +753,7 @@ fn not_utf8(file: &mut std::fs::File) -> io::Result<Option<&'static str>> {
 }
 
 mod seen;
+mod sheet;
 
 #[cfg(test)]
 mod tests;

@@ -213,17 +213,32 @@ impl<R: Read> Read for Hashing<R> {
 }
 
 /// Every record of the CSV, read once; after the last one, an error when the bytes read are not those that hash
-/// to `hash` (the file changed between the hash that names the job and this read).
+/// to `hash` (the file changed between the hash that names the job and this read). A workbook is read whole, and
+/// those bytes hashed, before any of its records.
 fn read_once(
     path: &Path,
-    input: InputConfig,
+    input: &InputConfig,
     hash: &str,
     edited: bool,
-) -> Result<impl Iterator<Item = Result<Record, FileError>>, FileError> {
+) -> Result<Box<dyn Iterator<Item = Result<Record, FileError>>>, FileError> {
+    if input::is_workbook(path) {
+        let bytes = input::read_whole(input::open_regular(path)?, path)?;
+        let mut hasher = Sha256::new();
+        hasher.update(&bytes);
+        if hex(hasher) != hash {
+            let path = path.display().to_string();
+            return Err(FileError::Changed { path, detail: "while it was being read".to_string() });
+        }
+        let mut reader = input::Reader::<std::io::Empty>::from_workbook(bytes, path, input)?.without_duplicate_check();
+        if edited {
+            reader = reader.with_raw_cells();
+        }
+        return Ok(Box::new(reader));
+    }
     let hasher = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
     let source = Hashing { inner: input::open_regular(path)?, hasher: hasher.clone() };
-    let mut reader =
-        input::Reader::new(std::io::BufReader::with_capacity(64 * 1024, source), input)?.without_duplicate_check();
+    let mut reader = input::Reader::new(std::io::BufReader::with_capacity(64 * 1024, source), input.clone())?
+        .without_duplicate_check();
     if edited {
         reader = reader.with_raw_cells();
     }
@@ -232,7 +247,7 @@ fn read_once(
         let read = hex(std::mem::take(&mut *hasher.borrow_mut()));
         (read != hash).then(|| Err(FileError::Changed { path, detail: "while it was being read".to_string() }))
     });
-    Ok(reader.chain(check.flatten()))
+    Ok(Box::new(reader.chain(check.flatten())))
 }
 
 /// The base URL as a job records it.
@@ -302,7 +317,7 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
         return Err(JobError::InputChanged {
             csv: config.csv.display().to_string(),
             created: job.created_at.clone(),
-            what: pinned::describe_change(state.path(), job.id, &config.csv, config.input),
+            what: pinned::describe_change(state.path(), job.id, &config.csv, &config.input),
             lost,
         });
     }
@@ -320,7 +335,7 @@ fn kind_of(mode: Mode) -> JobKind {
 /// With `--strict`, every problem of the file, before anything is recorded or sent.
 fn strict_check(config: &ApplyConfig, edited: Option<&Edited>) -> Result<(), JobError> {
     let (mut count, mut problems) = (0, Vec::new());
-    let mut reader = input::open(&config.csv, config.input)?;
+    let mut reader = input::open(&config.csv, &config.input)?;
     if edited.is_some() {
         reader = reader.with_raw_cells();
     }
@@ -372,7 +387,7 @@ fn planned_edited(edited: &Edited, record: Record, excel: ExcelChanges) -> Resul
 /// Records a new job with every data line of the CSV and every valid row's changes, from one read of the file
 /// that must hash to `hash`.
 fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, JobError> {
-    let edited = crate::edited::find(&config.csv, config.input, config.base.as_deref())?;
+    let edited = crate::edited::find(&config.csv, &config.input, config.base.as_deref())?;
     if let Some(edited) = &edited
         && edited.snapshots.base_url != job_target(config)
     {
@@ -386,7 +401,7 @@ fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, 
         strict_check(config, edited.as_ref())?;
     }
     // Duplicates are found by the state file after the rows are in (an index, not a map of every id in memory).
-    let records = read_once(&config.csv, config.input, hash, edited.is_some())?;
+    let records = read_once(&config.csv, &config.input, hash, edited.is_some())?;
     let rows = records.map(|record| match &edited {
         Some(edited) => record.and_then(|record| planned_edited(edited, record, config.excel)),
         None => record.map(planned_row),
@@ -404,7 +419,7 @@ fn fill_plans(state: &mut StateFile, config: &ApplyConfig, job: &Job) -> Result<
     if state.rows_without_plan(job.id)? == 0 {
         return Ok(());
     }
-    let rows = read_once(&config.csv, config.input, &job.csv_hash, false)?.filter_map(|record| match record {
+    let rows = read_once(&config.csv, &config.input, &job.csv_hash, false)?.filter_map(|record| match record {
         Ok(Record { line, verdict: Verdict::Valid(row), .. }) => Some(Ok((line, plan::encode(&row.changes)))),
         Ok(_) => None,
         Err(error) => Some(Err(error)),
@@ -431,6 +446,8 @@ pub(crate) struct Run {
     pub source: Source,
     pub options: RunOptions,
     pub report: PathBuf,
+    /// The delimiter of a CSV report: the input's, or `--delimiter` where there is none.
+    pub delimiter: u8,
     pub started: Instant,
     /// The CSV an apply was planned from, watched while the job runs (none for a rollback: its rows come from the
     /// state file alone).
@@ -496,7 +513,7 @@ pub(crate) async fn execute(
         settled_rate: (pace.requests_sent() > 0).then(|| pace.settled_rate()),
     };
     state.finish_job(job, &figures, ending == Ending::Complete)?;
-    write_report(&state, job, &run.report)?;
+    write_report(&state, job, &run.report, run.delimiter)?;
     let ending = match changed {
         // The operator's edit was not applied: said, with exit 1, even when every planned row was done.
         Some((csv, what)) if !cancel.is_cancelled() => {
@@ -549,6 +566,7 @@ pub async fn apply(
         resumed,
         options: config.options(),
         report: config.report.clone(),
+        delimiter: config.input.delimiter,
         started,
         watch: Some(watch.with_hash(&hash)),
         client: None,
@@ -556,11 +574,12 @@ pub async fn apply(
     execute(state, run, &config.api, progress, cancel).await
 }
 
-/// Writes a job's report from the state file.
-pub fn write_report(state: &StateFile, job: i64, path: &Path) -> Result<(), JobError> {
+/// Writes a job's report from the state file: a workbook when `path` ends in `.xlsx`, else a CSV separated by
+/// `delimiter`.
+pub fn write_report(state: &StateFile, job: i64, path: &Path, delimiter: u8) -> Result<(), JobError> {
     let report_error = |source| JobError::Report { path: path.display().to_string(), source };
     let preflight = if state.ran_preflight(job)? { Preflight::Ran } else { Preflight::NotRan };
-    let mut file = report::ReportFile::create(path, preflight).map_err(report_error)?;
+    let mut file = report::ReportFile::create(path, preflight, delimiter).map_err(report_error)?;
     state.each_row(job, |row| file.write(&row))?;
     file.commit().map_err(report_error)
 }

@@ -2,7 +2,7 @@
 //!
 //! The map of the crate, in the order a row travels:
 //!
-//! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer).
+//! - [`input`] reads the CSV into typed change rows (streaming, one reused record buffer), or a workbook's sheet.
 //! - [`fields`] is the catalog of the fields a row may change, with each field's rule.
 //! - [`merge`] is pure: a profile as read plus a row's changes gives the profile to write, or "no change".
 //! - [`undo`] is pure too: a profile as read plus the changes a job wrote gives the restore, or a conflict.
@@ -21,7 +21,9 @@
 //! - [`timeline`] samples requests and 429s per minute while a job runs, for the summary.
 //! - [`summary`] sums a job up from the state file: JSON (`schemas/report-v1.json`) and a self-contained HTML page.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
-//! - [`report`] writes the result report (formula-safe CSV, mode 0600, renamed into place when whole).
+//! - [`report`] writes the result report (formula-safe CSV or a workbook, mode 0600, renamed into place when whole)
+//!   through [`table`], which writes every table a person opens in a spreadsheet: CSV with a byte-order mark, or
+//!   `.xlsx`.
 //! - [`wire`] holds what travels on the wire: headers, paths, error and token bodies. It is the only
 //!   module the engine shares with the sandbox.
 //! - [`partner`] reads and changes the partner's own four profiles (`pcbulk partner get|set`), with an audit trail.
@@ -44,6 +46,7 @@ pub mod http;
 pub mod input;
 pub mod job;
 pub mod merge;
+pub mod notify;
 pub mod outage;
 pub mod outputs;
 pub mod pace;
@@ -57,6 +60,7 @@ pub mod signin;
 pub mod state;
 pub mod summary;
 mod sync;
+pub mod table;
 pub mod threeway;
 pub mod timeline;
 pub mod undo;

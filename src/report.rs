@@ -1,13 +1,14 @@
-//! The result report: one CSV row per data line of the input, in input order.
+//! The result report: one row per data line of the input, in input order, as CSV or as a workbook (`.xlsx`).
 //!
-//! The only code that writes a report. Every cell goes through [`formula_safe`], so a spreadsheet never runs a
-//! cell as a formula. The file is created mode 0600 beside its final name and renamed into place when complete,
-//! so a crash never leaves half a report where a whole one is expected.
+//! The only code that writes a report: its columns and each row's cells, written through [`crate::table`]. Every
+//! CSV cell goes through [`formula_safe`], so a spreadsheet never runs a cell as a formula (a workbook's text cells
+//! never are). The file is created mode 0600 beside its final name and renamed into place when complete, so a crash
+//! never leaves half a report where a whole one is expected.
 
 use crate::state::StoredRow;
-use std::fs;
+use crate::table::{Column, CsvSink, Kind, Style, TableFile};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The columns every report has, in order.
 pub const COLUMNS: [&str; 12] = [
@@ -31,14 +32,8 @@ pub const PREFLIGHT_COLUMNS: [&str; 2] = ["preflight", "suggested_address"];
 /// The last column: warnings that did not stop the row.
 pub const WARNINGS_COLUMN: &str = "warnings";
 
-/// A cell as a spreadsheet will show it, never run: a leading `=`, `+`, `-`, `@` (or tab, carriage return) gets a
-/// `'` in front.
-pub fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    match cell.as_bytes().first() {
-        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
-        _ => cell.into(),
-    }
-}
+/// A cell as a spreadsheet will show it, never run (the table's rule, kept here for the report's callers).
+pub use crate::table::formula_safe;
 
 /// Whether the report carries the pre-flight columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,106 +42,103 @@ pub enum Preflight {
     NotRan,
 }
 
-/// Writes report rows to any sink.
+/// The report's header: each column with what it holds.
+pub fn columns(preflight: Preflight) -> Vec<Column> {
+    let kind = |name: &str| match name {
+        "line" | "http_status" | "attempts" => Kind::Number,
+        "status" => Kind::Status,
+        _ => Kind::Text,
+    };
+    let mut names: Vec<&str> = COLUMNS.to_vec();
+    if preflight == Preflight::Ran {
+        names.extend(PREFLIGHT_COLUMNS);
+    }
+    names.push(WARNINGS_COLUMN);
+    names.into_iter().map(|name| Column::new(name, kind(name))).collect()
+}
+
+/// The report's cells of a row straight from the state file (or, for `validate`, as the reader found it); empty
+/// strings and `None`s are empty cells.
+fn cells(row: &StoredRow, preflight: Preflight) -> Vec<String> {
+    let line = row.line.to_string();
+    let http_status = row.http_status.map(|status| status.to_string()).unwrap_or_default();
+    let attempts = row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
+    let mut cells: Vec<&str> = vec![
+        &line,
+        &row.customer_id,
+        &row.status,
+        &row.changed_fields,
+        &row.before,
+        &row.after,
+        &http_status,
+        &row.error_code,
+        &row.error,
+        &attempts,
+        &row.request_id,
+        &row.correlation_id,
+    ];
+    if preflight == Preflight::Ran {
+        cells.extend([row.preflight.as_str(), row.suggested_address.as_str()]);
+    }
+    cells.push(&row.warnings);
+    cells.into_iter().map(str::to_string).collect()
+}
+
+/// Writes report rows as CSV to any sink (formula-safe cells, a byte-order mark first).
 pub struct ReportWriter<W: Write> {
-    csv: csv::Writer<W>,
+    csv: CsvSink<W>,
     preflight: Preflight,
 }
 
 impl<W: Write> ReportWriter<W> {
-    pub fn new(sink: W, preflight: Preflight) -> io::Result<ReportWriter<W>> {
-        let mut csv = csv::WriterBuilder::new().from_writer(sink);
-        let mut header: Vec<&str> = COLUMNS.to_vec();
-        if preflight == Preflight::Ran {
-            header.extend(PREFLIGHT_COLUMNS);
-        }
-        header.push(WARNINGS_COLUMN);
-        csv.write_record(&header).map_err(io::Error::from)?;
+    pub fn new(sink: W, preflight: Preflight, delimiter: u8) -> io::Result<ReportWriter<W>> {
+        let csv = CsvSink::new(sink, &columns(preflight), Style { delimiter, formula_safe: true })?;
         Ok(ReportWriter { csv, preflight })
     }
 
-    /// Writes a row straight from the state file (or, for `validate`, as the reader found it); empty strings and
-    /// `None`s are empty cells.
     pub fn write(&mut self, row: &StoredRow) -> io::Result<()> {
-        let line = row.line.to_string();
-        let http_status = row.http_status.map(|status| status.to_string()).unwrap_or_default();
-        let attempts = row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
-        let mut cells: Vec<&str> = vec![
-            &line,
-            &row.customer_id,
-            &row.status,
-            &row.changed_fields,
-            &row.before,
-            &row.after,
-            &http_status,
-            &row.error_code,
-            &row.error,
-            &attempts,
-            &row.request_id,
-            &row.correlation_id,
-        ];
-        if self.preflight == Preflight::Ran {
-            cells.extend([row.preflight.as_str(), row.suggested_address.as_str()]);
-        }
-        cells.push(&row.warnings);
-        self.csv.write_record(cells.into_iter().map(|cell| formula_safe(cell).into_owned())).map_err(io::Error::from)
+        let cells = cells(row, self.preflight);
+        self.csv.write_row(&cells.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     pub fn finish(self) -> io::Result<W> {
-        self.csv.into_inner().map_err(|error| error.into_error())
+        self.csv.into_inner()
     }
 }
 
-/// A report file being written: a temporary file beside `path`, renamed onto it by [`ReportFile::commit`].
+/// A report file being written (CSV, or a workbook when its path ends in `.xlsx`): a temporary file beside `path`,
+/// renamed onto it by [`ReportFile::commit`].
 pub struct ReportFile {
-    path: PathBuf,
-    temporary: PathBuf,
-    writer: ReportWriter<io::BufWriter<fs::File>>,
+    table: TableFile,
+    preflight: Preflight,
 }
 
 impl ReportFile {
-    pub fn create(path: &Path, preflight: Preflight) -> io::Result<ReportFile> {
-        crate::files::refuse_non_regular(path)?;
-        let mut name = path.file_name().unwrap_or_default().to_os_string();
-        name.push(".partial");
-        let temporary = path.with_file_name(name);
-        // A leftover from a crash may carry other permissions: start from nothing.
-        let _ = fs::remove_file(&temporary);
-        let file = crate::files::create_private(&temporary)?;
-        let writer = ReportWriter::new(io::BufWriter::new(file), preflight)?;
-        Ok(ReportFile { path: path.to_path_buf(), temporary, writer })
+    /// `delimiter` is the CSV's (the input's, or `--delimiter`); a workbook has none.
+    pub fn create(path: &Path, preflight: Preflight, delimiter: u8) -> io::Result<ReportFile> {
+        let style = Style { delimiter, formula_safe: true };
+        Ok(ReportFile { table: TableFile::create(path, &columns(preflight), style)?, preflight })
     }
 
     pub fn write(&mut self, row: &StoredRow) -> io::Result<()> {
-        self.writer.write(row)
+        let cells = cells(row, self.preflight);
+        self.table.write(&cells.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Flushes the report to disk and puts it in its place.
     pub fn commit(self) -> io::Result<()> {
-        let sink = self.writer.finish()?;
-        let file = sink.into_inner().map_err(|error| error.into_error())?;
-        file.sync_all()?;
-        fs::rename(&self.temporary, &self.path)
+        self.table.commit()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formulas_are_defused() {
-        assert_eq!(formula_safe("=1+1"), "'=1+1");
-        assert_eq!(formula_safe("+49 30 1234"), "'+49 30 1234");
-        assert_eq!(formula_safe("-x"), "'-x");
-        assert_eq!(formula_safe("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(formula_safe("Contoso"), "Contoso");
-        assert_eq!(formula_safe(""), "");
-    }
+    use std::fs;
 
     #[test]
     fn the_header_and_a_row_are_pinned() {
-        let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan).unwrap();
+        let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan, b',').unwrap();
         let row = StoredRow {
             line: 2,
             customer_id: "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(),
@@ -157,7 +149,7 @@ mod tests {
         };
         writer.write(&row).unwrap();
         let text = String::from_utf8(writer.finish().unwrap()).unwrap();
-        let expected = "line,customer_id,status,changed_fields,before,after,http_status,error_code,error,attempts,\
+        let expected = "\u{feff}line,customer_id,status,changed_fields,before,after,http_status,error_code,error,attempts,\
                         request_id,correlation_id,warnings\n\
                         2,0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c,invalid,\"'=HYPERLINK(\"\"x\"\")\",,,,,\
                         \"line 2, column email: value \"\"=cmd\"\": not an email address, \"\"quoted\"\"\",,,,\n";
@@ -168,12 +160,12 @@ mod tests {
     fn a_report_file_is_private_and_appears_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.report.csv");
-        let mut file = ReportFile::create(&path, Preflight::Ran).unwrap();
+        let mut file = ReportFile::create(&path, Preflight::Ran, b',').unwrap();
         file.write(&StoredRow { line: 2, status: "valid".into(), ..StoredRow::default() }).unwrap();
         assert!(!path.exists());
         file.commit().unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(text.starts_with("line,customer_id,status"));
+        assert!(text.starts_with("\u{feff}line,customer_id,status"));
         assert!(text.contains("preflight,suggested_address,warnings\n2,,valid"));
         #[cfg(unix)]
         {

@@ -5,6 +5,8 @@
 //! It only reads the state file; it never writes one, and it never calls the API.
 
 pub mod html;
+pub mod plan;
+pub mod shape;
 
 use crate::state::{Job, JobKind, RowStatus, StateError, StateFile, StoredRow};
 use serde::{Deserialize, Serialize};
@@ -86,7 +88,8 @@ impl RolledBack {
 pub struct ErrorCount {
     /// The service's code; else `HTTP nnn`; else the status (`invalid`).
     pub code: String,
-    /// The description the first such row recorded.
+    /// The message's shape ([`shape::shape`]): the ids, numbers and values inside it replaced, so rows that met
+    /// the same error are one group.
     pub description: String,
     pub rows: u64,
 }
@@ -182,13 +185,13 @@ impl Summary {
     /// Sums the job up; `each_problem` sees every row that needs attention, in input order.
     pub fn read(state: &StateFile, job: &Job, mut each_problem: impl FnMut(RowRecord)) -> Result<Summary, StateError> {
         let counts = state.counts(job.id)?;
-        let mut errors: HashMap<String, ErrorCount> = HashMap::new();
+        let mut errors: HashMap<(String, String), ErrorCount> = HashMap::new();
         state.each_row(job.id, |row| {
             let record = RowRecord::from(row);
             if record.needs_attention() && record.status != RowStatus::Pending.name() {
-                let key = record.error_key();
-                let description = record.description();
-                errors.entry(key.clone()).or_insert(ErrorCount { code: key, description, rows: 0 }).rows += 1;
+                let (code, description) = (record.error_key(), shape::shape(&record.description()));
+                let key = (code.clone(), description.clone());
+                errors.entry(key).or_insert(ErrorCount { code, description, rows: 0 }).rows += 1;
             }
             if record.needs_attention() {
                 each_problem(record);
@@ -196,7 +199,9 @@ impl Summary {
             Ok(())
         })?;
         let mut top_errors: Vec<ErrorCount> = errors.into_values().collect();
-        top_errors.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)));
+        top_errors.sort_by(|a, b| {
+            b.rows.cmp(&a.rows).then_with(|| a.code.cmp(&b.code)).then_with(|| a.description.cmp(&b.description))
+        });
         top_errors.truncate(TOP_ERRORS);
         let minutes = state.minutes(job.id)?.into_iter().map(minute_count).collect();
         Ok(Summary {
@@ -227,6 +232,42 @@ impl Summary {
     /// The count of one status.
     pub fn count(&self, status: RowStatus) -> u64 {
         self.counts.get(status.name()).copied().unwrap_or_default()
+    }
+
+    /// The job in one line: "All 300 rows updated", or "12 of 300 rows need attention: 9 failed, 3 conflict".
+    pub fn verdict(&self) -> Verdict {
+        let listed = |statuses: &[RowStatus]| -> Vec<String> {
+            let counted = statuses.iter().map(|status| (status, self.count(*status)));
+            counted.filter(|(_, n)| *n > 0).map(|(status, n)| format!("{n} {}", words(*status))).collect()
+        };
+        let attention = [RowStatus::Failed, RowStatus::Invalid, RowStatus::Conflict, RowStatus::Pending];
+        let needing: u64 = attention.iter().map(|status| self.count(*status)).sum();
+        if needing > 0 {
+            let words = format!("{needing} of {} rows need attention: {}", self.rows, listed(&attention).join(", "));
+            return Verdict { good: false, words };
+        }
+        let done = listed(&[RowStatus::Updated, RowStatus::Restored, RowStatus::WouldUpdate, RowStatus::Unchanged]);
+        let words = match done.as_slice() {
+            [] => "No rows".to_string(),
+            [only] => format!("All {} rows {}", self.rows, only.split_once(' ').map_or("", |(_, name)| name)),
+            _ => format!("All {} rows done: {}", self.rows, done.join(", ")),
+        };
+        Verdict { good: true, words }
+    }
+}
+
+/// A job's verdict: whether it needs no look, and in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    pub good: bool,
+    pub words: String,
+}
+
+/// A status as a verdict says it.
+fn words(status: RowStatus) -> &'static str {
+    match status {
+        RowStatus::WouldUpdate => "would update",
+        status => status.name(),
     }
 }
 

@@ -58,8 +58,8 @@ pub enum ValidateError {
 /// An edited export (its `#export` column, or `--base`) is judged cell by cell against the export's values, offline:
 /// a row with no changed cell is valid with no changed field; Excel's damage is a problem.
 pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSummary, ValidateError> {
-    let edited = crate::edited::find(&config.csv, config.input, config.base.as_deref())?;
-    let mut reader = input::open(&config.csv, config.input)?;
+    let edited = crate::edited::find(&config.csv, &config.input, config.base.as_deref())?;
+    let mut reader = input::open(&config.csv, &config.input)?;
     if let Some(edited) = &edited {
         reader = reader.with_raw_cells();
         let words =
@@ -75,7 +75,9 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         move |source| ValidateError::Report { path, source }
     };
     let mut report = match &config.report {
-        Some(path) => Some(ReportFile::create(path, Preflight::NotRan).map_err(report_error(path))?),
+        Some(path) => {
+            Some(ReportFile::create(path, Preflight::NotRan, config.input.delimiter).map_err(report_error(path))?)
+        }
         None => None,
     };
     let mut summary = ValidateSummary::default();

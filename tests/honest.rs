@@ -245,7 +245,9 @@ fn a_sandbox_rehearsal_reads_a_tab_separated_file_with_the_one_reader() {
     let logs = stderr(&output);
     assert_eq!(output.status.code(), Some(0), "{logs}");
     assert!(logs.contains("sandbox: 4 successful PUTs"), "{logs}");
-    assert_eq!(statuses(&work.read("tabs.tsv.sandbox.report.csv")), [("updated".to_string(), 4)].into());
+    let report = work.read("tabs.tsv.sandbox.report.csv");
+    assert!(report.starts_with("\u{feff}line\tcustomer_id\t"), "the report takes the input's delimiter: {report}");
+    assert_eq!(statuses(&report), [("updated".to_string(), 4)].into());
 }
 
 /// The figure of the summary line "… pace settled at R requests/s".

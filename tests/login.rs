@@ -24,8 +24,12 @@ struct Rig {
 
 impl Rig {
     async fn new(rows: usize, faults: Faults) -> Rig {
-        let config =
-            SandboxConfig { customer_ids: (0..rows).map(customer).collect(), faults, ..SandboxConfig::default() };
+        Rig::with(SandboxConfig { faults, ..SandboxConfig::default() }, rows).await
+    }
+
+    /// A sandbox of `rows` customers configured as given.
+    async fn with(config: SandboxConfig, rows: usize) -> Rig {
+        let config = SandboxConfig { customer_ids: (0..rows).map(customer).collect(), ..config };
         Rig { sandbox: Sandbox::start(config).await.expect("the sandbox starts"), work: WorkDir::new() }
     }
 
@@ -176,7 +180,11 @@ async fn login_in_the_browser_keeps_a_private_sign_in_that_a_job_then_runs_on() 
     assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
     let printed = stderr(&login);
     assert!(printed.contains(&format!("signed in to tenant {TENANT} as {SANDBOX_USER}")), "{printed}");
-    assert!(printed.contains(&format!("warning: the sign-in is kept in a file, {}", rig.kept_file().display())));
+    let kept_line = format!(
+        "the sign-in is kept in a file, {} (mode 0600), as PCBULK_CREDENTIAL_STORE=file asks",
+        rig.kept_file().display()
+    );
+    assert!(printed.contains(&kept_line), "{printed}");
     assert!(printed.contains("code_challenge_method=S256"), "the page asks for PKCE: {printed}");
 
     use std::os::unix::fs::PermissionsExt;
@@ -196,7 +204,8 @@ async fn login_in_the_browser_keeps_a_private_sign_in_that_a_job_then_runs_on() 
     let whoami = rig.run(&["whoami"], &[]).await;
     assert_eq!(whoami.status.code(), Some(0), "{}", stderr(&whoami));
     let shown = stdout(&whoami);
-    for expected in [TENANT, Credentials::DEFAULT_CLIENT_ID, SANDBOX_USER, "public", "works:     yes"] {
+    let kept_in = format!("kept in:   a file, {} (mode 0600)", rig.kept_file().display());
+    for expected in [TENANT, Credentials::DEFAULT_CLIENT_ID, SANDBOX_USER, "public", "works:     yes", &kept_in] {
         assert!(shown.contains(expected), "whoami names {expected}: {shown}");
     }
 
@@ -393,4 +402,162 @@ async fn no_code_or_token_appears_in_any_output_or_file_at_trace() {
     for secret in &secrets {
         assert!(!everything.windows(secret.len()).any(|window| window == secret.as_bytes()), "a secret leaked");
     }
+}
+
+/// Where no OS credential store answers (a headless server, a container: here, a session bus that is not there),
+/// `login` keeps the sign-in in the 0600 file and says where in one line of warning; `PCBULK_CREDENTIAL_STORE=os`
+/// refuses before anyone signs in; a value that is neither is named. (Linux: the Secret Service is the one store
+/// a test can make unreachable by its environment.)
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_os_credential_store_the_sign_in_falls_back_to_the_file_with_a_one_line_warning() {
+    let rig = Rig::new(1, Faults::default()).await;
+    let no_bus = ("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/pcbulk-test-bus");
+    let login = rig.login_args(&[]);
+    let login: Vec<&str> = login.iter().map(String::as_str).collect();
+
+    let forced = rig.run(&login, &[("PCBULK_CREDENTIAL_STORE", "os"), no_bus]).await;
+    assert_eq!(forced.status.code(), Some(1), "{}", stderr(&forced));
+    let printed = stderr(&forced);
+    assert!(
+        printed.contains("env PCBULK_CREDENTIAL_STORE=os, but the Secret Service cannot be reached ("),
+        "{printed}"
+    );
+    assert!(printed.contains("unset it to keep the sign-in in a 0600 file"), "{printed}");
+    assert!(!printed.contains("/oauth2/v2.0/authorize"), "refused before the sign-in page: {printed}");
+    let wrong = rig.run(&login, &[("PCBULK_CREDENTIAL_STORE", "keychain")]).await;
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(stderr(&wrong).contains("env PCBULK_CREDENTIAL_STORE: value \"keychain\": give file or os"));
+    assert!(!rig.kept_file().exists());
+
+    let unset = [("PCBULK_CREDENTIAL_STORE", ""), no_bus];
+    let login = rig.login_in_browser(&unset).await;
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let printed = stderr(&login);
+    let warnings: Vec<&str> = printed.lines().filter(|line| line.contains("warning")).collect();
+    let expected = format!(
+        "warning: the sign-in is kept in a file, {} (mode 0600): no OS credential store answered (the Secret Service: ",
+        rig.kept_file().display()
+    );
+    assert!(warnings.len() == 1 && warnings[0].starts_with(&expected), "one line: {printed}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(rig.kept_file()).expect("the kept file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(rig.sandbox.issued_secrets().contains(&rig.kept_refresh_token()), "the file holds the refresh token");
+    assert!(rig.kept().get("refresh_token_in").is_none(), "the file holds the token itself");
+
+    let whoami = rig.run(&["whoami"], &unset).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", stderr(&whoami));
+    assert!(stdout(&whoami).contains(&format!("kept in:   a file, {} (mode 0600)", rig.kept_file().display())));
+    let logout = rig.run(&["logout"], &unset).await;
+    assert_eq!(logout.status.code(), Some(0), "{}", stderr(&logout));
+    let said = stderr(&logout);
+    assert!(
+        said.contains(&format!("signed out of tenant {TENANT}: removed {}\n", rig.kept_file().display())),
+        "{said}"
+    );
+    assert!(!rig.kept_file().exists());
+}
+
+/// Issue 18: a job running on the kept sign-in whose consent is withdrawn mid-job (the sandbox revokes every token)
+/// stops resumable with exit 1 and the exact command to sign in again; after that new sign-in the same command
+/// finishes the job, every row applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_revoked_mid_job_stops_it_resumable_and_after_a_new_login_every_row_is_applied_once() {
+    const ROWS: usize = 60;
+    let rig = Rig::new(ROWS, Faults { latency_ms: 20, ..Faults::default() }).await;
+    let login = rig.login_in_browser(&[]).await;
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let csv = rig.csv(ROWS);
+    let revoke = async {
+        let started = std::time::Instant::now();
+        while rig.sandbox.counters().total_puts_succeeded() < 5 {
+            assert!(started.elapsed() < Duration::from_secs(120), "the job never got going");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        rig.sandbox.revoke_tokens();
+    };
+    let (stopped, ()) = tokio::join!(rig.apply(&csv, &[]), revoke);
+    assert_eq!(stopped.status.code(), Some(1), "credentials revoked: {}", stderr(&stopped));
+    let command = format!(
+        "sign in again with `pcbulk login --tenant {TENANT} --client-id {} --authority {}`",
+        Credentials::DEFAULT_CLIENT_ID,
+        rig.url()
+    );
+    assert!(stderr(&stopped).contains(&command), "{}", stderr(&stopped));
+    assert!(stderr(&stopped).contains(&format!("to resume: pcbulk apply {csv} ")), "{}", stderr(&stopped));
+    let done_before = rig.sandbox.counters().total_puts_succeeded();
+    assert!(done_before < ROWS as u64, "the job stopped before its end: {done_before}");
+    let report = rig.work.read("jobs.csv.report.csv");
+    let pending = report_rows(&report).iter().filter(|(_, status, _)| status == "pending").count();
+    assert!(pending > 0, "rows left for the resume: {report}");
+    assert!(report_rows(&report).iter().all(|(_, status, _)| status != "failed"), "{report}");
+
+    let again = rig.login_in_browser(&[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let resumed = rig.apply(&csv, &[]).await;
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let report = rig.work.read("jobs.csv.report.csv");
+    assert!(report_rows(&report).iter().all(|(_, status, _)| status == "updated"), "{report}");
+    let puts = rig.sandbox.counters().puts_succeeded;
+    assert_eq!(puts.len(), ROWS, "every customer written");
+    assert!(puts.values().all(|&count| count == 1), "each exactly once: {puts:?}");
+}
+
+/// Issue 18, point 3: `--cloud china` signs in at the 21Vianet authority for the 21Vianet API's audience (here
+/// both on 127.0.0.1: `--authority` and `--base-url` point at a sandbox that accepts only that audience); `whoami`
+/// and a job on the kept sign-in work; the public audience is refused there, and a command of another cloud than
+/// the kept sign-in's is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_whoami_and_a_job_on_the_china_cloud() {
+    const CHINA_API: &str = "https://partner.partnercenterapi.microsoftonline.cn";
+    let rig = Rig::with(SandboxConfig { token_resource: CHINA_API.into(), ..SandboxConfig::default() }, 5).await;
+    let public = rig.login_in_browser(&[]).await;
+    assert_eq!(public.status.code(), Some(1));
+    assert!(stderr(&public).contains("the sign-in was refused (invalid_scope: AADSTS70011"), "{}", stderr(&public));
+
+    let login = rig
+        .login_acting(&["--cloud", "china"], &[], "http", |page| async move {
+            assert!(
+                page.contains(&format!(
+                    "scope={}",
+                    url::form_urlencoded::byte_serialize(format!("{CHINA_API}/.default").as_bytes())
+                        .collect::<String>()
+                )),
+                "{page}"
+            );
+            follow_as_browser(&page).await
+        })
+        .await;
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    assert_eq!(rig.kept()["cloud"], "china");
+    assert_eq!(rig.kept()["resource"], CHINA_API);
+
+    let whoami = rig.run(&["whoami"], &[]).await;
+    assert_eq!(whoami.status.code(), Some(0), "{}", stderr(&whoami));
+    assert!(stdout(&whoami).contains("cloud:     china"), "{}", stdout(&whoami));
+    assert!(stdout(&whoami).contains("works:     yes"), "{}", stdout(&whoami));
+
+    let csv = rig.csv(5);
+    let other_cloud = rig.apply(&csv, &[]).await;
+    assert_eq!(other_cloud.status.code(), Some(1));
+    assert!(
+        stderr(&other_cloud).contains("is of the china cloud, not public: add --cloud china"),
+        "{}",
+        stderr(&other_cloud)
+    );
+    assert_eq!(rig.sandbox.counters().total_put_attempts(), 0);
+    let job = rig.apply(&csv, &[("PCBULK_CLOUD", "china")]).await;
+    assert_eq!(job.status.code(), Some(0), "{}", stderr(&job));
+    assert_eq!(rig.sandbox.counters().total_puts_succeeded(), 5);
+    assert!(sign_in_renewals(&rig) >= 2, "whoami and the job renewed the china sign-in");
+
+    rig.sandbox.revoke_tokens();
+    let revoked = rig.run(&["whoami"], &[]).await;
+    let command = format!(
+        "sign in again with `pcbulk login --tenant {TENANT} --client-id {} --cloud china --authority {}`",
+        Credentials::DEFAULT_CLIENT_ID,
+        rig.url()
+    );
+    assert!(stderr(&revoked).contains(&command), "{}", stderr(&revoked));
 }

@@ -60,7 +60,8 @@ async fn dry_run(config: PreflightConfig) -> (HashMap<u64, Outcome>, Sandbox, Ve
         ..rig::apply_config(csv, work.path("moves.db"), report.clone(), api)
     };
     job::apply(&config, Arc::new(Silent), CancellationToken::new()).await.unwrap();
-    let mut reader = csv::Reader::from_path(&report).unwrap();
+    let text = common::read_text(&report);
+    let mut reader = common::report_reader(&text);
     let headers = reader.headers().unwrap().clone();
     let column = |name: &str| headers.iter().position(|header| header == name);
     let (line, status) = (column("line").unwrap(), column("status").unwrap());

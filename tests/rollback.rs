@@ -68,6 +68,7 @@ impl Rig {
             retry_failed: false,
             api: self.api(),
             grace: Duration::from_secs(30),
+            delimiter: b',',
         }
     }
 

@@ -575,8 +575,8 @@ async fn seeding_from_a_csv_and_generation_are_deterministic() {
     let csv = directory.path().join("changes.csv");
     let content = "\u{feff}Customer_ID;defaultAddress.city\nA58CEBA5-60AC-48E4-A0BC-2A855811807A;Paris\nnot-a-guid;Lyon\n0b7c3c38-4a3b-4a9a-9d1e-2c5c6f3a1b2c;Nice\n";
     std::fs::write(&csv, content).expect("written");
-    let input = pcbulk::input::InputConfig { delimiter: b';' };
-    let ids = pcbulk::cli::customer_ids(&csv, input).expect("ids read");
+    let input = pcbulk::input::InputConfig { delimiter: b';', sheet: None };
+    let ids = pcbulk::cli::customer_ids(&csv, &input).expect("ids read");
     assert_eq!(ids, vec!["a58ceba5-60ac-48e4-a0bc-2a855811807a", "0b7c3c38-4a3b-4a9a-9d1e-2c5c6f3a1b2c"]);
 
     let config = SandboxConfig { customers: 5, seed: 42, customer_ids: ids.clone(), ..SandboxConfig::default() };

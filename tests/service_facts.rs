@@ -42,7 +42,8 @@ struct Row {
 }
 
 fn read_report(path: &std::path::Path) -> HashMap<u64, Row> {
-    let mut reader = csv::Reader::from_path(path).unwrap();
+    let text = common::read_text(path);
+    let mut reader = common::report_reader(&text);
     let headers = reader.headers().unwrap().clone();
     let column = |name: &str| headers.iter().position(|header| header == name);
     let (line, status, error) = (column("line").unwrap(), column("status").unwrap(), column("error").unwrap());

@@ -1,6 +1,7 @@
 //! `pcbulk apply`: resolve the options, run the job (against the API or an in-process sandbox), sum it up.
 
-use super::job::{beside, default_state, summarise, watch_signals};
+use super::job::{beside, default_state, show_plan, summarise, watch_signals};
+use super::notify::NotifyArgs;
 use super::sandbox::{customer_ids, sandbox_api_config};
 use super::{ApiArgs, CsvArgs, Environment, Exit, PaceArgs, resolve_api, resolve_input, resolve_pace, runtime};
 use crate::budget::MaxFailures;
@@ -10,6 +11,7 @@ use crate::engine::{Guard, Mode};
 use crate::job::{self, ApplyConfig, Target};
 use crate::outputs::{self, Kept, Output};
 use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::summary::plan::Show;
 use crate::threeway::ExcelChanges;
 use anyhow::Context;
 use clap::Args;
@@ -26,10 +28,13 @@ pub struct ApplyArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// The SQLite state file [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The result report [default: the CSV's path with .report.csv appended].
+    /// The result report, a workbook when it ends in .xlsx [default: the CSV's path with .report.csv appended;
+    /// .report.xlsx for a workbook].
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Reads and merges, no PUT: says per row what would change.
@@ -81,6 +86,9 @@ pub struct ApplyArgs {
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// With --dry-run: how many changed rows the plan shows one by one, a number or `all`.
+    #[arg(long, value_name = "N|all", default_value = "20")]
+    pub show: Show,
     #[command(flatten)]
     pub edited: EditedArgs,
 }
@@ -122,7 +130,7 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
         csv: csv.clone(),
         input: resolve_input(&args.csv)?,
         state,
-        report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.csv"))),
+        report: args.report.clone().unwrap_or_else(|| beside(csv, &format!("{flavour}.report.{}", extension(csv)))),
         mode,
         restart: args.restart,
         yes: args.yes,
@@ -154,6 +162,11 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
     })
 }
 
+/// The extension of the default report: a job of a workbook gets a workbook, a job of a CSV a CSV.
+fn extension(csv: &Path) -> &'static str {
+    if crate::input::is_workbook(csv) { "xlsx" } else { "csv" }
+}
+
 /// Runs `pcbulk apply`.
 pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
     let runtime = runtime()?;
@@ -167,6 +180,7 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
             None => resolve_api(&args.api, &args.pace, environment)?,
         };
         let config = resolve(&args, api)?;
+        let notify = super::notify::resolve(&args.notify, environment)?;
         check_outputs(&config, &args)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
@@ -183,7 +197,10 @@ pub fn run(args: ApplyArgs, environment: Environment) -> anyhow::Result<Exit> {
         }
         let exit = summarise(&config.csv, &outcome);
         let kind = if args.dry_run { crate::state::JobKind::DryRun } else { crate::state::JobKind::Apply };
+        show_plan(&config.state, kind, args.show, &outcome);
         crate::summary::write_after_job(&config.state, kind, args.summary_json.as_deref(), args.html.as_deref())?;
+        let (state, report, page) = (&config.state, &outcome.report, args.html.as_deref());
+        super::notify::after_job(notify.as_ref(), state, kind, report, page).await;
         Ok(exit)
     })
 }
@@ -203,7 +220,7 @@ fn check_outputs(config: &ApplyConfig, args: &ApplyArgs) -> anyhow::Result<()> {
 }
 
 async fn start_sandbox(csv: &Path, input: crate::input::InputConfig) -> anyhow::Result<Sandbox> {
-    let ids = customer_ids(csv, input).with_context(|| format!("--sandbox: {}", csv.display()))?;
+    let ids = customer_ids(csv, &input).with_context(|| format!("--sandbox: {}", csv.display()))?;
     let config = SandboxConfig { customer_ids: ids, ..SandboxConfig::default() };
     Sandbox::start(config).await.context("--sandbox: cannot start the sandbox")
 }

@@ -79,8 +79,8 @@ fn resolve(args: &ExportArgs, api: crate::client::ApiConfig) -> anyhow::Result<E
     );
     let customers = match &args.customers {
         Some(path) => {
-            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)? };
-            let ids = super::customer_ids(path, input).with_context(|| format!("--customers {}", path.display()))?;
+            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: None };
+            let ids = super::customer_ids(path, &input).with_context(|| format!("--customers {}", path.display()))?;
             Customers::Ids(ids)
         }
         None => Customers::Listing { page_size: args.page_size },

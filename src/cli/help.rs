@@ -27,8 +27,16 @@ const PROGRESS: (&str, &str) =
 /// How long a job waits for the service's first answer (docs/big-jobs.md).
 const FIRST_ANSWER: (&str, &str) =
     ("PCBULK_FIRST_ANSWER_SECS", "seconds a job waits for the service's first answer before it stops (default 120)");
+/// The webhook a job's end is posted to (`--notify`), kept off the command line.
+const NOTIFY: (&str, &str) =
+    ("PCBULK_NOTIFY_URL", "the incoming webhook to tell of the job's end, as --notify (a secret: never printed whole)");
 /// Where `login` keeps its sign-in, for the commands that only read or remove it.
 const CONFIG_DIR: (&str, &str) = ("PCBULK_CONFIG_DIR", "where the sign-in of `pcbulk login` is kept");
+/// Where `login` keeps the refresh token (docs/authentication.md).
+const CREDENTIAL_STORE: (&str, &str) = (
+    "PCBULK_CREDENTIAL_STORE",
+    "file or os: where the refresh token is kept (unset: the OS credential store, else a 0600 file)",
+);
 
 /// The environment of a command that calls no API.
 const NO_API: &str = "none of the credentials: this command calls no API";
@@ -110,6 +118,10 @@ pub fn validate() -> String {
                 "a spreadsheet saved in a European locale, with a report",
                 "pcbulk validate updates.csv --delimiter ';' --report checked.csv",
             ),
+            (
+                "a sheet of an Excel workbook, with its report as a workbook",
+                "pcbulk validate updates.xlsx --sheet Changes --report checked.xlsx",
+            ),
         ],
         &[
             (Exit::Clean, "every row valid"),
@@ -121,7 +133,7 @@ pub fn validate() -> String {
 
 pub fn apply() -> String {
     page(
-        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER, NOTIFY]),
         &[
             ("read and merge every row, write nothing: what would change", "pcbulk apply updates.csv --dry-run"),
             (
@@ -159,7 +171,7 @@ pub fn export() -> String {
 
 pub fn rollback() -> String {
     page(
-        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
+        Reads::Api(&[PROGRESS, FIRST_ANSWER, NOTIFY]),
         &[
             ("say per row what would be put back, write nothing", "pcbulk rollback updates.csv --dry-run"),
             ("put back what the job of updates.csv changed (run it again to resume)", "pcbulk rollback updates.csv"),
@@ -247,7 +259,7 @@ pub fn partner_undo() -> String {
 
 pub fn login() -> String {
     page(
-        Reads::Only(&[("PCBULK_CLOUD", "public or china, as --cloud"), CONFIG_DIR]),
+        Reads::Only(&[("PCBULK_CLOUD", "public or china, as --cloud"), CONFIG_DIR, CREDENTIAL_STORE]),
         &[
             ("sign in in a browser", "pcbulk login --tenant contoso.onmicrosoft.com --client-id C"),
             (
@@ -278,7 +290,7 @@ pub fn whoami() -> String {
 
 pub fn logout() -> String {
     page(
-        Reads::Only(&[CONFIG_DIR]),
+        Reads::Only(&[CONFIG_DIR, CREDENTIAL_STORE]),
         &[
             ("forget one tenant's sign-in", "pcbulk logout --tenant contoso.onmicrosoft.com"),
             ("forget every kept sign-in", "pcbulk logout"),

@@ -45,11 +45,14 @@ impl From<Kind> for JobKind {
 pub struct ReportArgs {
     #[command(flatten)]
     pub state: StateArgs,
-    /// Where to write the report.
+    /// Where to write the report (with --format csv, a workbook when it ends in .xlsx).
     #[arg(long)]
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
+    /// The separator of a CSV report: `,`, `;` or `tab`.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -105,7 +108,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<Exit> {
     kept.push(crate::outputs::Kept { role: "the job's CSV", path: job.csv_path.clone().into() });
     crate::outputs::check(&[crate::outputs::Output { option: "--out", path: args.out.clone() }], &kept)?;
     match args.format {
-        Format::Csv => crate::job::write_report(&state, job.id, &args.out)?,
+        Format::Csv => crate::job::write_report(&state, job.id, &args.out, super::parse_delimiter(&args.delimiter)?)?,
         Format::Json => crate::summary::write_file(&args.out, |out| crate::summary::write_json(&state, &job, out))?,
         Format::Html => crate::summary::write_file(&args.out, |out| crate::summary::html::write(&state, &job, out))?,
     }

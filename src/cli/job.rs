@@ -5,7 +5,8 @@
 use super::Exit;
 use crate::engine::Ending;
 use crate::job::JobOutcome;
-use crate::state::RowStatus;
+use crate::state::{JobKind, RowStatus};
+use crate::summary::plan::Show;
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 
@@ -126,6 +127,30 @@ fn continue_command() -> String {
     command_line(args)
 }
 
+/// The command that runs a dry run's job for real: the same, without `--dry-run` and `--show`.
+pub(super) fn real_command() -> String {
+    let mut skip_next = false;
+    let args: Vec<String> = std::env::args()
+        .filter(|arg| {
+            let skip = std::mem::take(&mut skip_next) || arg.starts_with("--show=");
+            skip_next = arg == "--show";
+            !skip && arg != "--show" && arg != "--dry-run"
+        })
+        .collect();
+    command_line(args)
+}
+
+/// Prints the job's plan (a dry run: its rows, as `show` asks, and the command that runs it) or, after a real job,
+/// its counts per field and pre-flight refusals, on stdout.
+/// A plan that cannot be read is a warning: the job itself is done and recorded.
+pub(super) fn show_plan(state: &Path, kind: JobKind, show: Show, outcome: &JobOutcome) {
+    let dry_run = matches!(kind, JobKind::DryRun | JobKind::RollbackDryRun);
+    let (show, run) = if dry_run { (Some(show), Some(real_command())) } else { (None, None) };
+    if let Err(error) = crate::summary::plan::print_after_job(state, kind, show, &outcome.report, run.as_deref()) {
+        eprintln!("warning: cannot show the plan: {error:#}");
+    }
+}
+
 /// The command line as given (secrets never appear on it: they come from the environment).
 fn resume_command() -> String {
     command_line(std::env::args().collect())
@@ -141,5 +166,24 @@ fn command_line(args: Vec<String>) -> String {
     };
     let mut args = args.into_iter();
     let program = args.next().map(|_| "pcbulk".to_string()).unwrap_or_default();
-    std::iter::once(program).chain(args.filter(|arg| arg != "--restart").map(quote)).collect::<Vec<_>>().join(" ")
+    // A webhook URL is a secret (`--notify URL`): left out; env PCBULK_NOTIFY_URL keeps it off the command line.
+    let mut skip_next = false;
+    let args = args.filter(|arg| {
+        let skip = std::mem::take(&mut skip_next) || arg.starts_with("--notify=");
+        skip_next = arg == "--notify";
+        !skip && arg != "--notify" && arg != "--restart"
+    });
+    std::iter::once(program).chain(args.map(quote)).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_line;
+
+    #[test]
+    fn a_webhook_url_never_reaches_a_printed_command() {
+        let args =
+            ["/opt/pcbulk", "apply", "u.csv", "--notify", "https://h/SECRET", "--notify=https://h/S2", "--rate", "5"];
+        assert_eq!(command_line(args.map(String::from).to_vec()), "pcbulk apply u.csv --rate 5");
+    }
 }

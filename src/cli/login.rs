@@ -4,7 +4,7 @@
 use super::{Cloud, Environment, Exit};
 use crate::auth::{Auth, AuthConfig, Credentials};
 use crate::signin::browser::Browser;
-use crate::signin::store::{SignIn, Store};
+use crate::signin::store::{KeptIn, Removed, SignIn, Store};
 use crate::signin::{self, LoginConfig};
 use anyhow::Context;
 use clap::Args;
@@ -57,11 +57,6 @@ pub struct LogoutArgs {
     pub tenant: Option<String>,
 }
 
-/// The one line said wherever a sign-in is kept, since no OS credential store is used.
-fn kept_in(path: &std::path::Path) -> String {
-    format!("a file, {} (mode 0600; pcbulk uses no OS credential store)", path.display())
-}
-
 pub fn login(args: LoginArgs, environment: Environment) -> anyhow::Result<Exit> {
     let store = Store::locate(environment)?;
     let authority = super::resolve_authority(args.authority.as_deref(), args.cloud)?;
@@ -74,8 +69,9 @@ pub fn login(args: LoginArgs, environment: Environment) -> anyhow::Result<Exit> 
         resource: args.cloud.token_resource().to_string(),
         wait: Duration::from_secs(args.wait),
     };
-    // Refuse a tenant that cannot be kept before anyone signs in.
+    // Refuse a tenant that cannot be kept, or a credential store that cannot be had, before anyone signs in.
     store.path(&config.tenant)?;
+    let placement = store.choose()?;
     let has_display = cfg!(any(windows, target_os = "macos"))
         || environment("DISPLAY").is_some()
         || environment("WAYLAND_DISPLAY").is_some();
@@ -89,22 +85,29 @@ pub fn login(args: LoginArgs, environment: Environment) -> anyhow::Result<Exit> 
             signin::browser::sign_in(&config, browser, &mut err).await
         }
     })?;
-    let sign_in = signin::finish(&config, answer)?;
-    let path = store.save(&sign_in)?;
+    let (sign_in, refresh_token) = signin::finish(&config, answer, placement.kept_in)?;
+    let saved = store.save(&sign_in, &refresh_token)?;
     eprintln!(
         "signed in to tenant {} as {} (app {})",
         sign_in.tenant,
         sign_in.user.as_deref().unwrap_or("an unnamed user"),
         sign_in.client_id
     );
-    eprintln!("warning: the sign-in is kept in {}", kept_in(&path));
+    let kept = SignIn { kept_in: saved.kept_in, ..sign_in };
+    let file = saved.path.display();
+    match (saved.kept_in, saved.fallback.or(placement.fallback)) {
+        (KeptIn::Os, _) => eprintln!("the refresh token is kept in {}; the rest in {file}", store.describe(&kept)),
+        (KeptIn::File, Some(why)) => eprintln!("warning: the sign-in is kept in a file, {file} (mode 0600): {why}"),
+        (KeptIn::File, None) => {
+            eprintln!("the sign-in is kept in a file, {file} (mode 0600), as PCBULK_CREDENTIAL_STORE=file asks")
+        }
+    }
     Ok(Exit::Clean)
 }
 
 pub fn whoami(args: WhoamiArgs, environment: Environment) -> anyhow::Result<Exit> {
     let store = Store::locate(environment)?;
     let sign_in = select(&store, args.tenant.as_deref(), None)?;
-    let path = store.path(&sign_in.tenant)?;
     let user = match (&sign_in.user, &sign_in.user_name) {
         (Some(user), Some(name)) => format!("{user} ({name})"),
         (Some(user), None) => user.clone(),
@@ -117,7 +120,7 @@ pub fn whoami(args: WhoamiArgs, environment: Environment) -> anyhow::Result<Exit
     writeln!(out, "tenant:    {}", sign_in.tenant)?;
     writeln!(out, "app:       {}", sign_in.client_id)?;
     writeln!(out, "user:      {user}")?;
-    writeln!(out, "kept in:   {}", kept_in(&path))?;
+    writeln!(out, "kept in:   {}", store.describe(&sign_in))?;
     if args.offline {
         writeln!(out, "works:     not checked (--offline)")?;
         return Ok(Exit::Clean);
@@ -146,9 +149,17 @@ pub fn logout(args: LogoutArgs, environment: Environment) -> anyhow::Result<Exit
     };
     let mut removed = 0;
     for tenant in &tenants {
-        if let Some(path) = store.remove(tenant)? {
-            eprintln!("signed out of tenant {tenant}: removed {}", path.display());
+        let gone = store.remove(tenant)?;
+        if let Some(words) = removed_words(&gone) {
+            eprintln!("signed out of tenant {tenant}: removed {words}");
             removed += 1;
+        }
+        if let Some(reason) = &gone.left_in_os_store {
+            eprintln!(
+                "warning: the refresh token could not be removed from the OS credential store ({reason}): remove the \
+                 entry of service \"pcbulk sign-in\", account {}, by hand",
+                store.path(tenant)?.display()
+            );
         }
     }
     if removed == 0 {
@@ -158,6 +169,13 @@ pub fn logout(args: LogoutArgs, environment: Environment) -> anyhow::Result<Exit
         }
     }
     Ok(Exit::Clean)
+}
+
+/// What `logout` removed, in words: the file, and the refresh token from the OS store.
+fn removed_words(removed: &Removed) -> Option<String> {
+    let mut places: Vec<String> = removed.file.iter().map(|path| path.display().to_string()).collect();
+    places.extend(removed.os_store.map(|store| format!("the refresh token from {store}")));
+    (!places.is_empty()).then(|| places.join(" and "))
 }
 
 /// The kept sign-in a command uses: the one of `tenant` (of app `client_id` when given), or the only one kept.
@@ -198,6 +216,24 @@ pub(crate) fn select(store: &Store, tenant: Option<&str>, client_id: Option<&str
         );
     }
     Ok(sign_in)
+}
+
+/// Refuses a kept sign-in of another cloud than the command's (`--cloud`, env `PCBULK_CLOUD`): its token would be
+/// for another API.
+pub(crate) fn same_cloud(sign_in: &SignIn, cloud: Cloud) -> anyhow::Result<()> {
+    let wanted = cloud_name(cloud);
+    anyhow::ensure!(
+        sign_in.cloud == wanted,
+        "the sign-in kept for tenant {} is of the {} cloud, not {wanted}: add --cloud {} (or env PCBULK_CLOUD={}), or \
+         sign in to the {wanted} cloud with `pcbulk login --tenant {} --client-id {} --cloud {wanted}`",
+        sign_in.tenant,
+        sign_in.cloud,
+        sign_in.cloud,
+        sign_in.cloud,
+        sign_in.tenant,
+        sign_in.client_id
+    );
+    Ok(())
 }
 
 fn cloud_name(cloud: Cloud) -> &'static str {

@@ -8,6 +8,7 @@ pub mod help;
 pub mod inspect;
 pub mod job;
 pub mod login;
+pub mod notify;
 pub mod partner;
 pub mod rollback;
 pub mod sandbox;
@@ -116,11 +117,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CsvArgs {
-    /// The CSV of changes.
+    /// The CSV of changes, or an Excel workbook (.xlsx).
     pub csv: PathBuf,
-    /// The field separator: `,` by default, `;` for spreadsheets saved in European locales, `tab` for tabs.
+    /// The field separator: `,` by default, `;` for spreadsheets saved in European locales, `tab` for tabs. Also
+    /// the separator of a CSV report.
     #[arg(long, default_value = ",")]
     pub delimiter: String,
+    /// The sheet of an .xlsx workbook to read [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -139,7 +144,9 @@ pub struct ValidateArgs {
 /// Public (also Partner Center for Microsoft Cloud for US Government): `https://api.partnercenter.microsoft.com`,
 /// `https://login.microsoftonline.com`, audience the API root. Partner Center operated by 21Vianet:
 /// `https://partner.partnercenterapi.microsoftonline.cn` (learn.microsoft.com/partner-center/developer/
-/// partner-center-rest-urls), sign-in at `https://login.chinacloudapi.cn` and the token audience the API root
+/// partner-center-rest-urls), sign-in at `https://login.partner.microsoftonline.cn` (the Microsoft Entra endpoint
+/// operated by 21Vianet in learn.microsoft.com/entra/identity-platform/authentication-national-cloud; the older
+/// `https://login.chinacloudapi.cn` still answers, `--authority` takes it) and the token audience the API root
 /// (microsoft/Partner-Center-PowerShell `src/PowerShell/Models/Authentication/EnvironmentConstants.cs` and
 /// `PowerShellCredentials.cs`, which asks for `{PartnerCenterEndpoint}/user_impersonation`; the docs do not name
 /// the China audience: unverified against the service).
@@ -161,7 +168,7 @@ impl Cloud {
     pub fn authority(self) -> &'static str {
         match self {
             Cloud::Public => DEFAULT_AUTHORITY,
-            Cloud::China => "https://login.chinacloudapi.cn",
+            Cloud::China => crate::signin::store::CHINA_AUTHORITY,
         }
     }
 
@@ -246,17 +253,20 @@ pub fn resolve_credentials(args: &ApiArgs, environment: Environment) -> anyhow::
         (Some((tenant, client_id)), None, Some(client_secret)) => {
             Ok(Credentials::ClientCredentials { authority, tenant, client_id, client_secret })
         }
-        (Some((tenant, client_id)), None, None) => stored_sign_in(Some(&tenant), Some(&client_id), environment)
-            .context(
+        (Some((tenant, client_id)), None, None) => {
+            stored_sign_in(args.cloud, Some(&tenant), Some(&client_id), environment).context(
                 "--tenant and --client-id need env PCBULK_REFRESH_TOKEN (App+User) or PCBULK_CLIENT_SECRET (app only), \
                  or a sign-in kept by `pcbulk login`",
-            ),
-        (None, _, _) => stored_sign_in(args.tenant.as_deref(), None, environment),
+            )
+        }
+        (None, _, _) => stored_sign_in(args.cloud, args.tenant.as_deref(), None, environment),
     }
 }
 
-/// The sign-in kept by `pcbulk login`: the last source of credentials.
+/// The sign-in kept by `pcbulk login`: the last source of credentials (`login::select` picks it; a sign-in of
+/// another cloud than the command's is refused there, before anything is sent).
 fn stored_sign_in(
+    cloud: Cloud,
     tenant: Option<&str>,
     client_id: Option<&str>,
     environment: Environment,
@@ -266,6 +276,7 @@ fn stored_sign_in(
          PCBULK_REFRESH_TOKEN or PCBULK_CLIENT_SECRET, or sign in with `pcbulk login`",
     )?;
     let sign_in = login::select(&store, tenant, client_id)?;
+    login::same_cloud(&sign_in, cloud)?;
     Ok(Credentials::SignedIn { store, sign_in })
 }
 
@@ -325,7 +336,7 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
 }
 
 pub(crate) fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
-    Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)? })
+    Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: args.sheet.clone() })
 }
 
 /// How progress is shown off a terminal: as the log format says, every 30 s (env `PCBULK_PROGRESS_SECS`, for
@@ -463,7 +474,7 @@ mod tests {
         assert_eq!(china.client.base_url.as_str(), "https://partner.partnercenterapi.microsoftonline.cn/");
         assert_eq!(china.client.token_resource, "https://partner.partnercenterapi.microsoftonline.cn");
         assert!(
-            matches!(&china.credentials, Credentials::ClientCredentials { authority, .. } if authority == "https://login.chinacloudapi.cn")
+            matches!(&china.credentials, Credentials::ClientCredentials { authority, .. } if authority == "https://login.partner.microsoftonline.cn")
         );
         args.base_url = Some("http://127.0.0.1:9".into());
         let overridden = resolve_api(&args, &pace, &secret).unwrap();

@@ -1,9 +1,12 @@
 //! `pcbulk rollback`: resolve the options, run the rollback job on the apply job's state file, sum it up.
 
-use super::job::{default_state, summarise, watch_signals};
+use super::job::{default_state, show_plan, summarise, watch_signals};
+use super::notify::NotifyArgs;
 use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
 use crate::engine::Mode;
 use crate::job::rollback::{self, RollbackConfig};
+use crate::state::JobKind;
+use crate::summary::plan::Show;
 use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,12 +21,18 @@ pub struct RollbackArgs {
     pub api: ApiArgs,
     #[command(flatten)]
     pub pace: PaceArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
     /// The state file of the job [default: the CSV's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The report [default: beside the state file, the job's CSV name with .rollback.report.csv appended].
+    /// The report, a workbook when it ends in .xlsx [default: beside the state file, the job's CSV name with
+    /// .rollback.report.csv appended; .rollback.report.xlsx for a workbook].
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// The separator of a CSV report: `,`, `;` or `tab`.
+    #[arg(long, default_value = ",")]
+    pub delimiter: String,
     /// Reads and checks, no PUT: says per row what would be put back (status would_update).
     #[arg(long)]
     pub dry_run: bool,
@@ -36,6 +45,9 @@ pub struct RollbackArgs {
     /// Seconds rows in flight may take to finish after Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub grace: u64,
+    /// With --dry-run: how many changed rows the plan shows one by one, a number or `all`.
+    #[arg(long, value_name = "N|all", default_value = "20")]
+    pub show: Show,
 }
 
 /// The rollback's configuration: where the job is first (so a missing CSV is said before missing credentials).
@@ -54,6 +66,7 @@ fn resolve(args: &RollbackArgs, environment: Environment) -> anyhow::Result<Roll
         retry_failed: args.retry_failed,
         api: resolve_api(&args.api, &args.pace, environment)?,
         grace: Duration::from_secs(args.grace),
+        delimiter: super::parse_delimiter(&args.delimiter)?,
     })
 }
 
@@ -62,10 +75,15 @@ pub fn run(args: RollbackArgs, environment: Environment) -> anyhow::Result<Exit>
     let runtime = runtime()?;
     runtime.block_on(async {
         let config = resolve(&args, environment)?;
+        let notify = super::notify::resolve(&args.notify, environment)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
         let progress: Arc<dyn crate::progress::Progress> = Arc::from(crate::progress::for_stderr());
         let outcome = rollback::rollback(&config, progress, cancel).await?;
-        Ok(summarise(&config.state, &outcome))
+        let exit = summarise(&config.state, &outcome);
+        let kind = if args.dry_run { JobKind::RollbackDryRun } else { JobKind::Rollback };
+        show_plan(&config.state, kind, args.show, &outcome);
+        super::notify::after_job(notify.as_ref(), &config.state, kind, &outcome.report, None).await;
+        Ok(exit)
     })
 }

@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 pub fn run(args: SandboxArgs) -> anyhow::Result<Exit> {
     let ids = match &args.seed_from {
         Some(path) => {
-            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)? };
-            customer_ids(path, input).with_context(|| format!("--seed-from {}", path.display()))?
+            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: None };
+            customer_ids(path, &input).with_context(|| format!("--seed-from {}", path.display()))?
         }
         None => Vec::new(),
     };
@@ -43,7 +43,7 @@ fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The distinct customer ids of a CSV, in order, read by `input` as `apply` reads them (to seed a sandbox): every
 /// record's id cell that is a GUID, valid row or not, lower-cased.
-pub fn customer_ids(path: &Path, input: InputConfig) -> anyhow::Result<Vec<String>> {
+pub fn customer_ids(path: &Path, input: &InputConfig) -> anyhow::Result<Vec<String>> {
     let reader = crate::input::open_ids(path, input)?.without_duplicate_check();
     let mut seen = std::collections::HashSet::new();
     let mut ids = Vec::new();

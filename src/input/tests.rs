@@ -64,7 +64,7 @@ fn aliases_of_the_customer_column_and_header_case() {
 #[test]
 fn a_bom_and_semicolons_are_read() {
     let text = format!("\u{feff}customer_id;companyName\n{ID_A};Contoso, Ltd\n");
-    let records = read_with(text.as_bytes(), InputConfig { delimiter: b';' }).unwrap();
+    let records = read_with(text.as_bytes(), InputConfig { delimiter: b';', sheet: None }).unwrap();
     assert_eq!(valid(&records[0]).changes[0].edit, Edit::Set("Contoso, Ltd".into()));
 }
 

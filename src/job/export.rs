@@ -108,10 +108,11 @@ pub async fn export(
         started,
         watch: None,
         client: Some(client),
+        delimiter: b',',
     };
     if cancel.is_cancelled() {
         // Stopped while listing: the pages listed are recorded; the report says where the rows stand.
-        write_report(&state, job.id, &config.report)?;
+        write_report(&state, job.id, &config.report, b',')?;
         let counts = state.counts(job.id)?;
         let outcome = JobOutcome {
             ending: Ending::Interrupted,

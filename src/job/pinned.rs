@@ -101,7 +101,7 @@ impl Watch {
 }
 
 /// What differs between the CSV as it is now and the job's plan: up to three lines named, and the counts.
-pub(crate) fn describe_change(state: &Path, job: i64, csv: &Path, config: InputConfig) -> String {
+pub(crate) fn describe_change(state: &Path, job: i64, csv: &Path, config: &InputConfig) -> String {
     let cursor = match Cursor::open(state, job, Rows::All) {
         Ok(cursor) => cursor,
         Err(error) => return format!("(the plan cannot be read to compare: {error})"),

@@ -32,14 +32,18 @@ pub struct RollbackConfig {
     pub api: ApiConfig,
     /// How long rows in flight may take to finish after Ctrl-C.
     pub grace: Duration,
+    /// The delimiter of a CSV report (`--delimiter`: a rollback reads no CSV to take it from).
+    pub delimiter: u8,
 }
 
 /// The report a rollback writes when none is named: beside the state file (wherever the command runs from), named
-/// after the apply job's CSV: `updates.csv.rollback.report.csv`.
+/// after the apply job's CSV: `updates.csv.rollback.report.csv` (a workbook for a job of a workbook:
+/// `updates.xlsx.rollback.report.xlsx`).
 pub fn default_report(state: &Path, csv_path: &str, mode: Mode) -> PathBuf {
+    let extension = if crate::input::is_workbook(Path::new(csv_path)) { "xlsx" } else { "csv" };
     let suffix = match mode {
-        Mode::Apply => ".rollback.report.csv",
-        Mode::DryRun => ".rollback.dry-run.report.csv",
+        Mode::Apply => format!(".rollback.report.{extension}"),
+        Mode::DryRun => format!(".rollback.dry-run.report.{extension}"),
     };
     let csv_name = Path::new(csv_path).file_name().map(|name| name.to_string_lossy().into_owned());
     let name = format!("{}{suffix}", csv_name.unwrap_or_else(|| "pcbulk".to_string()));
@@ -156,6 +160,7 @@ pub async fn rollback(
             guard: Default::default(),
         },
         report,
+        delimiter: config.delimiter,
         started,
         watch: None,
         client: None,

@@ -3,22 +3,24 @@
 //! - [`browser`]: the authorization code flow with PKCE (`S256`), the answer caught by a one-request listener on
 //!   127.0.0.1 that the redirect URI names as `http://localhost:PORT`.
 //! - [`device`]: the device authorization grant, polled at the service's interval.
-//! - [`store`]: where the sign-in is kept (a 0600 file under the user's config directory), its renewal lock.
+//! - [`store`]: where the sign-in is kept (a 0600 file under the user's config directory, the refresh token in the
+//!   OS credential store when there is one: [`os_store`]), its renewal lock.
 //! - [`claims`]: who signed in, read from the ID token's claims.
 //!
-//! Both flows end in [`finish`]: the token answer becomes a stored [`store::SignIn`] (the refresh token and the
-//! user's name; never the access token or the ID token). This module must never print, log or keep a code, a
+//! Both flows end in [`finish`]: the token answer becomes a [`store::SignIn`] to keep (the user's name) and its
+//! refresh token; never the access token or the ID token. This module must never print, log or keep a code, a
 //! verifier, a device code or a token anywhere but in the store.
 
 pub mod browser;
 pub mod claims;
 pub mod device;
+pub mod os_store;
 pub mod store;
 
 use crate::secret::Secret;
 use crate::wire::{SignInTokenResponse, TokenErrorBody, sign_in};
 use std::time::Duration;
-use store::SignIn;
+use store::{KeptIn, SignIn};
 
 /// Where and as whom to sign in.
 #[derive(Clone, Debug)]
@@ -142,11 +144,15 @@ pub(crate) fn first_line(description: &str) -> String {
     line.chars().filter(|c| !c.is_control()).take(200).collect()
 }
 
-/// Turns a granted sign-in into what is kept.
-pub(crate) fn finish(config: &LoginConfig, answer: SignInTokenResponse) -> Result<SignIn, SignInError> {
+/// Turns a granted sign-in into what is kept: the sign-in (to be kept where `kept_in` says) and its refresh token.
+pub(crate) fn finish(
+    config: &LoginConfig,
+    answer: SignInTokenResponse,
+    kept_in: KeptIn,
+) -> Result<(SignIn, Secret), SignInError> {
     let refresh_token = answer.token.refresh_token.ok_or(SignInError::NoRefreshToken)?;
     let claims = answer.id_token.as_deref().map(claims::read).unwrap_or_default();
-    Ok(SignIn {
+    let sign_in = SignIn {
         cloud: config.cloud.clone(),
         authority: config.authority.trim_end_matches('/').to_string(),
         tenant: config.tenant.trim().to_string(),
@@ -154,6 +160,7 @@ pub(crate) fn finish(config: &LoginConfig, answer: SignInTokenResponse) -> Resul
         resource: config.resource.clone(),
         user: claims.user,
         user_name: claims.name,
-        refresh_token: Secret::new(refresh_token),
-    })
+        kept_in,
+    };
+    Ok((sign_in, Secret::new(refresh_token)))
 }

@@ -43,8 +43,58 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-se
 h1{font-size:1.4em}h2{font-size:1.1em;margin-top:2em}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1.5em}dt{color:#666}dd{margin:0}
 table{border-collapse:collapse;width:100%;font-size:.9em}th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
-td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
-.filter input{margin-left:1em}";
+td.error{overflow-wrap:anywhere}td.id,td.ids{font-family:monospace;font-size:.85em;white-space:nowrap}svg text{font-size:12px;fill:#333}
+.filter input{margin-left:1em}
+.verdict{font-size:1.5em;font-weight:600;padding:.5em .8em;border-left:8px solid;margin:0 0 .4em}
+.verdict.good{color:#1b5e20;background:#e8f5e9;border-color:#2e7d32}.verdict.attention{color:#b71c1c;background:#ffebee;border-color:#c62828}
+.rolled-back{font-weight:600;padding:.4em .8em;background:#fff8e1;border-left:8px solid #f9a825;margin:0 0 .4em}
+h1{color:#555;font-weight:normal}th small{font-weight:normal;color:#666}";
+
+/// The page's own script (inline: the page loads nothing): times in the viewer's local time with UTC beside, and the
+/// status filter driven by the radios or by the address's fragment (`page.html#show=failed`). Without script the
+/// page still reads: times in UTC, the filter by CSS.
+const SCRIPT: &str = r#"(function () {
+  function pad(n) { return String(n).padStart(2, '0'); }
+  function local(d) {
+    var offset = -d.getTimezoneOffset(), sign = offset < 0 ? '-' : '+';
+    offset = Math.abs(offset);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' +
+      pad(d.getMinutes()) + ':' + pad(d.getSeconds()) + ' (UTC' + sign + pad(Math.floor(offset / 60)) + ':' + pad(offset % 60) + ')';
+  }
+  function utc(d) { return d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'); }
+  document.querySelectorAll('time[datetime]').forEach(function (t) {
+    var d = new Date(t.getAttribute('datetime'));
+    if (!isNaN(d)) { t.textContent = local(d) + ' · ' + utc(d); t.setAttribute('data-local', local(d)); }
+  });
+  document.querySelectorAll('svg text[data-utc]').forEach(function (t) {
+    var d = new Date(t.getAttribute('data-utc'));
+    if (!isNaN(d)) { t.textContent = local(d).slice(0, 16) + ' local'; }
+  });
+  var table = document.getElementById('problems');
+  function show(status) {
+    if (!table) { return; }
+    table.setAttribute('data-show', status);
+    table.querySelectorAll('tbody tr').forEach(function (row) {
+      row.hidden = status !== 'all' && row.getAttribute('data-status') !== status;
+    });
+    var radio = document.getElementById('show-' + status);
+    if (radio) { radio.checked = true; }
+  }
+  document.querySelectorAll('input[name=show]').forEach(function (radio) {
+    radio.addEventListener('change', function () {
+      var status = radio.id.slice(5);
+      show(status);
+      history.replaceState(null, '', '#show=' + status);
+    });
+  });
+  var asked = /^#show=([a-z_]+)$/.exec(location.hash);
+  if (asked && document.getElementById('show-' + asked[1])) { show(asked[1]); }
+})();"#;
+
+/// A time from the state file (RFC 3339 UTC) as the page shows it: UTC without script, local and UTC with it.
+fn time(utc: &str) -> String {
+    format!("<time datetime=\"{0}\">{0}</time>", escape(utc))
+}
 
 /// Writes the page of the job.
 pub fn write(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -64,18 +114,35 @@ pub fn render(summary: &Summary, problems: &[RowRecord]) -> String {
         escape(&title),
         filter_style(problems)
     );
+    verdict(&mut page, summary);
     let _ = writeln!(page, "<h1>{}</h1>", escape(&title));
     header(&mut page, summary);
     page.push_str("<h2>Rows per status</h2>\n");
     counts_chart(&mut page, summary);
-    page.push_str("<h2>Requests and 429s per minute</h2>\n");
-    minutes_chart(&mut page, summary);
+    let buckets = buckets(summary);
+    let _ = writeln!(page, "<h2>Requests and 429s per {}</h2>", bucket_words(buckets.minutes));
+    minutes_chart(&mut page, &buckets);
     page.push_str("<h2>Top errors</h2>\n");
     errors_table(&mut page, summary);
     let _ = writeln!(page, "<h2>Rows that need a look ({})</h2>", problems.len());
     problems_table(&mut page, problems);
-    page.push_str("</body></html>\n");
+    let _ = write!(page, "<script>{SCRIPT}</script>\n</body></html>\n");
     page
+}
+
+/// The first thing on the page: the verdict in words and colour, then a rollback of the job, if any.
+fn verdict(page: &mut String, summary: &Summary) {
+    let verdict = summary.verdict();
+    let class = if verdict.good { "good" } else { "attention" };
+    let _ = writeln!(page, "<p id=\"verdict\" class=\"verdict {class}\">{}</p>", escape(&verdict.words));
+    if let Some(rolled) = &summary.rolled_back {
+        let counts = format!("{} restored, {} conflict, {} left", rolled.restored, rolled.conflict, rolled.left);
+        let when = match &rolled.finished {
+            Some(finished) => format!("These changes were rolled back (finished {}): {counts}", time(finished)),
+            None => format!("A rollback of these changes started {} has not finished: {counts}", time(&rolled.started)),
+        };
+        let _ = writeln!(page, "<p id=\"rolled-back\" class=\"rolled-back\" data-field=\"rolled_back\">{when}</p>");
+    }
 }
 
 fn header(page: &mut String, summary: &Summary) {
@@ -83,25 +150,23 @@ fn header(page: &mut String, summary: &Summary) {
         .duration_seconds
         .map(|seconds| humantime::format_duration(std::time::Duration::from_secs(seconds)).to_string());
     let settled = summary.settled_rate.map(|rate| format!("{rate:.1} requests/s"));
+    let finished = summary.finished.as_deref().map_or_else(|| "not finished".into(), time);
     let fields: [(&str, &str, String); 10] = [
-        ("csv", "input file", summary.csv.clone()),
-        ("target", "target", summary.target.clone()),
-        ("started", "started", summary.started.clone()),
-        ("finished", "finished", summary.finished.clone().unwrap_or_else(|| "not finished".into())),
+        ("csv", "input file", escape(&summary.csv)),
+        ("target", "target", escape(&summary.target)),
+        ("started", "started", time(&summary.started)),
+        ("finished", "finished", finished),
         ("duration", "duration", duration.unwrap_or_default()),
         ("settled_rate", "pace settled at", settled.unwrap_or_default()),
         ("requests", "requests sent", summary.requests.to_string()),
         ("throttled", "429s met", summary.throttled.to_string()),
         ("rows", "rows", summary.rows.to_string()),
-        ("job", "job", summary.job.clone()),
+        ("job", "job", escape(&summary.job)),
     ];
     page.push_str("<dl id=\"job\">\n");
+    // Each value is escaped (or a number, or a `time` of escaped text) above.
     for (key, label, value) in fields {
-        let _ = writeln!(page, "<dt>{label}</dt><dd data-field=\"{key}\">{}</dd>", escape(&value));
-    }
-    if let Some(rolled_back) = &summary.rolled_back {
-        let words = rolled_back.words();
-        let _ = writeln!(page, "<dt>changes</dt><dd data-field=\"rolled_back\">{}</dd>", escape(&words));
+        let _ = writeln!(page, "<dt>{label}</dt><dd data-field=\"{key}\">{value}</dd>");
     }
     page.push_str("</dl>\n");
 }
@@ -138,25 +203,59 @@ fn counts_chart(page: &mut String, summary: &Summary) {
     page.push_str("</svg>\n");
 }
 
-/// A recorded minute placed on the chart: minutes since the first, its label, and its two counts.
-struct Point<'a> {
+/// A bucket of recorded minutes placed on the chart: minutes since the first, its first minute, and its two counts.
+struct Point {
     offset: f64,
-    label: &'a str,
+    label: String,
     requests: u64,
     throttled: u64,
 }
 
-fn minute_points(summary: &Summary) -> Vec<Point<'_>> {
+/// The pace chart's points, each a bucket of `minutes` minutes.
+struct Buckets {
+    minutes: u64,
+    points: Vec<Point>,
+}
+
+/// Minutes per bucket for a job whose recorded minutes span `span` minutes: minute by minute up to three hours,
+/// then 5, 15 or 60 minutes, so a night shows its shape in a few hundred points at most.
+fn bucket_size(span: u64) -> u64 {
+    match span {
+        0..=180 => 1,
+        181..=720 => 5,
+        721..=2880 => 15,
+        _ => 60,
+    }
+}
+
+fn bucket_words(minutes: u64) -> String {
+    if minutes == 1 { "minute".to_string() } else { format!("{minutes} minutes") }
+}
+
+/// The job's minutes summed into buckets that suit its length.
+fn buckets(summary: &Summary) -> Buckets {
     let parse = |text: &str| humantime::parse_rfc3339(text).ok();
     let first = summary.minutes.first().and_then(|minute| parse(&minute.minute));
-    summary
-        .minutes
-        .iter()
-        .filter_map(|minute| {
-            let offset = parse(&minute.minute)?.duration_since(first?).ok()?.as_secs_f64() / 60.0;
-            Some(Point { offset, label: &minute.minute, requests: minute.requests, throttled: minute.throttled })
-        })
-        .collect()
+    let offset = |text: &str| Some(parse(text)?.duration_since(first?).ok()?.as_secs() / 60);
+    let span = summary.minutes.last().and_then(|minute| offset(&minute.minute)).unwrap_or(0);
+    let size = bucket_size(span);
+    let mut points: Vec<Point> = Vec::new();
+    for minute in &summary.minutes {
+        let Some(start) = offset(&minute.minute).map(|offset| offset / size * size) else { continue };
+        match points.last_mut() {
+            Some(point) if point.offset == start as f64 => {
+                point.requests += minute.requests;
+                point.throttled += minute.throttled;
+            }
+            _ => points.push(Point {
+                offset: start as f64,
+                label: minute.minute.clone(),
+                requests: minute.requests,
+                throttled: minute.throttled,
+            }),
+        }
+    }
+    Buckets { minutes: size, points }
 }
 
 /// The chart's frame: where the plot sits and how counts map to it.
@@ -181,8 +280,8 @@ impl Frame {
     }
 }
 
-fn minutes_chart(page: &mut String, summary: &Summary) {
-    let points = minute_points(summary);
+fn minutes_chart(page: &mut String, buckets: &Buckets) {
+    let points = &buckets.points;
     let frame = Frame {
         width: 820.0,
         height: 230.0,
@@ -196,12 +295,14 @@ fn minutes_chart(page: &mut String, summary: &Summary) {
     let _ = writeln!(
         page,
         "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" \
-         aria-label=\"requests and 429s per minute\" data-minutes=\"{}\">",
+         aria-label=\"requests and 429s per {}\" data-minutes=\"{}\" data-bucket-minutes=\"{}\">",
         frame.width,
         frame.height,
-        points.len()
+        bucket_words(buckets.minutes),
+        points.len(),
+        buckets.minutes
     );
-    axes(page, &frame, &points);
+    axes(page, &frame, points);
     for (class, colour) in [("requests", "#1565c0"), ("throttled", "#c62828")] {
         let count = |point: &Point| if class == "requests" { point.requests } else { point.throttled };
         let coordinates: Vec<String> =
@@ -211,13 +312,13 @@ fn minutes_chart(page: &mut String, summary: &Summary) {
             "<polyline class=\"{class}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
             coordinates.join(" ")
         );
-        for point in &points {
+        for point in points {
             let _ = write!(
                 page,
                 "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{}: {} requests, {} answered 429</title></circle>",
                 frame.x(point.offset),
                 frame.y(count(point)),
-                escape(point.label),
+                escape(&point.label),
                 point.requests,
                 point.throttled
             );
@@ -235,15 +336,16 @@ fn minutes_chart(page: &mut String, summary: &Summary) {
 fn axes(page: &mut String, frame: &Frame, points: &[Point]) {
     let (x0, x1, y0) = (frame.left, frame.right, frame.bottom);
     let below = frame.height - 10.0;
-    let first = points.first().map_or("no requests recorded", |point| point.label);
-    let last = points.last().filter(|_| points.len() > 1).map_or("", |point| point.label);
+    let first = points.first().map_or("no requests recorded", |point| point.label.as_str());
+    let last = points.last().filter(|_| points.len() > 1).map_or("", |point| point.label.as_str());
     let _ = writeln!(
         page,
         "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/>\
          <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
          <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x1}\" y2=\"{top}\" stroke=\"#eee\"/>\
          <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{most}</text><text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>\
-         <text x=\"{x0}\" y=\"{below}\">{first}</text><text x=\"{x1}\" y=\"{below}\" text-anchor=\"end\">{last}</text>",
+         <text x=\"{x0}\" y=\"{below}\" data-utc=\"{first}\">{first}</text>\
+         <text x=\"{x1}\" y=\"{below}\" text-anchor=\"end\" data-utc=\"{last}\">{last}</text>",
         top = frame.top,
         lx = x0 - 6.0,
         ty = frame.top + 4.0,
@@ -259,7 +361,7 @@ fn errors_table(page: &mut String, summary: &Summary) {
         return;
     }
     page.push_str(
-        "<table id=\"errors\"><thead><tr><th>code</th><th>description</th><th>rows</th></tr></thead><tbody>\n",
+        "<table id=\"errors\"><thead><tr><th>code</th><th>message <small>(ids and numbers in it as &lt;id&gt;, &lt;n&gt;)</small></th><th>rows</th></tr></thead><tbody>\n",
     );
     for error in &summary.top_errors {
         let _ = writeln!(
@@ -304,21 +406,19 @@ fn problems_table(page: &mut String, problems: &[RowRecord]) {
     }
     page.push_str(
         "\n<table id=\"problems\"><thead><tr><th>line</th><th>customer id</th><th>status</th><th>error</th>\
-                   <th>request ids</th></tr></thead><tbody>\n",
+                   <th>request id <small>(give it to support)</small></th><th>correlation id</th></tr></thead><tbody>\n",
     );
     for row in problems {
-        let ids = [&row.request_id, &row.correlation_id]
-            .iter()
-            .filter_map(|id| id.as_deref())
-            .map(escape)
-            .collect::<Vec<_>>()
-            .join("<br>");
+        let id = |id: &Option<String>| escape(id.as_deref().unwrap_or_default());
         let _ = writeln!(
             page,
-            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td>{}</td><td class=\"ids\">{ids}</td></tr>",
+            "<tr class=\"s-{status}\" data-status=\"{status}\"><td>{}</td><td class=\"id\">{}</td><td>{status}</td><td class=\"error\">{}</td>\
+             <td class=\"ids request-id\">{}</td><td class=\"ids correlation-id\">{}</td></tr>",
             row.line,
             escape(&row.customer_id),
             escape(row.error.as_deref().unwrap_or_default()),
+            id(&row.request_id),
+            id(&row.correlation_id),
             status = token(&row.status),
         );
     }
@@ -335,6 +435,68 @@ mod tests {
             escape(r#"<script>alert("x") & 'y'</script>"#),
             "&lt;script&gt;alert(&quot;x&quot;) &amp; &#39;y&#39;&lt;/script&gt;"
         );
+    }
+
+    #[test]
+    fn the_pace_chart_buckets_suit_the_job_length() {
+        assert_eq!(
+            [bucket_size(0), bucket_size(180), bucket_size(181), bucket_size(721), bucket_size(3000)],
+            [1, 1, 5, 15, 60]
+        );
+        let minute = |at: u64, requests: u64| super::super::MinuteCount {
+            minute: humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at * 60))
+                .to_string(),
+            requests,
+            throttled: at % 2,
+        };
+        let night: Vec<_> = (0..600).map(|at| minute(1_000_000 + at, 10)).collect();
+        let summary = Summary { minutes: night, ..empty() };
+        let night = buckets(&summary);
+        assert_eq!(night.minutes, 5, "ten hours in 5-minute buckets");
+        assert_eq!(night.points.len(), 120);
+        assert!(night.points.iter().all(|point| point.requests == 50), "each bucket sums its minutes");
+        assert_eq!(night.points.iter().map(|point| point.throttled).sum::<u64>(), 300);
+        let short = Summary { minutes: (0..3).map(|at| minute(1_000_000 + at, 7)).collect(), ..empty() };
+        let short = buckets(&short);
+        assert_eq!((short.minutes, short.points.len()), (1, 3));
+    }
+
+    fn empty() -> Summary {
+        Summary {
+            job: "apply".into(),
+            csv: "x.csv".into(),
+            target: "http://127.0.0.1:1".into(),
+            started: "2026-11-28T10:00:00Z".into(),
+            last_moved: None,
+            finished: None,
+            duration_seconds: None,
+            requests: 0,
+            throttled: 0,
+            settled_rate: None,
+            rows: 0,
+            counts: Default::default(),
+            top_errors: Vec::new(),
+            minutes: Vec::new(),
+            rolled_back: None,
+        }
+    }
+
+    #[test]
+    fn the_verdict_comes_first_and_a_rollback_right_after_it() {
+        let rolled_back = Some(super::super::RolledBack {
+            started: "2026-11-28T11:00:00Z".into(),
+            finished: Some("2026-11-28T11:05:00Z".into()),
+            restored: 3,
+            conflict: 1,
+            left: 0,
+        });
+        let counts = [("updated".to_string(), 4)].into();
+        let page = render(&Summary { rows: 4, counts, rolled_back, ..empty() }, &[]);
+        let body = &page[page.find("<body>").unwrap() + 7..];
+        assert!(body.starts_with("<p id=\"verdict\" class=\"verdict good\">All 4 rows updated</p>\n"), "{body}");
+        let next = body.lines().nth(1).unwrap();
+        assert!(next.starts_with("<p id=\"rolled-back\"") && next.contains("3 restored, 1 conflict, 0 left"), "{next}");
+        assert!(next.contains("<time datetime=\"2026-11-28T11:05:00Z\">"), "{next}");
     }
 
     #[test]

@@ -59,7 +59,7 @@ fn the_summary_counts_every_status_and_ranks_the_errors() {
         [
             ("600002", "Customer was not found", 3),
             ("HTTP 503", "service unavailable", 1),
-            ("invalid", "column email: value \"x\": not an email address", 1),
+            ("invalid", "column email: value \"…\": not an email address", 1),
         ],
         "most rows first; a pending row is no error"
     );
@@ -89,4 +89,39 @@ fn a_dry_run_and_a_rollback_need_no_look_for_doing_their_job() {
     for look in ["failed", "invalid", "conflict", "pending"] {
         assert!(row(look).needs_attention(), "{look}");
     }
+}
+
+#[test]
+fn the_top_errors_group_by_code_and_shape_not_by_the_ids_inside() {
+    let mut state = StateFile::open_in_memory().unwrap();
+    let rows = (2..=6).map(|line| planned(line, RowStatus::Pending, ""));
+    let job = state.create_job(JobKind::Apply, "x.csv", "hash", "http://127.0.0.1:1", rows).unwrap().unwrap();
+    let recorder = Recorder::start(state, job.id);
+    let handle = recorder.handle();
+    for line in 2..=4 {
+        let message = format!("http 404: 600002: Customer 6513270e-269e-4d37-b2a7-4de452e6b4{line:02} was not found");
+        handle.record(failed(line, 404, Some("600002"), &message)).unwrap();
+    }
+    handle.record(failed(5, 400, Some("600002"), "http 400: 600002: quota of 50 reached")).unwrap();
+    handle.record(failed(6, 400, Some("600002"), "http 400: 600002: quota of 70 reached")).unwrap();
+    let state = recorder.finish().unwrap();
+    let job = state.find_job(JobKind::Apply).unwrap().unwrap();
+    let summary = Summary::read(&state, &job, |_| {}).unwrap();
+    let errors: Vec<(&str, &str, u64)> =
+        summary.top_errors.iter().map(|e| (e.code.as_str(), e.description.as_str(), e.rows)).collect();
+    assert_eq!(errors, [("600002", "Customer <id> was not found", 3), ("600002", "quota of <n> reached", 2)]);
+}
+
+#[test]
+fn the_verdict_says_the_job_in_one_line() {
+    let (state, job) = job();
+    let summary = Summary::read(&state, &job, |_| {}).unwrap();
+    let verdict = summary.verdict();
+    assert!(!verdict.good);
+    assert_eq!(verdict.words, "6 of 8 rows need attention: 4 failed, 1 invalid, 1 pending");
+    let counts = |pairs: &[(&str, u64)]| pairs.iter().map(|(name, n)| (name.to_string(), *n)).collect();
+    let all = Summary { rows: 300, counts: counts(&[("updated", 300)]), ..summary.clone() };
+    assert_eq!(all.verdict(), Verdict { good: true, words: "All 300 rows updated".into() });
+    let dry = Summary { rows: 3, counts: counts(&[("would_update", 2), ("unchanged", 1)]), ..summary };
+    assert_eq!(dry.verdict().words, "All 3 rows done: 2 would update, 1 unchanged");
 }

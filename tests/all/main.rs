@@ -9,8 +9,12 @@ mod common;
 
 #[path = "../apply.rs"]
 mod apply;
+#[path = "../browser.rs"]
+mod browser;
 #[path = "../crash.rs"]
 mod crash;
+#[path = "../excel.rs"]
+mod excel;
 #[path = "../export.rs"]
 mod export;
 #[path = "../honest.rs"]
@@ -19,10 +23,16 @@ mod honest;
 mod login;
 #[path = "../net/main.rs"]
 mod net;
+#[path = "../notify.rs"]
+mod notify;
+#[path = "../office.rs"]
+mod office;
 #[path = "../operator.rs"]
 mod operator;
 #[path = "../partner.rs"]
 mod partner;
+#[path = "../plan.rs"]
+mod plan;
 #[path = "../preflight.rs"]
 mod preflight;
 #[path = "../rollback.rs"]

@@ -49,11 +49,14 @@ pub fn pcbulk(args: &[&str]) -> Output {
 /// The real `pcbulk` binary, with none of the caller's credentials: only those of `env`.
 fn command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pcbulk"));
-    for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL"] {
+    for name in ["PCBULK_TOKEN", "PCBULK_REFRESH_TOKEN", "PCBULK_CLIENT_SECRET", "PCBULK_BASE_URL", "PCBULK_NOTIFY_URL"]
+    {
         command.env_remove(name);
     }
     // Never the user's own kept sign-in (`pcbulk login`): a directory no test writes, unless `env` names another.
     command.env("PCBULK_CONFIG_DIR", Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-sign-in"));
+    // Never the user's OS credential store either: a test that means it says so (an empty value is unset).
+    command.env("PCBULK_CREDENTIAL_STORE", "file");
     command.envs(env.iter().copied());
     command
 }
@@ -100,9 +103,31 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The turn of a test that must not share the CPU with another such test: the soak (`crash.rs`), whose pace must
+/// meet the sandbox's rate limit, and the spreadsheet engine's conversions (`office.rs`), each a burst of CPU.
+pub fn heavy_turn() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that failed while holding the turn leaves nothing behind that the next one needs.
+    HEAVY.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A CSV reader over a report pcbulk wrote, past the UTF-8 byte-order mark every CSV it writes starts with (which
+/// the csv crate would take as part of the first header), separated by the delimiter of its job's input (the one
+/// after its first column, `line`); the one place the tests parse a report.
+pub fn report_reader(text: &str) -> csv::Reader<&[u8]> {
+    let body = text.strip_prefix('\u{feff}').expect("a report starts with a UTF-8 byte-order mark");
+    let delimiter = body.strip_prefix("line").and_then(|rest| rest.bytes().next()).expect("a report's header");
+    csv::ReaderBuilder::new().delimiter(delimiter).from_reader(body.as_bytes())
+}
+
+/// The text of a report file, for [`report_reader`].
+pub fn read_text(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
 /// Reads a report into (line, status, error) triples.
 pub fn report_rows(text: &str) -> Vec<(u64, String, String)> {
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let mut reader = report_reader(text);
     let headers = reader.headers().expect("a header").clone();
     let column = |name: &str| headers.iter().position(|header| header == name).expect("a report column");
     let (line, status, error) = (column("line"), column("status"), column("error"));
