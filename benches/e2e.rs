@@ -5,6 +5,9 @@
 //! each measured on a `pcbulk` child under `/usr/bin/time`. Set `PCBULK_E2E_MILLION=1` to add the 1M-row apply.
 //! Issue 20's pace figures (`pace_figures`): the share of `--rate` used at 100 ms, 1 s and 2 s latency, and a start
 //! at ten times a strict limiter's rate; `PCBULK_E2E_LONG=1` makes the latency jobs 300 s long instead of 30 s.
+//! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
+//! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these); and the export of 10k
+//! and 100k customers from a separate sandbox (`PCBULK_E2E_ONLY=export`).
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
@@ -121,6 +124,120 @@ async fn requests_per_row(rows: usize) {
     line("requests per unchanged row", format!("{:.2}", unchanged as f64 / rows as f64), "target 1.00");
 }
 
+/// (f) The round trip: export `rows` customers (pages of `page`), change the city of `changed` of them in the file,
+/// apply it (pre-flight off, as `--no-preflight`). With `others` of the changed profiles edited by someone else (their
+/// email) between the export and the apply: each such row costs a stale PUT, a read and the PUT that lands, and must
+/// end holding both edits.
+async fn round_trip(rows: usize, page: usize, changed: usize, others: usize) {
+    let rig = InProcess::start(rows, Faults::default()).await;
+    let api = rig.config(100_000, 8).api;
+    let (out, state) = (rig.dir.path().join("current.csv"), rig.dir.path().join("current.csv.pcbulk.db"));
+    let export = pcbulk::job::export::ExportConfig {
+        out: out.clone(),
+        state,
+        report: rig.dir.path().join("export-report.csv"),
+        columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
+        customers: pcbulk::job::export::Customers::Listing { page_size: page },
+        restart: true,
+        api: api.clone(),
+        grace: Duration::from_secs(5),
+    };
+    let route = |name: &str| rig.sandbox.counters().requests_by_route.get(name).copied().unwrap_or_default();
+    let exported =
+        pcbulk::job::export::export(&export, Arc::new(Silent), CancellationToken::new()).await.expect("export");
+    assert_eq!(exported.written, Some(rows as u64));
+    let export_requests = route("customer_billing") + route("customer_list");
+    let expected = rows + rows.div_ceil(page);
+    line(
+        &format!("export {rows} customers, pages of {page}: requests"),
+        format!("{export_requests}"),
+        &format!("target {expected} = N + ⌈N/page⌉"),
+    );
+    let edited = rig.dir.path().join(format!("edited-{others}.csv"));
+    edit_cities(&out, &edited, changed);
+    for index in 0..others {
+        rig.sandbox.edit_customer(&customer(index), "email", "someone.else@contoso.example").expect("an edit");
+    }
+    let (state, report) = (rig.dir.path().join(format!("edited-{others}.db")), rig.dir.path().join("report.csv"));
+    let config = ApplyConfig::new(edited, state, report, api);
+    let before = rig.sandbox.counters();
+    let (requests, _, _) = rig.apply(&config).await;
+    let after = rig.sandbox.counters();
+    // The sandbox's own count of reads and PUT attempts per customer, for the customers the file left alone.
+    let of = |counters: &pcbulk::sandbox::Counters, id: &str| {
+        counters.profile_reads.get(id).copied().unwrap_or_default()
+            + counters.put_attempts.get(id).copied().unwrap_or_default()
+    };
+    let untouched: u64 = (changed..rows).map(customer).map(|id| of(&after, &id) - of(&before, &id)).sum();
+    let label = format!("export {rows}, change {changed}, {others} edited by someone else, apply");
+    let target = if others == 0 { "target 1.00" } else { "target <= 3.05" };
+    line(&format!("{label}: requests per changed row"), format!("{:.2}", requests as f64 / changed as f64), target);
+    line(
+        &format!("{label}: requests per untouched row"),
+        format!("{:.2}", untouched as f64 / (rows - changed) as f64),
+        "target 0.00",
+    );
+    for index in 0..changed {
+        let profile = rig.sandbox.customer(&customer(index)).expect("a customer");
+        assert_eq!(profile["defaultAddress"]["city"], format!("Edited {index}"), "our change landed");
+        if index < others {
+            assert_eq!(profile["email"], "someone.else@contoso.example", "their change kept");
+        }
+    }
+    line(&format!("{label}: rows right"), format!("{changed} of {changed}"), "every row");
+}
+
+/// (f) The budget of an export: `rows` customers from a sandbox limited to `limit`/s with 40 ms latency, at
+/// `--rate limit` (listing and reads share the one pace; the pages are listed one after the other before the reads,
+/// so a small page costs the budget `rate × latency / page` of it).
+async fn export_budget(rows: usize, limit: u32, page: usize) {
+    let faults = Faults { rate_limit: Some(f64::from(limit)), latency_ms: 40, ..Faults::default() };
+    let rig = InProcess::start(rows, faults).await;
+    let export = pcbulk::job::export::ExportConfig {
+        out: rig.dir.path().join("current.csv"),
+        state: rig.dir.path().join("current.csv.pcbulk.db"),
+        report: rig.dir.path().join("export-report.csv"),
+        columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
+        customers: pcbulk::job::export::Customers::Listing { page_size: page },
+        restart: true,
+        api: rig.config(limit, 8).api,
+        grace: Duration::from_secs(5),
+    };
+    let started = Instant::now();
+    let exported =
+        pcbulk::job::export::export(&export, Arc::new(Silent), CancellationToken::new()).await.expect("export");
+    let elapsed = started.elapsed();
+    assert_eq!(exported.written, Some(rows as u64));
+    let counters = rig.sandbox.counters();
+    let route = |name: &str| counters.requests_by_route.get(name).copied().unwrap_or_default();
+    let useful = route("customer_billing") + route("customer_list") - counters.throttled;
+    let used = (useful as f64 / f64::from(limit)) / elapsed.as_secs_f64();
+    let label = format!("export budget, {rows} customers, pages of {page}, limit {limit}/s, 40 ms, --rate {limit}");
+    line(
+        &format!("{label}: share of budget used"),
+        format!("{used:.3} ({} 429s)", counters.throttled),
+        "target >= 0.98",
+    );
+}
+
+/// The export `from` with the city of its first `changed` rows edited, saved as `to` (a BOM, as Excel saves).
+fn edit_cities(from: &Path, to: &Path, changed: usize) {
+    let text = std::fs::read_to_string(from).expect("the export");
+    let mut reader = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().expect("a header").clone();
+    let city = headers.iter().position(|name| name == "defaultAddress.city").expect("a city column");
+    let mut writer = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    writer.write_record(&headers).expect("write");
+    for (index, record) in reader.records().enumerate() {
+        let mut cells: Vec<String> = record.expect("a record").iter().map(String::from).collect();
+        if index < changed {
+            cells[city] = format!("Edited {index}");
+        }
+        writer.write_record(&cells).expect("write");
+    }
+    std::fs::write(to, writer.into_inner().expect("written")).expect("write");
+}
+
 /// A `pcbulk sandbox` child seeded from a CSV: the process, its base URL and a ready token.
 struct Separate {
     child: Child,
@@ -225,6 +342,46 @@ fn separate_apply_with(dir: &Path, rows: usize, concurrency: usize) -> Measured 
     applied
 }
 
+/// (g) Export `rows` customers from a separate sandbox (pages of 500, `--concurrency 8`): its requests by the
+/// sandbox's own count against N + ⌈N/page⌉, and the child's peak RSS.
+fn separate_export(dir: &Path, rows: usize) -> Measured {
+    let csv = dir.join(format!("export-{rows}.csv"));
+    write_csv(&csv, rows);
+    let sandbox = Separate::start(&csv);
+    let out = dir.join(format!("exported-{rows}.csv")).display().to_string();
+    let args = ["export", "--out", &out, "--page-size", "500", "--rate", "1000000", "--concurrency", "8"];
+    let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
+    let exported = measure(&args, &env);
+    let counters: pcbulk::sandbox::Counters =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime").block_on(async {
+            let url = format!("{}/_sandbox/counters", sandbox.url);
+            reqwest::get(url).await.expect("the counters").json().await.expect("counters JSON")
+        });
+    let route = |name: &str| counters.requests_by_route.get(name).copied().unwrap_or_default();
+    // The sandbox seeds its default customers besides the CSV's: N is what it holds, each read once.
+    let customers = counters.profile_reads.len();
+    assert!(counters.profile_reads.values().all(|reads| *reads == 1), "each profile read once");
+    let expected = customers + customers.div_ceil(500);
+    let figures = format!("{:.2} s wall, {:.1} MiB peak rss", exported.wall, exported.rss_kib as f64 / 1024.0);
+    line(
+        &format!("export {customers} customers, separate sandbox: requests"),
+        format!("{} ({figures})", route("customer_billing") + route("customer_list")),
+        &format!("target {expected} = N + ⌈N/page⌉"),
+    );
+    exported
+}
+
+/// (g) for 10k and 100k customers: the requests, and the peak RSS of 100k against 10k.
+fn separate_exports(dir: &Path) {
+    let small = separate_export(dir, 10_000);
+    let large = separate_export(dir, 100_000);
+    line(
+        "peak rss ratio, export 100k / 10k customers",
+        format!("{:.2}", large.rss_kib as f64 / small.rss_kib as f64),
+        "target <= 1.2",
+    );
+}
+
 fn separate(full_million: bool) {
     let dir = tempfile::tempdir().expect("a temp dir");
     let small = separate_apply(dir.path(), 10_000);
@@ -242,6 +399,7 @@ fn separate(full_million: bool) {
     }
     // More requests in flight: the client sleeps and wakes less often per row.
     separate_apply_with(dir.path(), 100_000, 32);
+    separate_exports(dir.path());
     let csv = dir.path().join("validate-1m.csv");
     write_csv(&csv, 1_000_000);
     let validated = measure(&["validate", &csv.display().to_string()], &[]);
@@ -369,6 +527,23 @@ fn main() {
         runtime.block_on(async {
             budget(20, 1000, 1000, 0, None).await;
             requests_per_row(10).await;
+            round_trip(30, 10, 3, 0).await;
+            round_trip(30, 10, 20, 1).await;
+        });
+        return;
+    }
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "export") {
+        drop(runtime);
+        separate_exports(tempfile::tempdir().expect("a temp dir").path());
+        return;
+    }
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "round-trip") {
+        // Request counts only: they do not depend on the build's optimisation.
+        runtime.block_on(async {
+            round_trip(2000, 100, 100, 0).await;
+            round_trip(2000, 100, 100, 5).await;
+            export_budget(600, 100, 100).await;
+            export_budget(600, 100, 500).await;
         });
         return;
     }
@@ -379,6 +554,10 @@ fn main() {
         budget(600, 100, 200, 40, Some(2.0)).await;
         requests_per_row(1000).await;
         pace_figures().await;
+        round_trip(2000, 100, 100, 0).await;
+        round_trip(2000, 100, 100, 5).await;
+        export_budget(600, 100, 100).await;
+        export_budget(600, 100, 500).await;
     });
     drop(runtime);
     separate(std::env::var("PCBULK_E2E_MILLION").is_ok_and(|value| value == "1"));

@@ -145,6 +145,8 @@ struct Request<'a> {
     path: &'a str,
     /// Goes on after the job stops: a read that settles a PUT whose answer was lost.
     settles: bool,
+    /// A listing's continuation to its next page (`MS-ContinuationToken`).
+    continuation: Option<HeaderValue>,
 }
 
 /// The progress of one call through its attempts.
@@ -272,6 +274,24 @@ impl Client {
         self.call(request).await
     }
 
+    /// GETs a page of a listing: `path` with its query pairs, and the continuation of the page before it (the
+    /// `MS-ContinuationToken` header), like [`Client::get`]. A page retried after a fault is the same page: the
+    /// continuation is sent again unchanged.
+    pub async fn get_page(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        continuation: Option<&str>,
+    ) -> Result<Fetched, CallError> {
+        let mut request = self.request(Method::GET, path, None, None)?;
+        request.url.query_pairs_mut().extend_pairs(query);
+        request.continuation = continuation.map(HeaderValue::from_str).transpose().map_err(|_| CallError::Invalid {
+            detail: "the continuation token cannot go in a header".into(),
+            ids: CallIds::fresh(),
+        })?;
+        self.call(request).await
+    }
+
     /// The API root this client talks to.
     pub fn base_url(&self) -> &Url {
         &self.config.base_url
@@ -322,7 +342,7 @@ impl Client {
             .map(|etag| HeaderValue::from_str(&quote_etag(etag)))
             .transpose()
             .map_err(|_| invalid("the etag cannot go in an If-Match header".to_string()))?;
-        Ok(Request { method, url, body, if_match, path, settles: false })
+        Ok(Request { method, url, body, if_match, path, settles: false, continuation: None })
     }
 
     /// The retry loop of one call: a permit per attempt; ids as the spec says.
@@ -450,6 +470,9 @@ impl Client {
         headers.insert(AUTHORIZATION, authorization);
         if let Some(if_match) = &request.if_match {
             headers.insert(IF_MATCH, if_match.clone());
+        }
+        if let Some(continuation) = &request.continuation {
+            headers.insert(crate::wire::listing::HEADER_CONTINUATION, continuation.clone());
         }
         if request.body.is_some() {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

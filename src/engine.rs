@@ -65,6 +65,19 @@ pub enum Plan {
     Apply(Vec<Change>),
     /// Rollback: put back the before-values of the changes a job wrote, where they still hold ([`crate::undo`]).
     Restore(Vec<FieldChange>),
+    /// Export: read the profile and keep it as the snapshot; nothing is written.
+    Read,
+    /// An edited export's row: its changes, written onto the snapshot with its etag, or three-way onto the profile
+    /// as read after someone else's edit ([`crate::threeway`]).
+    ThreeWay(Box<ThreeWay>),
+}
+
+/// An edited export's row: the changes of its cells and the snapshot they were made against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThreeWay {
+    pub changes: Vec<Change>,
+    /// The profile as the export read it (its etag in it).
+    pub snapshot: serde_json::Value,
 }
 
 /// One row for a worker: the customer and what to do to its profile.
@@ -318,6 +331,13 @@ fn planned_task(row: plan::PlanRow) -> Result<Task, String> {
     let customer_id = CustomerId::parse(&row.customer_id)
         .ok_or_else(|| broken(format!("holds a customer id that is not a GUID: {:?}", row.customer_id)))?;
     let text = row.plan.as_deref().ok_or_else(|| broken("holds no changes".to_string()))?;
+    if plan::read_notes(text).is_some() {
+        return Ok(Task { line: row.line, customer_id, plan: Plan::Read });
+    }
     let changes = plan::decode(CUSTOMER_BILLING, text).map_err(broken)?;
-    Ok(Task { line: row.line, customer_id, plan: Plan::Apply(changes) })
+    let plan = match plan::base_of(text) {
+        Some(snapshot) => Plan::ThreeWay(Box::new(ThreeWay { changes, snapshot })),
+        None => Plan::Apply(changes),
+    };
+    Ok(Task { line: row.line, customer_id, plan })
 }

@@ -179,7 +179,21 @@ pub struct Record {
     pub verdict: Verdict,
     /// Things worth a look that do not make the row invalid.
     pub warnings: Vec<Problem>,
+    /// The cells as written, for an edited export's three-way planning ([`Reader::with_raw_cells`]); `None`
+    /// otherwise.
+    pub raw: Option<RawCells>,
 }
+
+/// A record's cells as written, for `threeway` to judge against the export's values: each field column's text
+/// (untrimmed), and the `#export` note naming the export it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawCells {
+    pub export: Option<String>,
+    pub cells: Vec<(&'static Field, String)>,
+}
+
+/// The note column whose cells name the export a CSV came from.
+pub const EXPORT_COLUMN: &str = "#export";
 
 /// Why the file as a whole cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -221,6 +235,8 @@ enum Column {
     Field(&'static Field),
     /// A column whose header cell is empty (Excel leaves these at the end of a row): its cells must be empty.
     Unnamed,
+    /// A note for people (a header starting with `#`: `#domain`, an operator's comment): never read as a change.
+    Note,
 }
 
 /// The header, resolved.
@@ -228,13 +244,15 @@ enum Column {
 struct Layout {
     columns: Vec<Column>,
     customer: usize,
+    /// The `#export` note column, when there is one.
+    export: Option<usize>,
 }
 
 fn trim_bom(cell: &[u8]) -> &[u8] {
     cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell)
 }
 
-fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
+fn resolve_header(header: &csv::ByteRecord, need_fields: bool) -> Result<Layout, FileError> {
     let mut problems = Vec::new();
     let mut columns = Vec::with_capacity(header.len());
     let mut customer: Option<usize> = None;
@@ -246,6 +264,8 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
         let position = index + 1;
         if name.is_empty() {
             columns.push(Column::Unnamed);
+        } else if name.starts_with('#') {
+            columns.push(Column::Note);
         } else if CUSTOMER_ID_COLUMNS.iter().any(|alias| alias.eq_ignore_ascii_case(name)) {
             if let Some(first) = customer {
                 problems.push(format!(
@@ -276,11 +296,16 @@ fn resolve_header(header: &csv::ByteRecord) -> Result<Layout, FileError> {
         // One column holding the whole header: the file is separated by another delimiter; that is the one fix.
         return Err(FileError::Header(vec![hint]));
     }
-    if seen.is_empty() && problems.is_empty() {
+    if need_fields && seen.is_empty() && problems.is_empty() {
         problems.push("no column names a field to change".to_string());
     }
     match customer {
-        Some(customer) if problems.is_empty() => Ok(Layout { columns, customer }),
+        Some(customer) if problems.is_empty() => {
+            let export = header
+                .iter()
+                .position(|raw| String::from_utf8_lossy(trim_bom(raw)).trim().eq_ignore_ascii_case(EXPORT_COLUMN));
+            Ok(Layout { columns, customer, export })
+        }
         _ => Err(FileError::Header(problems)),
     }
 }
@@ -373,11 +398,23 @@ pub struct Reader<R> {
     buffer: csv::ByteRecord,
     /// Customer id → the line it first appeared on; `None` when the caller knows the duplicates already.
     seen: Option<seen::SeenIds>,
+    /// Records keep their cells as written, unjudged ([`Reader::with_raw_cells`]).
+    raw: bool,
 }
 
 impl<R: io::Read> Reader<R> {
     /// Reads the header and resolves every column; a bad header is an error for the whole file.
     pub fn new(source: R, config: InputConfig) -> Result<Reader<R>, FileError> {
+        Self::with_header_check(source, config, true)
+    }
+
+    /// A reader of a file that names customers and maybe no field (`export --customers`): a header with a customer
+    /// column and no field column is good, and its records are read for their customer ids.
+    pub fn of_ids(source: R, config: InputConfig) -> Result<Reader<R>, FileError> {
+        Self::with_header_check(source, config, false)
+    }
+
+    fn with_header_check(source: R, config: InputConfig, need_fields: bool) -> Result<Reader<R>, FileError> {
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -388,7 +425,7 @@ impl<R: io::Read> Reader<R> {
         if !found {
             return Err(FileError::Empty);
         }
-        let layout = resolve_header(&header)?;
+        let layout = resolve_header(&header, need_fields)?;
         Ok(Reader::of(Source::Csv(csv), layout))
     }
 
@@ -400,12 +437,12 @@ impl<R: io::Read> Reader<R> {
         if sheet.next_row(&mut header).is_none() {
             return Err(FileError::Empty);
         }
-        let layout = resolve_header(&header)?;
+        let layout = resolve_header(&header, true)?;
         Ok(Reader::of(Source::Sheet(sheet), layout))
     }
 
     fn of(source: Source<R>, layout: Layout) -> Reader<R> {
-        Reader { source, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()) }
+        Reader { source, layout, buffer: csv::ByteRecord::new(), seen: Some(seen::SeenIds::default()), raw: false }
     }
 
     /// Leaves duplicate customer ids to the caller: a row repeating an earlier row's customer is read like any
@@ -414,6 +451,19 @@ impl<R: io::Read> Reader<R> {
     pub fn without_duplicate_check(mut self) -> Reader<R> {
         self.seen = None;
         self
+    }
+
+    /// Keeps every record's cells as written ([`Record::raw`]) and leaves them unjudged: an edited export's cells
+    /// are judged against the export's values (`threeway`), a cell equal to its export value never against its
+    /// field's rule. The customer id and the number of cells are still checked.
+    pub fn with_raw_cells(mut self) -> Reader<R> {
+        self.raw = true;
+        self
+    }
+
+    /// Whether the header has an `#export` column: the file came from `pcbulk export`.
+    pub fn has_export_column(&self) -> bool {
+        self.layout.export.is_some()
     }
 
     /// The next data record, `None` at the end of the file.
@@ -457,9 +507,19 @@ impl<R: io::Read> Reader<R> {
                 value: None,
                 message: format!("{} cells where the header has {expected}", self.buffer.len()),
             });
-            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings };
+            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings, raw: None };
         }
         let customer_id = self.check_customer(line, &mut problems);
+        if self.raw {
+            let raw = Some(self.raw_cells(line, &mut problems));
+            let verdict = match customer_id {
+                Some(customer_id) if problems.is_empty() => {
+                    Verdict::Valid(ChangeRow { line, customer_id, changes: Vec::new() })
+                }
+                _ => Verdict::Invalid(problems),
+            };
+            return Record { line, customer_cell, verdict, warnings, raw };
+        }
         let changes = self.check_cells(line, &mut problems);
         if let Source::Sheet(sheet) = &self.source {
             problems.extend(sheet.flaws(line, |index| self.column_name(index)));
@@ -477,7 +537,27 @@ impl<R: io::Read> Reader<R> {
             Some(customer_id) if problems.is_empty() => Verdict::Valid(ChangeRow { line, customer_id, changes }),
             _ => Verdict::Invalid(problems),
         };
-        Record { line, customer_cell, verdict, warnings }
+        Record { line, customer_cell, verdict, warnings, raw: None }
+    }
+
+    /// The record's field cells and its `#export` note, as written; a field cell that is not UTF-8 is a problem.
+    fn raw_cells(&self, line: u64, problems: &mut Vec<Problem>) -> RawCells {
+        let export = self.layout.export.and_then(|index| self.buffer.get(index));
+        let export = export.map(|raw| String::from_utf8_lossy(raw).trim().to_string());
+        let mut cells = Vec::new();
+        for (column, raw) in self.layout.columns.iter().zip(self.buffer.iter()) {
+            let Column::Field(field) = column else { continue };
+            match std::str::from_utf8(raw) {
+                Ok(text) => cells.push((*field, text.to_string())),
+                Err(_) => problems.push(Problem {
+                    line,
+                    column: Some(field.name.to_string()),
+                    value: Some(escape_invalid(raw)),
+                    message: "not valid UTF-8".to_string(),
+                }),
+            }
+        }
+        RawCells { export, cells }
     }
 
     fn check_customer(&mut self, line: u64, problems: &mut Vec<Problem>) -> Option<CustomerId> {
@@ -524,7 +604,7 @@ impl<R: io::Read> Reader<R> {
         let mut changes = Vec::new();
         for (column, raw) in self.layout.columns.iter().zip(self.buffer.iter()) {
             let field = match column {
-                Column::Customer => continue,
+                Column::Customer | Column::Note => continue,
                 Column::Field(field) => Some(*field),
                 Column::Unnamed => None,
             };
@@ -595,6 +675,18 @@ fn warn_region(line: u64, changes: &[Change], warnings: &mut Vec<Problem>) {
             ),
         });
     }
+}
+
+/// Opens a file to read its customer ids ([`Reader::of_ids`]: a header with no field column is good); a workbook as
+/// [`open`] reads it.
+pub fn open_ids(
+    path: &std::path::Path,
+    config: &InputConfig,
+) -> Result<Reader<io::BufReader<std::fs::File>>, FileError> {
+    if is_workbook(path) {
+        return open(path, config);
+    }
+    Reader::of_ids(io::BufReader::with_capacity(64 * 1024, open_regular(path)?), config.clone())
 }
 
 /// Opens a file of changes for reading: a workbook when its name ends in `.xlsx` (read whole), else a CSV (read

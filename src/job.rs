@@ -6,10 +6,13 @@
 //! once to plan, and at a resume only hashed to check it is the file planned (`pinned`). A rollback ([`rollback`]) is a
 //! job too, planned from the apply job's rows and run the same way (`execute`).
 
+pub mod export;
+mod export_file;
 mod pinned;
 pub mod rollback;
 
 use crate::client::{self, ApiConfig};
+use crate::edited::Edited;
 use crate::engine::preflight::PreflightConfig;
 use crate::engine::{self, Ending, Guard, Halt, Mode, RunOptions, Source, Work};
 use crate::fields::CUSTOMER_BILLING;
@@ -18,6 +21,7 @@ use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::report::{self, Preflight};
 use crate::state::{Job, JobFigures, JobKind, PlannedRow, Recorder, RowStatus, StateError, StateFile, plan};
+use crate::threeway::ExcelChanges;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -49,6 +53,10 @@ pub struct ApplyConfig {
     pub preflight: PreflightConfig,
     /// `--canary`, `--max-failures`.
     pub guard: Guard,
+    /// `--base EXPORT.csv`: the export an edited CSV is applied against, when its `#export` column does not find it.
+    pub base: Option<PathBuf>,
+    /// `--accept-excel-changes`: apply a change that looks like Excel's doing in an edited export.
+    pub excel: ExcelChanges,
 }
 
 impl ApplyConfig {
@@ -83,6 +91,8 @@ impl ApplyConfig {
             grace: Duration::from_secs(30),
             preflight: PreflightConfig::default(),
             guard: Guard::default(),
+            base: None,
+            excel: ExcelChanges::Refuse,
         }
     }
 }
@@ -135,6 +145,13 @@ pub enum JobError {
     Client(#[from] client::ClientError),
     #[error(transparent)]
     Output(#[from] crate::outputs::OutputError),
+    #[error(transparent)]
+    Edited(#[from] crate::edited::EditedError),
+    #[error(
+        "this CSV is an edited export of {exported}, and the job would go to {target}: an edited export is applied \
+         where it was exported from (give --base-url {exported}), or export from {target} again"
+    )]
+    OtherExportTarget { exported: String, target: String },
     #[error("state file {state} holds no apply job: there is nothing to roll back")]
     NoApply { state: String },
     #[error(
@@ -204,6 +221,7 @@ fn read_once(
     path: &Path,
     input: &InputConfig,
     hash: &str,
+    edited: bool,
 ) -> Result<Box<dyn Iterator<Item = Result<Record, FileError>>>, FileError> {
     if input::is_workbook(path) {
         let bytes = input::read_whole(input::open_regular(path)?, path)?;
@@ -213,13 +231,19 @@ fn read_once(
             let path = path.display().to_string();
             return Err(FileError::Changed { path, detail: "while it was being read".to_string() });
         }
-        let reader = input::Reader::<std::io::Empty>::from_workbook(bytes, path, input)?;
-        return Ok(Box::new(reader.without_duplicate_check()));
+        let mut reader = input::Reader::<std::io::Empty>::from_workbook(bytes, path, input)?.without_duplicate_check();
+        if edited {
+            reader = reader.with_raw_cells();
+        }
+        return Ok(Box::new(reader));
     }
     let hasher = std::rc::Rc::new(std::cell::RefCell::new(Sha256::new()));
     let source = Hashing { inner: input::open_regular(path)?, hasher: hasher.clone() };
-    let reader = input::Reader::new(std::io::BufReader::with_capacity(64 * 1024, source), input.clone())?
+    let mut reader = input::Reader::new(std::io::BufReader::with_capacity(64 * 1024, source), input.clone())?
         .without_duplicate_check();
+    if edited {
+        reader = reader.with_raw_cells();
+    }
     let (path, hash) = (path.display().to_string(), hash.to_string());
     let check = std::iter::once_with(move || {
         let read = hex(std::mem::take(&mut *hasher.borrow_mut()));
@@ -311,10 +335,18 @@ fn kind_of(mode: Mode) -> JobKind {
 }
 
 /// With `--strict`, every problem of the file, before anything is recorded or sent.
-fn strict_check(config: &ApplyConfig) -> Result<(), JobError> {
+fn strict_check(config: &ApplyConfig, edited: Option<&Edited>) -> Result<(), JobError> {
     let (mut count, mut problems) = (0, Vec::new());
-    for record in input::open(&config.csv, &config.input)? {
-        if let Verdict::Invalid(found) = record?.verdict {
+    let mut reader = input::open(&config.csv, &config.input)?;
+    if edited.is_some() {
+        reader = reader.with_raw_cells();
+    }
+    for record in reader {
+        let record = match edited {
+            Some(edited) => crate::edited::judge(edited, record?, config.excel)?.record,
+            None => record?,
+        };
+        if let Verdict::Invalid(found) = record.verdict {
             count += 1;
             problems.extend(found.iter().map(ToString::to_string));
         }
@@ -337,14 +369,45 @@ fn planned_row(record: Record) -> PlannedRow {
     PlannedRow { line: record.line, customer_id: record.customer_cell, status, error, warnings, plan }
 }
 
+/// An edited export's record as planning stores it: unchanged (no request, ever), invalid with its problems, or
+/// pending with its changes and the snapshot they are written onto.
+fn planned_edited(edited: &Edited, record: Record, excel: ExcelChanges) -> Result<PlannedRow, FileError> {
+    let line = record.line;
+    let judged = crate::edited::judge(edited, record, excel)
+        .map_err(|error| FileError::Read { line, message: format!("the export's state file: {error}") })?;
+    let mut planned = planned_row(judged.record);
+    if let (Some(snapshot), RowStatus::Pending) = (&judged.snapshot, planned.status) {
+        let changes = plan::decode(CUSTOMER_BILLING, planned.plan.as_deref().unwrap_or("{}")).unwrap_or_default();
+        match changes.is_empty() {
+            true => (planned.status, planned.plan) = (RowStatus::Unchanged, None),
+            false => planned.plan = Some(plan::encode_threeway(&changes, crate::merge::etag(snapshot), snapshot)),
+        }
+    }
+    Ok(planned)
+}
+
 /// Records a new job with every data line of the CSV and every valid row's changes, from one read of the file
 /// that must hash to `hash`.
 fn plan(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Result<Job, JobError> {
+    let edited = crate::edited::find(&config.csv, &config.input, config.base.as_deref())?;
+    if let Some(edited) = &edited
+        && edited.snapshots.base_url != job_target(config)
+    {
+        // Its etags and values are another service's: every row would meet a stale etag and a bogus base.
+        return Err(JobError::OtherExportTarget {
+            exported: edited.snapshots.base_url.clone(),
+            target: job_target(config),
+        });
+    }
     if config.strict {
-        strict_check(config)?;
+        strict_check(config, edited.as_ref())?;
     }
     // Duplicates are found by the state file after the rows are in (an index, not a map of every id in memory).
-    let rows = read_once(&config.csv, &config.input, hash)?.map(|record| record.map(planned_row));
+    let records = read_once(&config.csv, &config.input, hash, edited.is_some())?;
+    let rows = records.map(|record| match &edited {
+        Some(edited) => record.and_then(|record| planned_edited(edited, record, config.excel)),
+        None => record.map(planned_row),
+    });
     // Absolute, so that a later command run from another directory (a rollback by --state) finds it.
     let csv_path = std::fs::canonicalize(&config.csv).unwrap_or_else(|_| config.csv.clone()).display().to_string();
     // Its duplicates are marked in the same transaction.
@@ -358,7 +421,7 @@ fn fill_plans(state: &mut StateFile, config: &ApplyConfig, job: &Job) -> Result<
     if state.rows_without_plan(job.id)? == 0 {
         return Ok(());
     }
-    let rows = read_once(&config.csv, &config.input, &job.csv_hash)?.filter_map(|record| match record {
+    let rows = read_once(&config.csv, &config.input, &job.csv_hash, false)?.filter_map(|record| match record {
         Ok(Record { line, verdict: Verdict::Valid(row), .. }) => Some(Ok((line, plan::encode(&row.changes)))),
         Ok(_) => None,
         Err(error) => Some(Err(error)),
@@ -391,6 +454,8 @@ pub(crate) struct Run {
     /// The CSV an apply was planned from, watched while the job runs (none for a rollback: its rows come from the
     /// state file alone).
     pub watch: Option<pinned::Watch>,
+    /// The client the job's planning already made (an export lists through it), else one is made for the run.
+    pub client: Option<client::Client>,
 }
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
@@ -420,7 +485,10 @@ pub(crate) async fn execute(
             report: run.report,
         });
     }
-    let client = client::connect(api)?;
+    let client = match run.client {
+        Some(client) => client,
+        None => client::connect(api)?,
+    };
     let pace = client.pace().clone();
     let outage = client.outage().clone();
     let recorder = Recorder::start(state, job);
@@ -510,6 +578,7 @@ pub async fn apply(
         delimiter: config.input.delimiter,
         started,
         watch: Some(watch.with_hash(&hash)),
+        client: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

@@ -4,6 +4,7 @@
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::report::{Preflight, ReportFile};
 use crate::state::StoredRow;
+use crate::threeway::ExcelChanges;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -13,6 +14,10 @@ pub struct ValidateConfig {
     pub csv: PathBuf,
     pub report: Option<PathBuf>,
     pub input: InputConfig,
+    /// `--base EXPORT.csv`: the export an edited CSV is judged against, when its `#export` column does not find it.
+    pub base: Option<PathBuf>,
+    /// `--accept-excel-changes`.
+    pub excel: ExcelChanges,
 }
 
 /// The counts of a validation.
@@ -42,11 +47,25 @@ pub enum ValidateError {
     Output(io::Error),
     #[error(transparent)]
     Refused(#[from] crate::outputs::OutputError),
+    #[error(transparent)]
+    Edited(#[from] crate::edited::EditedError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// Checks every record of the file, printing each problem and warning to `out` as it is found.
+///
+/// An edited export (its `#export` column, or `--base`) is judged cell by cell against the export's values, offline:
+/// a row with no changed cell is valid with no changed field; Excel's damage is a problem.
 pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSummary, ValidateError> {
-    let reader = input::open(&config.csv, &config.input)?;
+    let edited = crate::edited::find(&config.csv, &config.input, config.base.as_deref())?;
+    let mut reader = input::open(&config.csv, &config.input)?;
+    if let Some(edited) = &edited {
+        reader = reader.with_raw_cells();
+        let words =
+            format!("an edited export ({}): each cell is compared with the export's value", edited.state.display());
+        writeln!(out, "{words}").map_err(ValidateError::Output)?;
+    }
     if let Some(path) = &config.report {
         let csv = crate::outputs::Kept { role: "the input CSV", path: config.csv.clone() };
         crate::outputs::check(&[crate::outputs::Output { option: "--report", path: path.clone() }], &[csv])?;
@@ -63,7 +82,10 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
     };
     let mut summary = ValidateSummary::default();
     for record in reader {
-        let record = record?;
+        let record = match &edited {
+            Some(edited) => crate::edited::judge(edited, record?, config.excel)?.record,
+            None => record?,
+        };
         summary.rows += 1;
         summary.warnings += record.warnings.len() as u64;
         for warning in &record.warnings {

@@ -4,6 +4,8 @@
 //! sandbox share: the sandbox is a peer of the engine, not a mirror of it, so nothing here knows about CSV rows,
 //! merging, pacing or state.
 
+pub mod listing;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -16,7 +16,8 @@
 //! What comes next fits without a third copy. An export only reads: it calls [`read`] with the same [`Resource`]
 //! and [`Calls`] record, never [`write`]. A three-way write (a PUT with an export's etag) is a [`Plan`]: its
 //! `etag` is the export's, so a profile changed since the export is refused by `If-Match` as stale and read again;
-//! its `step` then merges the edits onto the profile as read, or finds the conflict, as a rollback's does.
+//! its `step` then merges the edits onto the profile as read, or finds the conflict, as a rollback's does. Its
+//! first step needs no read at all: [`Plan::assumed`] hands the snapshot in place of the first GET.
 
 use crate::client::{CallError, CallIds, ErrorClass, Fetched};
 use crate::merge::{self, FieldChange, MergeError};
@@ -65,6 +66,11 @@ pub(crate) trait Plan {
     /// The etag the PUT carries: the profile's as read.
     fn etag<'a>(&'a self, read: &'a Value) -> Option<&'a str> {
         merge::etag(read)
+    }
+    /// A profile to start from in place of the first read, with its etag in it (an edited export's snapshot): the
+    /// first PUT goes out without a GET; a stale etag then reads as usual.
+    fn assumed(&self) -> Option<Value> {
+        None
     }
 }
 
@@ -185,14 +191,19 @@ pub(crate) async fn write<P: Plan, J: Journal>(
     // Whether the journal still waits to hear what became of a PUT whose answer was lost here.
     let mut awaiting = false;
     let (mut stale, mut settles, mut reads) = (0, 0, 0);
+    // A PUT in doubt is settled by reading first, never by a profile in hand.
+    let mut assumed = if sent.is_none() { plan.assumed() } else { None };
     loop {
-        let fetched = match read(resource, &mut calls, sent.is_some()).await {
-            Ok(fetched) => fetched,
-            Err(error) if error.is_stopped() => return Err(Interrupted::Stopped),
-            Err(error) => return end(Written::Failed { method: Method::Get, error }, calls),
+        let body = match assumed.take() {
+            Some(body) => body,
+            None => match read(resource, &mut calls, sent.is_some()).await {
+                Ok(fetched) => fetched.body,
+                Err(error) if error.is_stopped() => return Err(Interrupted::Stopped),
+                Err(error) => return end(Written::Failed { method: Method::Get, error }, calls),
+            },
         };
-        journal.read(&fetched.body, reads).map_err(Interrupted::Journal)?;
-        let step = match plan.step(&fetched.body) {
+        journal.read(&body, reads).map_err(Interrupted::Journal)?;
+        let step = match plan.step(&body) {
             Ok(step) => step,
             Err(error) => return end(Written::Unmergeable(error), calls),
         };
@@ -215,7 +226,7 @@ pub(crate) async fn write<P: Plan, J: Journal>(
         // Any read from here on is a read again.
         reads += 1;
         journal.intend(&changes).await.map_err(Interrupted::Journal)?;
-        let answer = resource.put(&profile, plan.etag(&fetched.body)).await;
+        let answer = resource.put(&profile, plan.etag(&body)).await;
         if matches!(&answer, Err(error) if error.is_stopped()) {
             // Not sent: the intent is withdrawn, unless a PUT of ours may have landed before.
             if sent.is_none() {
@@ -453,5 +464,54 @@ mod tests {
         let (ended, log) = run(vec![Answer::Profile("new")], false, Some(earlier)).await;
         assert_eq!(log, ["settling get"]);
         assert_eq!(landed(&ended), Some(false));
+    }
+
+    /// Sets `v` to "new" from a snapshot in hand (an edited export's row).
+    struct FromSnapshot;
+
+    impl Plan for FromSnapshot {
+        type Hold = ();
+
+        fn step(&self, read: &Value) -> Result<Step, MergeError> {
+            SetV { hold: false }.step(read)
+        }
+
+        async fn review(&mut self, _profile: &Value, _changes: &[FieldChange], _reads: u32) -> Review<()> {
+            Review::Proceed
+        }
+
+        fn assumed(&self) -> Option<Value> {
+            Some(json!({ "v": "old", "attributes": { "etag": "snapshot" } }))
+        }
+    }
+
+    async fn run_from_snapshot(answers: Vec<Answer>, in_doubt: Option<Vec<FieldChange>>) -> Vec<String> {
+        let log = Log::default();
+        let service = Service { answers: RefCell::new(answers.into()), log: log.clone() };
+        let mut journal = Notebook { log: log.clone(), in_doubt };
+        let ended = write(&service, &mut FromSnapshot, &mut journal).await;
+        assert!(service.answers.borrow().is_empty(), "every scripted answer was asked for");
+        assert!(landed(&ended).is_some());
+        log.borrow().clone()
+    }
+
+    #[tokio::test]
+    async fn a_profile_in_hand_is_written_without_a_read_with_its_own_etag() {
+        let log = run_from_snapshot(vec![Answer::Landed], None).await;
+        assert_eq!(log, ["intend", "put if-match snapshot", "answered ok"]);
+    }
+
+    #[tokio::test]
+    async fn a_profile_in_hand_that_went_stale_is_read_and_written_again() {
+        let log = run_from_snapshot(vec![Answer::Stale, Answer::Profile("other"), Answer::Landed], None).await;
+        let expected = ["intend", "put if-match snapshot", "answered error", "get", "intend", "put if-match other"];
+        assert_eq!(log[..6], expected);
+    }
+
+    #[tokio::test]
+    async fn a_put_in_doubt_is_settled_by_reading_even_with_a_profile_in_hand() {
+        let earlier = vec![FieldChange { field: "v", before: Some(json!("old")), after: Some(json!("new")) }];
+        let log = run_from_snapshot(vec![Answer::Profile("new")], Some(earlier)).await;
+        assert_eq!(log, ["settling get"]);
     }
 }

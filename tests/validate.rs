@@ -125,7 +125,13 @@ mod properties {
             let mut bytes = header.into_bytes();
             bytes.extend(body);
             std::fs::write(&path, bytes).unwrap();
-            let config = ValidateConfig { csv: path, report: Some(dir.path().join("r.csv")), input: InputConfig::default() };
+            let config = ValidateConfig {
+                csv: path,
+                report: Some(dir.path().join("r.csv")),
+                input: InputConfig::default(),
+                base: None,
+                excel: pcbulk::threeway::ExcelChanges::Refuse,
+            };
             let mut out = Vec::new();
             match validate::run(&config, &mut out) {
                 Ok(summary) => prop_assert_eq!(summary.rows, summary.valid + summary.invalid),

@@ -12,6 +12,7 @@ use crate::job::{self, ApplyConfig, Target};
 use crate::outputs::{self, Kept, Output};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::summary::plan::Show;
+use crate::threeway::ExcelChanges;
 use anyhow::Context;
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,27 @@ pub struct ApplyArgs {
     /// With --dry-run: how many changed rows the plan shows one by one, a number or `all`.
     #[arg(long, value_name = "N|all", default_value = "20")]
     pub show: Show,
+    #[command(flatten)]
+    pub edited: EditedArgs,
+}
+
+/// How an edited export is applied (`apply`, `validate`).
+#[derive(Debug, Args)]
+pub struct EditedArgs {
+    /// The CSV pcbulk export wrote, when the edited CSV does not find its export by itself (its #export column and
+    /// the state files beside it): applied three-way against that export's snapshot.
+    #[arg(long, value_name = "EXPORT.csv")]
+    pub base: Option<PathBuf>,
+    /// In an edited export, apply a change that looks like Excel's doing (leading zeros dropped, scientific
+    /// notation, a date) instead of refusing the row as invalid.
+    #[arg(long)]
+    pub accept_excel_changes: bool,
+}
+
+impl EditedArgs {
+    pub fn excel(&self) -> ExcelChanges {
+        if self.accept_excel_changes { ExcelChanges::Accept } else { ExcelChanges::Refuse }
+    }
 }
 
 fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
@@ -129,6 +151,8 @@ fn resolve(args: &ApplyArgs, api: ApiConfig) -> anyhow::Result<ApplyConfig> {
                 None => None,
             },
         },
+        base: args.edited.base.clone(),
+        excel: args.edited.excel(),
         preflight: PreflightConfig {
             // On for apply as for a dry run (issue 15): what the dry run refuses, the apply refuses.
             rules: !args.no_preflight,

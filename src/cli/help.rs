@@ -149,6 +149,26 @@ pub fn apply() -> String {
     )
 }
 
+pub fn export() -> String {
+    page(
+        Reads::Api(&[PROGRESS, FIRST_ANSWER]),
+        &[
+            ("every customer's billing profile, to edit and apply", "pcbulk export --out current.csv"),
+            (
+                "only some columns, of the customers of a CSV",
+                "pcbulk export --out current.csv --columns email,defaultAddress.phoneNumber --customers ids.csv",
+            ),
+            ("then, after editing it: what would change, and the apply", "pcbulk apply current.csv --dry-run"),
+        ],
+        &[
+            (Exit::Clean, "every customer read and written to the CSV"),
+            (Exit::RowsFailed, "some customers could not be read (see the report); the others are in the CSV"),
+            FAILED_JOB,
+            INTERRUPTED,
+        ],
+    )
+}
+
 pub fn rollback() -> String {
     page(
         Reads::Api(&[PROGRESS, FIRST_ANSWER, NOTIFY]),

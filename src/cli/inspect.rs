@@ -25,6 +25,8 @@ pub enum Kind {
     DryRun,
     Rollback,
     RollbackDryRun,
+    /// `pcbulk export`'s reads.
+    Export,
 }
 
 impl From<Kind> for JobKind {
@@ -34,6 +36,7 @@ impl From<Kind> for JobKind {
             Kind::DryRun => JobKind::DryRun,
             Kind::Rollback => JobKind::Rollback,
             Kind::RollbackDryRun => JobKind::RollbackDryRun,
+            Kind::Export => JobKind::Export,
         }
     }
 }

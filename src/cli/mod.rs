@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod completions;
+pub mod export;
 pub mod help;
 pub mod inspect;
 pub mod job;
@@ -82,6 +83,9 @@ pub enum Command {
     /// The job: GET, merge, PUT with If-Match for every valid row; resumable.
     #[command(after_help = help::apply())]
     Apply(apply::ApplyArgs),
+    /// Writes every customer's billing profile as a CSV that apply reads, with a snapshot for a three-way apply.
+    #[command(after_help = help::export())]
+    Export(export::ExportArgs),
     /// Counts per status, rows left, when the job started and last moved.
     #[command(after_help = help::status())]
     Status(inspect::StateArgs),
@@ -131,6 +135,8 @@ pub struct ValidateArgs {
     /// Also write a report with `valid` or `invalid` per row.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub edited: apply::EditedArgs,
 }
 
 /// The Partner Center cloud: its API root, its sign-in authority and its token audience, chosen together.
@@ -330,7 +336,7 @@ pub fn parse_delimiter(text: &str) -> anyhow::Result<u8> {
     }
 }
 
-fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
+pub(crate) fn resolve_input(args: &CsvArgs) -> anyhow::Result<InputConfig> {
     Ok(InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: args.sheet.clone() })
 }
 
@@ -360,6 +366,7 @@ pub fn run(cli: Cli, environment: Environment) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Validate(args) => run_validate(args),
         Command::Apply(args) => apply::run(args, environment),
+        Command::Export(args) => export::run(args, environment),
         Command::Status(args) => inspect::status(args),
         Command::Report(args) => inspect::report(args),
         Command::Rollback(args) => rollback::run(args, environment),
@@ -380,7 +387,13 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
-    let config = ValidateConfig { input: resolve_input(&args.csv)?, csv: args.csv.csv, report: args.report };
+    let config = ValidateConfig {
+        input: resolve_input(&args.csv)?,
+        csv: args.csv.csv,
+        report: args.report,
+        base: args.edited.base.clone(),
+        excel: args.edited.excel(),
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let summary = validate::run(&config, &mut out)?;

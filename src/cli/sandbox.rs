@@ -44,7 +44,7 @@ fn server_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// The distinct customer ids of a CSV, in order, read by `input` as `apply` reads them (to seed a sandbox): every
 /// record's id cell that is a GUID, valid row or not, lower-cased.
 pub fn customer_ids(path: &Path, input: &InputConfig) -> anyhow::Result<Vec<String>> {
-    let reader = crate::input::open(path, input)?.without_duplicate_check();
+    let reader = crate::input::open_ids(path, input)?.without_duplicate_check();
     let mut seen = std::collections::HashSet::new();
     let mut ids = Vec::new();
     for record in reader {

@@ -12,8 +12,10 @@ use crate::auth::AuthError;
 use crate::client::{CallError, Client, Fetched};
 use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::StateError;
+use crate::state::export::Snapshot;
 use crate::state::recorder::RecorderHandle;
 use crate::state::{RowOutcome, RowStatus};
+use crate::threeway::{self, Resolved};
 use crate::undo::{self, Undone};
 use crate::wire;
 use crate::write::{self, Calls, Interrupted, Journal, Resource, Review, Step, Written};
@@ -38,6 +40,12 @@ impl Plan {
                 Undone::Merged(merged) => merged,
                 Undone::Conflict(message) => return Ok(Step::Conflict(message)),
             },
+            // A read writes nothing (`process` never gives it to `write`).
+            Plan::Read => Merged::Unchanged,
+            Plan::ThreeWay(edited) => match threeway::resolve(read, &edited.snapshot, &edited.changes)? {
+                Resolved::Merged(merged) => merged,
+                Resolved::Conflict(conflicts) => return Ok(Step::Conflict(threeway::describe(&conflicts))),
+            },
         };
         Ok(match merged {
             Merged::Changed { profile, changes } => Step::Write { profile, changes },
@@ -48,7 +56,7 @@ impl Plan {
     /// The status of a row whose PUT landed, or whose values this job put in place.
     fn done(&self) -> RowStatus {
         match self {
-            Plan::Apply(_) => RowStatus::Updated,
+            Plan::Apply(_) | Plan::Read | Plan::ThreeWay(_) => RowStatus::Updated,
             Plan::Restore(_) => RowStatus::Restored,
         }
     }
@@ -56,7 +64,7 @@ impl Plan {
     /// The status of a row found in place without a PUT of this job: a rollback's aim is met either way.
     fn found_in_place(&self) -> RowStatus {
         match self {
-            Plan::Apply(_) => RowStatus::Unchanged,
+            Plan::Apply(_) | Plan::Read | Plan::ThreeWay(_) => RowStatus::Unchanged,
             Plan::Restore(_) => RowStatus::Restored,
         }
     }
@@ -101,6 +109,15 @@ impl write::Plan for RowPlan<'_> {
 
     fn step(&self, read: &Value) -> Result<Step, MergeError> {
         self.plan.step(read)
+    }
+
+    /// An edited export's row is written onto its snapshot with the snapshot's etag, without a read (one request
+    /// when nobody changed the profile since the export); a dry run reads, to show what the apply would meet.
+    fn assumed(&self) -> Option<Value> {
+        match (self.plan, self.context.options.mode) {
+            (Plan::ThreeWay(edited), Mode::Apply) => Some(edited.snapshot.clone()),
+            _ => None,
+        }
     }
 
     async fn review(&mut self, profile: &Value, changes: &[FieldChange], _reads: u32) -> Review<Hold> {
@@ -169,6 +186,9 @@ pub async fn process(
 ) -> Result<RowOutcome, NoOutcome> {
     let path = wire::customer_billing_profile_path(&row.customer_id.to_string());
     let resource = CustomerBilling { client: context.client, path };
+    if row.plan == Plan::Read {
+        return read_row(&resource, row).await;
+    }
     let mut plan = RowPlan { plan: &row.plan, context, checked: None };
     let mut journal = RowJournal { recorder: context.recorder, line: row.line, sent_before };
     let write = match write::write(&resource, &mut plan, &mut journal).await {
@@ -210,6 +230,24 @@ pub async fn process(
         }
         Written::Failed { error, .. } => failed(outcome(RowStatus::Failed, Vec::new()), &error)?,
     })
+}
+
+/// An export's row: one read, kept as the snapshot; the row is `unchanged` (read, nothing written).
+async fn read_row(resource: &CustomerBilling<'_>, row: &Task) -> Result<RowOutcome, NoOutcome> {
+    let mut calls = Calls::default();
+    match write::read(resource, &mut calls, false).await {
+        Ok(fetched) => {
+            let mut read = outcome(row, &calls, RowStatus::Unchanged, Vec::new());
+            read.snapshot = Some(Snapshot {
+                customer_id: row.customer_id.to_string(),
+                etag: merge::etag(&fetched.body).map(str::to_string),
+                profile: fetched.body.to_string(),
+            });
+            Ok(read)
+        }
+        Err(error) if error.is_stopped() => Err(NoOutcome::Stopped),
+        Err(error) => Ok(failed(outcome(row, &calls, RowStatus::Failed, Vec::new()), &error)?),
+    }
 }
 
 /// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.

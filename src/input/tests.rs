@@ -262,3 +262,19 @@ fn without_the_duplicate_check_a_repeated_customer_is_read_like_any_other() {
     assert_eq!(valid(&records[1]).line, 3);
     assert_eq!(valid(&records[1]).customer_id.to_string(), ID_A);
 }
+
+#[test]
+fn note_columns_are_never_read_as_changes() {
+    let text =
+        format!("#export,customer_id,#domain,email,# my comment\nab12cd34,{ID_A},=cmd,ap@contoso.com,call back\n");
+    let records = read(&text).unwrap();
+    let row = valid(&records[0]);
+    assert_eq!(row.changes.len(), 1);
+    assert_eq!(row.changes[0].field.name, "email");
+}
+
+#[test]
+fn a_file_of_nothing_but_notes_names_no_field() {
+    let error = read(&format!("customer_id,#domain\n{ID_A},contoso.com\n")).unwrap_err();
+    assert!(error.to_string().contains("no column names a field"), "{error}");
+}

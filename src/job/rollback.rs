@@ -163,6 +163,7 @@ pub async fn rollback(
         delimiter: config.delimiter,
         started,
         watch: None,
+        client: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

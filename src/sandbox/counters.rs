@@ -26,7 +26,7 @@ pub struct FieldChange {
 pub struct Counters {
     /// Requests by method and status, like `"GET 200"`; a PUT answered by a dropped connection is `"PUT dropped"`.
     pub requests: BTreeMap<String, u64>,
-    /// Requests by route kind: `customer_billing`, `partner_billing`, `partner_legalbusiness`,
+    /// Requests by route kind: `customer_billing`, `customer_list`, `partner_billing`, `partner_legalbusiness`,
     /// `partner_organization`, `partner_support`, `partner_support_documented` (`/v1/profiles/supportprofile`), `country_rules`, `address_validation`, `token`, `other`.
     pub requests_by_route: BTreeMap<String, u64>,
     /// 412 answers.
@@ -53,6 +53,8 @@ pub struct Counters {
     pub put_attempts: BTreeMap<String, u64>,
     /// Edits by someone else per customer id (the concurrent-edit fault and `POST /_sandbox/customers/{id}/edit`).
     pub concurrent_edits: BTreeMap<String, u64>,
+    /// Billing profile reads (GETs answered with the profile) per customer id.
+    pub profile_reads: BTreeMap<String, u64>,
     /// Fields present in the stored profile (at any depth) and absent from an applied PUT's body (first ones listed).
     pub fields_dropped: Vec<FieldChange>,
     pub fields_dropped_count: u64,
@@ -89,6 +91,11 @@ impl Counters {
     }
 
     /// Edits by someone else over every customer.
+    /// Billing profile reads of all customers.
+    pub fn total_profile_reads(&self) -> u64 {
+        self.profile_reads.values().sum()
+    }
+
     pub fn total_concurrent_edits(&self) -> u64 {
         self.concurrent_edits.values().sum()
     }
@@ -210,6 +217,10 @@ impl CounterStore {
 
     pub(crate) fn record_put_attempt(&self, customer_id: &str) {
         self.update(|counters| *counters.put_attempts.entry(customer_id.to_string()).or_default() += 1);
+    }
+
+    pub(crate) fn record_profile_read(&self, customer_id: &str) {
+        self.update(|counters| *counters.profile_reads.entry(customer_id.to_string()).or_default() += 1);
     }
 
     pub(crate) fn record_concurrent_edit(&self, customer_id: &str) {

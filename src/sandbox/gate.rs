@@ -23,6 +23,7 @@ pub(crate) fn route_kind(path: &str) -> &'static str {
         "/v1/profiles/support" => "partner_support",
         crate::wire::SUPPORT_PUT_PATH_DOCUMENTED => "partner_support_documented",
         crate::wire::ADDRESS_VALIDATION_PATH => "address_validation",
+        crate::wire::listing::CUSTOMERS_PATH => "customer_list",
         _ if path.starts_with("/v1/customers/") => "customer_billing",
         _ if path.starts_with("/v1/countryvalidationrules/") => "country_rules",
         _ if path.ends_with("/oauth2/token") || path.contains("/oauth2/v2.0/") => "token",

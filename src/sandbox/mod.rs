@@ -20,7 +20,7 @@
 //!
 //! Code map: `config` (settings), `seed` (generated and read profiles), `state` (the store and etags), `profile`
 //! (PUT bodies: rules and comparison), `rules` (country rules, address validation), `auth` (tokens), `faults`,
-//! `counters`, `gate` (middleware), `routes` (the API), `side` (`/_sandbox/...`), `respond` (answer shapes),
+//! `counters`, `gate` (middleware), `routes` (the API), `listing` (the customers, paged), `side` (`/_sandbox/...`), `respond` (answer shapes),
 //! `server` (the accept loop). The `pcbulk sandbox` command line is `cli::sandbox`'s: it resolves its flags into
 //! the plain `SandboxConfig` here.
 //!
@@ -33,6 +33,7 @@ mod counters;
 mod error;
 mod faults;
 mod gate;
+mod listing;
 mod profile;
 mod respond;
 mod routes;
@@ -74,6 +75,8 @@ pub(crate) struct Shared {
     support_put_path: SupportPutPath,
     token_resource: String,
     sign_ins: signin::SignIns,
+    /// Signs the listing's continuation tokens.
+    listing_key: listing::TokenKey,
     /// `http://127.0.0.1:PORT`: the API root and the authority.
     url: String,
     client_id: String,
@@ -159,6 +162,7 @@ impl Sandbox {
             support_put_path: config.support_put_path,
             token_resource: config.token_resource.trim_end_matches('/').to_string(),
             sign_ins: signin::SignIns::default(),
+            listing_key: listing::TokenKey::new(),
             url: url.clone(),
             client_id: config.credentials.client_id.clone(),
             client_secret: config.credentials.client_secret.clone(),

@@ -33,6 +33,7 @@ const CODE_CUSTOMER_NOT_FOUND: i64 = 600002;
 /// The whole application: API routes (counted; `/v1` gated) and side endpoints (neither).
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let mut v1: Router<Arc<Shared>> = Router::new()
+        .route(super::listing::PATH, get(super::listing::list_customers))
         .route(&wire::customer_billing_profile_path("{id}"), get(get_customer).put(put_customer))
         .route(&wire::country_rules_path("{iso2}"), get(get_country_rules))
         .route(wire::ADDRESS_VALIDATION_PATH, post(validate_address));
@@ -69,6 +70,7 @@ async fn get_customer(State(shared): SharedState, Path(id): Path<String>) -> Res
     let id = id.trim().to_ascii_lowercase();
     match shared.store.customer(&id) {
         Lookup::Found(profile) => {
+            shared.counters.record_profile_read(&id);
             let chance = shared.faults.read(|faults| faults.concurrent_edit);
             if shared.faults.roll(chance) && shared.store.edit_concurrently(&id) {
                 shared.counters.record_concurrent_edit(&id);

@@ -129,6 +129,11 @@ impl Store {
         &self.order
     }
 
+    /// The customers the partner has (those with a relationship), in seeding order: the listing's stable order.
+    pub(crate) fn listed_ids(&self) -> Vec<&str> {
+        self.order.iter().filter(|id| !self.forbidden.contains(*id)).map(String::as_str).collect()
+    }
+
     pub(crate) fn customer(&self, id: &str) -> Lookup {
         let id = key(id);
         if self.forbidden.contains(&id) {

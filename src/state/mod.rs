@@ -6,6 +6,7 @@
 //! caller that holds the [`StateFile`]. It never stores a token or a secret: nothing that reaches it holds one.
 
 pub mod audit;
+pub mod export;
 pub mod minutes;
 pub mod pace;
 pub mod plan;
@@ -30,6 +31,8 @@ pub enum JobKind {
     Rollback,
     /// A rollback's dry run: its own kind, so it never disturbs a real rollback under way.
     RollbackDryRun,
+    /// `pcbulk export`: a read of every customer's profile, kept as the snapshot (`export`).
+    Export,
 }
 
 impl JobKind {
@@ -39,6 +42,7 @@ impl JobKind {
             JobKind::DryRun => "dry-run",
             JobKind::Rollback => "rollback",
             JobKind::RollbackDryRun => "rollback-dry-run",
+            JobKind::Export => "export",
         }
     }
 }
@@ -155,6 +159,8 @@ pub struct RowOutcome {
     pub suggested_address: Option<String>,
     /// `changes` are those of the row's intent, already in the state file: the recorder does not write them again.
     pub changes_in_intent: bool,
+    /// An export's read: the profile as read, kept as the snapshot (`export::Snapshot`).
+    pub snapshot: Option<export::Snapshot>,
     /// Not an outcome: the row's PUT was not sent after all (the job stopped first), so its intent is withdrawn
     /// and the row stays as it was.
     pub intent_withdrawn: bool,
@@ -341,6 +347,8 @@ impl StateFile {
         let transaction = self.connection.transaction()?;
         transaction.execute("DELETE FROM rows WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM minutes WHERE job_id = ?1", params![id])?;
+        transaction.execute("DELETE FROM snapshots WHERE job_id = ?1", params![id])?;
+        transaction.execute("DELETE FROM exports WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;
         transaction.commit()?;
         Ok(())

@@ -36,12 +36,57 @@ pub fn encode(changes: &[Change]) -> String {
     Value::Object(object).to_string()
 }
 
+/// The key of an export row's plan: the row is a read, and its value holds the row's notes (`#domain`,
+/// `#companyName`) for the exported CSV.
+pub const READ_KEY: &str = "#read";
+
+/// An export row's plan: a read, with its notes.
+pub fn encode_read(notes: Map<String, Value>) -> String {
+    let mut object = Map::new();
+    object.insert(READ_KEY.to_string(), Value::Object(notes));
+    Value::Object(object).to_string()
+}
+
+/// The notes of an export row's plan; `None` when the plan is not a read.
+pub fn read_notes(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str::<Map<String, Value>>(text).ok()?.remove(READ_KEY)? {
+        Value::Object(notes) => Some(notes),
+        _ => None,
+    }
+}
+
+/// The key of an edited export's row plan that holds the snapshot the row is based on: `{"etag": ..., "profile":
+/// {...}}` (the apply copies it at planning, so it never reads the export's state file again).
+pub const BASE_KEY: &str = "#base";
+
+/// An edited export's row plan: its changes, as [`encode`] writes them, and the snapshot they are based on.
+pub fn encode_threeway(changes: &[Change], etag: Option<&str>, profile: &Value) -> String {
+    let mut object: Map<String, Value> = serde_json::from_str(&encode(changes)).unwrap_or_default();
+    let mut base = Map::new();
+    base.insert("etag".to_string(), etag.map_or(Value::Null, |etag| Value::String(etag.to_string())));
+    base.insert("profile".to_string(), profile.clone());
+    object.insert(BASE_KEY.to_string(), Value::Object(base));
+    Value::Object(object).to_string()
+}
+
+/// The snapshot an edited export's row plan is based on: its profile (the etag is in it); `None` for any other
+/// plan.
+pub fn base_of(text: &str) -> Option<Value> {
+    let mut object = serde_json::from_str::<Map<String, Value>>(text).ok()?;
+    match object.remove(BASE_KEY)? {
+        Value::Object(mut base) => base.remove("profile"),
+        _ => None,
+    }
+}
+
 /// The changes [`encode`] wrote, with the fields of `catalog`.
 pub fn decode(catalog: &'static [Field], text: &str) -> Result<Vec<Change>, String> {
     let object: Map<String, Value> =
         serde_json::from_str(text).map_err(|error| format!("a plan that is not a JSON object: {error}"))?;
     object
         .into_iter()
+        // `#base`, `#read`: what a plan holds besides its changes.
+        .filter(|(name, _)| !name.starts_with('#'))
         .map(|(name, value)| {
             let field =
                 fields::lookup(catalog, &name).ok_or_else(|| format!("a plan names an unknown field {name}"))?;

@@ -281,6 +281,14 @@ fn commit(
                 }
             }
         }
+        let mut snapshot = transaction.prepare_cached(
+            "INSERT OR REPLACE INTO snapshots (job_id, customer_id, etag, profile, read_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for outcome in outcomes {
+            if let Some(read) = &outcome.snapshot {
+                snapshot.execute(params![job, read.customer_id, read.etag, read.profile, stamp])?;
+            }
+        }
         let mut withdraw = transaction.prepare_cached(
             "UPDATE rows SET put_sent = 0, changed_fields = NULL, before = NULL, after = NULL, updated_at = ?3
              WHERE job_id = ?1 AND line = ?2 AND status = 'pending'",

@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS partner_changes (
     request_id     TEXT,
     correlation_id TEXT
 );
+CREATE TABLE IF NOT EXISTS exports (
+    job_id       INTEGER PRIMARY KEY,
+    export_id    TEXT NOT NULL,
+    columns      TEXT NOT NULL,
+    listed       INTEGER NOT NULL DEFAULT 0,
+    pages        INTEGER NOT NULL DEFAULT 0,
+    next_page    TEXT
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+    job_id      INTEGER NOT NULL,
+    customer_id TEXT NOT NULL,
+    etag        TEXT,
+    profile     TEXT NOT NULL,
+    read_at     TEXT NOT NULL,
+    PRIMARY KEY (job_id, customer_id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rows_by_customer ON rows (job_id, lower(customer_id));
 CREATE INDEX IF NOT EXISTS partner_changes_by_kind ON partner_changes (kind, id);
 ";

@@ -15,6 +15,8 @@ mod browser;
 mod crash;
 #[path = "../excel.rs"]
 mod excel;
+#[path = "../export.rs"]
+mod export;
 #[path = "../honest.rs"]
 mod honest;
 #[path = "../login.rs"]
