@@ -69,21 +69,25 @@ impl<W: Write> ReportWriter<W> {
     /// `None`s are empty cells.
     pub fn write(&mut self, row: &StoredRow) -> io::Result<()> {
         let line = row.line.to_string();
-        let http_status = row.http_status.map(|status| status.to_string()).unwrap_or_default();
-        let attempts = row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
+        let call = &row.call;
+        let http_status = call.http_status.map(|status| status.to_string()).unwrap_or_default();
+        let attempts = call.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
+        fn text(cell: &Option<String>) -> &str {
+            cell.as_deref().unwrap_or_default()
+        }
         let mut cells: Vec<&str> = vec![
             &line,
             &row.customer_id,
-            &row.status,
+            row.status.name(),
             &row.changed_fields,
             &row.before,
             &row.after,
             &http_status,
-            &row.error_code,
-            &row.error,
+            text(&call.error_code),
+            text(&call.error),
             &attempts,
-            &row.request_id,
-            &row.correlation_id,
+            text(&call.request_id),
+            text(&call.correlation_id),
         ];
         if self.preflight == Preflight::Ran {
             cells.extend([row.preflight.as_str(), row.suggested_address.as_str()]);
@@ -133,6 +137,7 @@ impl ReportFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{CallRecord, RowStatus};
 
     #[test]
     fn formulas_are_defused() {
@@ -147,13 +152,11 @@ mod tests {
     #[test]
     fn the_header_and_a_row_are_pinned() {
         let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan).unwrap();
+        let error = "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".to_string();
         let row = StoredRow {
-            line: 2,
-            customer_id: "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(),
-            status: "invalid".into(),
-            error: "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".into(),
+            call: CallRecord { error: Some(error), ..CallRecord::default() },
             changed_fields: "=HYPERLINK(\"x\")".into(),
-            ..StoredRow::default()
+            ..StoredRow::new(2, "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(), RowStatus::Invalid)
         };
         writer.write(&row).unwrap();
         let text = String::from_utf8(writer.finish().unwrap()).unwrap();
@@ -169,7 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.report.csv");
         let mut file = ReportFile::create(&path, Preflight::Ran).unwrap();
-        file.write(&StoredRow { line: 2, status: "valid".into(), ..StoredRow::default() }).unwrap();
+        file.write(&StoredRow::new(2, String::new(), RowStatus::Valid)).unwrap();
         assert!(!path.exists());
         file.commit().unwrap();
         let text = fs::read_to_string(&path).unwrap();

@@ -3,7 +3,7 @@
 
 use crate::input::{self, FileError, InputConfig, Problem, Verdict};
 use crate::report::{Preflight, ReportFile};
-use crate::state::StoredRow;
+use crate::state::{CallRecord, RowStatus, StoredRow};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -71,11 +71,11 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
             Verdict::Valid(row) => {
                 summary.valid += 1;
                 let names: Vec<&str> = row.changes.iter().map(|change| change.field.name).collect();
-                ("valid", &[][..], names.join(" "))
+                (RowStatus::Valid, &[][..], names.join(" "))
             }
             Verdict::Invalid(problems) => {
                 summary.invalid += 1;
-                ("invalid", &problems[..], String::new())
+                (RowStatus::Invalid, &problems[..], String::new())
             }
         };
         summary.not_utf8 += u64::from(problems.iter().any(|problem| problem.message == "not valid UTF-8"));
@@ -84,13 +84,10 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         }
         if let (Some(report), Some(path)) = (report.as_mut(), config.report.as_ref()) {
             let row = StoredRow {
-                line: record.line,
-                customer_id: record.customer_cell,
-                status: status.to_string(),
                 changed_fields,
-                error: join(problems),
+                call: CallRecord { error: Some(join(problems)), ..CallRecord::default() },
                 warnings: join(&record.warnings),
-                ..StoredRow::default()
+                ..StoredRow::new(record.line, record.customer_cell, status)
             };
             report.write(&row).map_err(report_error(path))?;
         }

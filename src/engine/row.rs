@@ -13,10 +13,10 @@ use crate::client::{CallError, Client, Fetched};
 use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::StateError;
 use crate::state::recorder::RecorderHandle;
-use crate::state::{RowOutcome, RowStatus};
+use crate::state::{CallRecord, RowOutcome, RowStatus};
 use crate::undo::{self, Undone};
 use crate::wire;
-use crate::write::{self, Calls, Interrupted, Journal, Resource, Review, Step, Written};
+use crate::write::{self, Interrupted, Journal, Resource, Review, Step, Written};
 use serde_json::Value;
 
 use crate::write::MAX_REMERGES;
@@ -176,8 +176,8 @@ pub async fn process(
         Err(Interrupted::Stopped) => return Err(NoOutcome::Stopped),
         Err(Interrupted::Journal(error)) => return Err(Halt::State(error.to_string()).into()),
     };
-    let calls = write.calls;
-    let outcome = |status, changes| outcome(row, &calls, status, changes);
+    let call = write.calls.record();
+    let outcome = |status, changes| RowOutcome::new(row.line, status).with_call(call).with_changes(changes);
     let noted = |mut outcome: RowOutcome| {
         if let Some(verdict) = &plan.checked {
             outcome.preflight = Some(verdict.cell());
@@ -205,30 +205,15 @@ pub async fn process(
             let words =
                 format!("the profile changed under the job through {MAX_REMERGES} re-reads: left as found ({error})");
             let mut conflict = with_error(outcome(RowStatus::Conflict, Vec::new()), words);
-            conflict.error_code = error.code().map(ToString::to_string);
+            conflict.call.error_code = error.code().map(ToString::to_string);
             conflict
         }
         Written::Failed { error, .. } => failed(outcome(RowStatus::Failed, Vec::new()), &error)?,
     })
 }
 
-/// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
-fn outcome(row: &Task, calls: &Calls, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
-    let last = calls.last();
-    RowOutcome {
-        line: row.line,
-        status: Some(status),
-        changes,
-        http_status: last.and_then(|call| call.status),
-        attempts: calls.attempts,
-        request_id: last.map(|call| call.ids.request_id.to_string()),
-        correlation_id: last.map(|call| call.ids.correlation_id.to_string()),
-        ..RowOutcome::default()
-    }
-}
-
 fn with_error(mut outcome: RowOutcome, error: String) -> RowOutcome {
-    outcome.error = Some(error);
+    outcome.call.error = Some(error);
     outcome
 }
 
@@ -243,10 +228,6 @@ fn failed(mut outcome: RowOutcome, error: &CallError) -> Result<RowOutcome, Halt
             _ => Halt::Credentials(error.to_string()),
         });
     }
-    outcome.http_status = error.status();
-    outcome.request_id = Some(error.ids().request_id.to_string());
-    outcome.correlation_id = Some(error.ids().correlation_id.to_string());
-    outcome.error_code = error.code().map(ToString::to_string);
-    outcome.error = Some(error.to_string());
+    outcome.call = CallRecord { attempts: outcome.call.attempts, ..write::failure(error) };
     Ok(outcome)
 }

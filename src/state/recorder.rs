@@ -45,9 +45,16 @@ enum Message {
     Stop,
 }
 
+/// What the outbox holds: a row's outcome, or the withdrawal of an intent whose PUT was not sent after all (the job
+/// stopped first): the row stays as it was, with no PUT in doubt.
+enum Settled {
+    Outcome(RowOutcome),
+    Withdrawn(u64),
+}
+
 /// Outcomes recorded and not yet handed to the recorder thread. A worker only pushes to it (no message, so the
 /// recorder thread is not woken once per row); the thread takes it whole with the next intent, flush or timeout.
-type Outbox = Arc<Mutex<Vec<RowOutcome>>>;
+type Outbox = Arc<Mutex<Vec<Settled>>>;
 
 /// Intents of workers woken in the same turn of the runtime (answers that came in together), sent as one message
 /// and so committed with one fsync; the first of them sends the lot once the others have had their turn.
@@ -118,9 +125,13 @@ impl RecorderHandle {
     /// Records a row's outcome: committed with the next intent or flush, when `BATCH` outcomes wait, or within
     /// `OUTCOME_WAIT`, whichever comes first. One lost to a crash before that is settled again by the next run.
     pub fn record(&self, outcome: RowOutcome) -> Result<(), StateError> {
+        self.settle(Settled::Outcome(outcome))
+    }
+
+    fn settle(&self, settled: Settled) -> Result<(), StateError> {
         let waiting = {
             let mut outbox = lock(&self.outbox);
-            outbox.push(outcome);
+            outbox.push(settled);
             outbox.len()
         };
         match waiting >= BATCH {
@@ -138,7 +149,7 @@ impl RecorderHandle {
     /// Records that the PUT intended for this row was not sent (the job stopped first): the row stays pending with
     /// no PUT in doubt. Committed like an outcome.
     pub fn withdraw_intent(&self, line: u64) -> Result<(), StateError> {
-        self.record(RowOutcome { line, intent_withdrawn: true, ..RowOutcome::default() })
+        self.settle(Settled::Withdrawn(line))
     }
 
     /// Waits until everything sent so far is committed.
@@ -165,12 +176,12 @@ fn run(
     mut state: StateFile,
     job: i64,
     receiver: &mpsc::Receiver<Message>,
-    outbox: &Mutex<Vec<RowOutcome>>,
+    outbox: &Mutex<Vec<Settled>>,
 ) -> Result<StateFile, StateError> {
     // Once a commit fails (a full disk), every later intent fails too: no PUT goes out unrecorded.
     let mut broken: Option<String> = None;
     let mut batch: Vec<Message> = Vec::new();
-    let mut outcomes: Vec<RowOutcome> = Vec::new();
+    let mut outcomes: Vec<Settled> = Vec::new();
     // The job's `last_moved_at` as last written: it changes once a second at most, so most commits leave it.
     let mut moved_at = String::new();
     // The job's figures before this run, and this run's as last noted and as last written.
@@ -255,7 +266,7 @@ fn commit(
     job: i64,
     stamp: &str,
     moved: bool,
-    outcomes: &[RowOutcome],
+    outcomes: &[Settled],
     batch: &[Message],
     figures: Option<(u64, u64)>,
 ) -> Result<(), rusqlite::Error> {
@@ -285,11 +296,14 @@ fn commit(
             "UPDATE rows SET put_sent = 0, changed_fields = NULL, before = NULL, after = NULL, updated_at = ?3
              WHERE job_id = ?1 AND line = ?2 AND status = 'pending'",
         )?;
-        for outcome in outcomes {
-            if outcome.intent_withdrawn {
-                withdraw.execute(params![job, outcome.line, stamp])?;
-                continue;
-            }
+        for settled in outcomes {
+            let outcome = match settled {
+                Settled::Outcome(outcome) => outcome,
+                Settled::Withdrawn(line) => {
+                    withdraw.execute(params![job, line, stamp])?;
+                    continue;
+                }
+            };
             // Changes the row's intent wrote stay as written (`COALESCE`): describing them again was 3% of a row.
             let described =
                 (!outcome.changes.is_empty() && !outcome.changes_in_intent).then(|| describe(&outcome.changes));
@@ -297,20 +311,20 @@ fn commit(
                 Some((fields, before, after)) => (Some(fields), Some(before), Some(after)),
                 None => (None, None, None),
             };
-            let status = outcome.status.map_or("pending", |status| status.name());
+            let call = &outcome.call;
             record.execute(params![
                 job,
                 outcome.line,
-                status,
+                outcome.status.name(),
                 fields,
                 before,
                 after,
-                outcome.http_status,
-                outcome.error_code,
-                outcome.error,
-                outcome.attempts,
-                outcome.request_id,
-                outcome.correlation_id,
+                call.http_status,
+                call.error_code,
+                call.error,
+                call.attempts,
+                call.request_id,
+                call.correlation_id,
                 stamp,
                 outcome.preflight,
                 outcome.suggested_address
