@@ -161,7 +161,7 @@ fn escape_invalid(bytes: &[u8]) -> String {
 
 /// Whether a row can be applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Validity {
     Valid(ChangeRow),
     Invalid(Vec<Problem>),
 }
@@ -172,7 +172,7 @@ pub struct Record {
     pub line: u64,
     /// The customer id cell as written (trimmed), for the report.
     pub customer_cell: String,
-    pub verdict: Verdict,
+    pub validity: Validity,
     /// Things worth a look that do not make the row invalid.
     pub warnings: Vec<Problem>,
 }
@@ -414,7 +414,7 @@ impl<R: io::Read> Reader<R> {
                 value: None,
                 message: format!("{} cells where the header has {expected}", self.buffer.len()),
             });
-            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings };
+            return Record { line, customer_cell, validity: Validity::Invalid(problems), warnings };
         }
         let customer_id = self.check_customer(line, &mut problems);
         let changes = self.check_cells(line, &mut problems);
@@ -427,11 +427,11 @@ impl<R: io::Read> Reader<R> {
             });
         }
         warn_region(line, &changes, &mut warnings);
-        let verdict = match customer_id {
-            Some(customer_id) if problems.is_empty() => Verdict::Valid(ChangeRow { line, customer_id, changes }),
-            _ => Verdict::Invalid(problems),
+        let validity = match customer_id {
+            Some(customer_id) if problems.is_empty() => Validity::Valid(ChangeRow { line, customer_id, changes }),
+            _ => Validity::Invalid(problems),
         };
-        Record { line, customer_cell, verdict, warnings }
+        Record { line, customer_cell, validity, warnings }
     }
 
     fn check_customer(&mut self, line: u64, problems: &mut Vec<Problem>) -> Option<CustomerId> {

@@ -42,7 +42,7 @@ pub fn formula_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whether the report carries the pre-flight columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preflight {
+pub enum PreflightColumns {
     Ran,
     NotRan,
 }
@@ -50,14 +50,14 @@ pub enum Preflight {
 /// Writes report rows to any sink.
 pub struct ReportWriter<W: Write> {
     csv: csv::Writer<W>,
-    preflight: Preflight,
+    preflight: PreflightColumns,
 }
 
 impl<W: Write> ReportWriter<W> {
-    pub fn new(sink: W, preflight: Preflight) -> io::Result<ReportWriter<W>> {
+    pub fn new(sink: W, preflight: PreflightColumns) -> io::Result<ReportWriter<W>> {
         let mut csv = csv::WriterBuilder::new().from_writer(sink);
         let mut header: Vec<&str> = COLUMNS.to_vec();
-        if preflight == Preflight::Ran {
+        if preflight == PreflightColumns::Ran {
             header.extend(PREFLIGHT_COLUMNS);
         }
         header.push(WARNINGS_COLUMN);
@@ -89,7 +89,7 @@ impl<W: Write> ReportWriter<W> {
             text(&call.request_id),
             text(&call.correlation_id),
         ];
-        if self.preflight == Preflight::Ran {
+        if self.preflight == PreflightColumns::Ran {
             cells.extend([row.preflight.as_str(), row.suggested_address.as_str()]);
         }
         cells.push(&row.warnings);
@@ -109,7 +109,7 @@ pub struct ReportFile {
 }
 
 impl ReportFile {
-    pub fn create(path: &Path, preflight: Preflight) -> io::Result<ReportFile> {
+    pub fn create(path: &Path, preflight: PreflightColumns) -> io::Result<ReportFile> {
         crate::files::refuse_non_regular(path)?;
         let mut name = path.file_name().unwrap_or_default().to_os_string();
         name.push(".partial");
@@ -151,7 +151,7 @@ mod tests {
 
     #[test]
     fn the_header_and_a_row_are_pinned() {
-        let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan).unwrap();
+        let mut writer = ReportWriter::new(Vec::new(), PreflightColumns::NotRan).unwrap();
         let error = "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".to_string();
         let row = StoredRow {
             call: CallRecord { error: Some(error), ..CallRecord::default() },
@@ -171,7 +171,7 @@ mod tests {
     fn a_report_file_is_private_and_appears_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.report.csv");
-        let mut file = ReportFile::create(&path, Preflight::Ran).unwrap();
+        let mut file = ReportFile::create(&path, PreflightColumns::Ran).unwrap();
         file.write(&StoredRow::new(2, String::new(), RowStatus::Valid)).unwrap();
         assert!(!path.exists());
         file.commit().unwrap();

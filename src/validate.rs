@@ -1,8 +1,8 @@
 //! `pcbulk validate`: the offline check of a CSV. Reads every record, prints each problem where it was found,
 //! and optionally writes a report with `valid` or `invalid` per row. No network, ever.
 
-use crate::input::{self, FileError, InputConfig, Problem, Verdict};
-use crate::report::{Preflight, ReportFile};
+use crate::input::{self, FileError, InputConfig, Problem, Validity};
+use crate::report::{PreflightColumns, ReportFile};
 use crate::state::{CallRecord, RowStatus, StoredRow};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -56,7 +56,7 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         move |source| ValidateError::Report { path, source }
     };
     let mut report = match &config.report {
-        Some(path) => Some(ReportFile::create(path, Preflight::NotRan).map_err(report_error(path))?),
+        Some(path) => Some(ReportFile::create(path, PreflightColumns::NotRan).map_err(report_error(path))?),
         None => None,
     };
     let mut summary = ValidateSummary::default();
@@ -67,13 +67,13 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         for warning in &record.warnings {
             writeln!(out, "warning: {warning}").map_err(ValidateError::Output)?;
         }
-        let (status, problems, changed_fields) = match &record.verdict {
-            Verdict::Valid(row) => {
+        let (status, problems, changed_fields) = match &record.validity {
+            Validity::Valid(row) => {
                 summary.valid += 1;
                 let names: Vec<&str> = row.changes.iter().map(|change| change.field.name).collect();
                 (RowStatus::Valid, &[][..], names.join(" "))
             }
-            Verdict::Invalid(problems) => {
+            Validity::Invalid(problems) => {
                 summary.invalid += 1;
                 (RowStatus::Invalid, &problems[..], String::new())
             }

@@ -6,7 +6,7 @@
 //! Never sends a PUT without first committing its intent (so a crash can tell `updated` from `unchanged`), never
 //! resends a PUT whose answer was lost, never overwrites a profile that changed since it was read: `write`'s rules.
 
-use super::preflight::{Preflight, Verdict};
+use super::preflight::{Preflight, PreflightFindings};
 use super::{Halt, Mode, Plan, Task};
 use crate::auth::AuthError;
 use crate::client::{CallError, Client, Fetched};
@@ -93,7 +93,7 @@ enum Hold {
 struct RowPlan<'a> {
     plan: &'a Plan,
     context: &'a RowContext<'a>,
-    checked: Option<Verdict>,
+    checked: Option<PreflightFindings>,
 }
 
 impl write::Plan for RowPlan<'_> {

@@ -27,7 +27,7 @@ pub const RE_MERGES: u32 = write::MAX_REMERGES;
 
 /// Whether `set` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum SetMode {
     /// Read, merge, show the diff; no PUT, no audit row.
     DryRun,
     /// Read, merge, show the diff, PUT. `confirmed` (`--yes`) is needed for the legal business profile.
@@ -39,7 +39,7 @@ pub enum Mode {
 pub struct SetRequest {
     pub kind: PartnerProfileKind,
     pub changes: Vec<Change>,
-    pub mode: Mode,
+    pub mode: SetMode,
 }
 
 /// Where the PUTs are recorded: the state file and the API root they went to.
@@ -164,7 +164,7 @@ enum Edits<'a> {
 struct PartnerPlan<'a, 'n> {
     kind: PartnerProfileKind,
     edits: Edits<'a>,
-    mode: Mode,
+    mode: SetMode,
     notes: &'a RefCell<&'n mut dyn Write>,
 }
 
@@ -198,11 +198,11 @@ impl write::Plan for PartnerPlan<'_, '_> {
         }
         show_diff(notes, self.kind, changes, reads);
         match self.mode {
-            Mode::DryRun => Review::Hold(Hold::DryRun),
-            Mode::Apply { confirmed: false } if self.kind == PartnerProfileKind::LegalBusiness => {
+            SetMode::DryRun => Review::Hold(Hold::DryRun),
+            SetMode::Apply { confirmed: false } if self.kind == PartnerProfileKind::LegalBusiness => {
                 Review::Hold(Hold::NeedsConfirmation)
             }
-            Mode::Apply { .. } => Review::Proceed,
+            SetMode::Apply { .. } => Review::Proceed,
         }
     }
 }
@@ -344,7 +344,7 @@ pub(super) async fn restore(
     client: &Client,
     kind: PartnerProfileKind,
     (id, written): (i64, &[FieldChange]),
-    mode: Mode,
+    mode: SetMode,
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> Result<Ended, PartnerError> {
@@ -364,7 +364,7 @@ async fn write_profile(
     client: &Client,
     kind: PartnerProfileKind,
     edits: Edits<'_>,
-    mode: Mode,
+    mode: SetMode,
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> Result<Ended, PartnerError> {
