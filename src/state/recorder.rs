@@ -173,16 +173,17 @@ async fn wait(answer: oneshot::Receiver<Result<(), String>>) -> Result<(), State
     }
 }
 
-/// The next batch: every message queued once the bell rings or `OUTCOME_WAIT` has passed, up to and with a
-/// `Stop` (one is added when every handle and the recorder are gone).
-fn next_batch(conduit: &Arc<Conduit>) -> Vec<Message> {
+/// The next batch, into `batch` (empty; its room is kept from batch to batch and handed to the queue): every
+/// message queued once the bell rings or `OUTCOME_WAIT` has passed, up to and with a `Stop` (one is added when every
+/// handle and the recorder are gone).
+fn next_batch(conduit: &Arc<Conduit>, batch: &mut Vec<Message>) {
     let queue = lock(&conduit.queue);
     let (mut queue, _) = conduit
         .bell
         .wait_timeout_while(queue, OUTCOME_WAIT, |queue| !queue.rung)
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     queue.rung = false;
-    let mut batch = std::mem::take(&mut queue.messages);
+    std::mem::swap(&mut queue.messages, batch);
     drop(queue);
     if let Some(stop) = batch.iter().position(|message| matches!(message, Message::Stop)) {
         // Nothing is sent after a stop; whatever was is dropped, and its waiter told the recorder has stopped.
@@ -190,7 +191,6 @@ fn next_batch(conduit: &Arc<Conduit>) -> Vec<Message> {
     } else if Arc::strong_count(conduit) == 1 {
         batch.push(Message::Stop);
     }
-    batch
 }
 
 fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFile, StateError> {
@@ -206,8 +206,9 @@ fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFi
         })
         .unwrap_or_default();
     let (mut noted, mut written) = ((0, 0), (0, 0));
+    let mut batch = Vec::new();
     loop {
-        let batch = next_batch(conduit);
+        next_batch(conduit, &mut batch);
         if batch.is_empty() {
             continue;
         }
@@ -238,7 +239,7 @@ fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFi
         if let Err(message) = &result {
             broken.get_or_insert_with(|| message.clone());
         }
-        for message in batch {
+        for message in batch.drain(..) {
             if let Message::Intend { done, .. } | Message::Flush(done) = message {
                 let _ = done.send(result.clone());
             }
