@@ -247,9 +247,15 @@ struct Separate {
 
 impl Separate {
     fn start(csv: &Path) -> Separate {
+        Separate::start_with(csv, &[])
+    }
+
+    /// With more of `pcbulk sandbox`'s flags (a latency, say).
+    fn start_with(csv: &Path, flags: &[&str]) -> Separate {
         let mut child = Command::new(PCBULK)
             .args(["sandbox", "--port", "0", "--seed-from"])
             .arg(csv)
+            .args(flags)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -519,6 +525,36 @@ async fn pace_figures() {
     far_above_the_limit(100, 60).await;
 }
 
+/// Issue 20 point 4: client CPU per changed row against `pcbulk sandbox` answering each request after
+/// `latency_ms` (`--rate 100000 --concurrency 16`: the pace never waits, the latency alone spaces the answers).
+fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> f64 {
+    let csv = dir.join(format!("latency-{latency_ms}-{rows}.csv"));
+    write_csv(&csv, rows);
+    let latency = latency_ms.to_string();
+    let sandbox = Separate::start_with(&csv, &["--latency-ms", &latency]);
+    let csv_text = csv.display().to_string();
+    let args = ["apply", &csv_text, "--rate", "100000", "--concurrency", "16"];
+    let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
+    let applied = measure(&args, &env);
+    let per_row = applied.cpu / rows as f64 * 1e6;
+    let split = format!("{:.2} s user + {:.2} s system, {:.2} s wall", applied.user, applied.system, applied.wall);
+    line(
+        &format!("cpu per row at {latency_ms} ms latency, {rows} rows, --concurrency 16"),
+        format!("{per_row:.1} µs ({split})"),
+        "target: at 40 ms within 2x of 0 ms",
+    );
+    per_row
+}
+
+/// CPU per row at 0, 3 and 40 ms of latency, and the ratio of the slowest service's to the fastest's.
+fn cpu_at_latencies() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let fastest = cpu_at_latency(dir.path(), 20_000, 0);
+    cpu_at_latency(dir.path(), 20_000, 3);
+    let slowest = cpu_at_latency(dir.path(), 4_000, 40);
+    line("cpu per row, 40 ms / 0 ms latency", format!("{:.2}", slowest / fastest), "target <= 2");
+}
+
 fn main() {
     let bench = std::env::args().any(|arg| arg == "--bench");
     let runtime =
@@ -547,6 +583,12 @@ fn main() {
         });
         return;
     }
+    // `PCBULK_E2E_ONLY=latency`: the CPU-per-row-at-latency figures alone.
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|value| value == "latency") {
+        drop(runtime);
+        cpu_at_latencies();
+        return;
+    }
     runtime.block_on(async {
         budget(600, 100, 100, 40, None).await;
         budget(600, 100, 200, 40, None).await;
@@ -561,4 +603,5 @@ fn main() {
     });
     drop(runtime);
     separate(std::env::var("PCBULK_E2E_MILLION").is_ok_and(|value| value == "1"));
+    cpu_at_latencies();
 }

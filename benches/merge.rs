@@ -1,7 +1,7 @@
 //! Rows per second of the merge: a realistic billing profile plus a row of 5 changes (`cargo bench --bench merge`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pcbulk::input::{Change, InputConfig, Reader, Verdict};
+use pcbulk::input::{Change, InputConfig, Reader, Validity};
 use pcbulk::merge::{self, Merged};
 use serde_json::{Value, json};
 use std::hint::black_box;
@@ -33,9 +33,9 @@ fn changes() -> Vec<Change> {
                7f1c4a2e-1d2e-4f5a-9b6c-000000000001,Fabrikam,Seattle,410 Terry Ave N,98109,ap@fabrikam.com\n";
     let mut reader = Reader::new(csv.as_bytes(), InputConfig::default()).expect("a good header");
     let record = reader.next_record().expect("one row").expect("a readable row");
-    match record.verdict {
-        Verdict::Valid(row) => row.changes,
-        Verdict::Invalid(problems) => panic!("the bench row is invalid: {problems:?}"),
+    match record.validity {
+        Validity::Valid(row) => row.changes,
+        Validity::Invalid(problems) => panic!("the bench row is invalid: {problems:?}"),
     }
 }
 

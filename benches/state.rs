@@ -2,7 +2,7 @@
 //! `cargo bench --bench state`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use pcbulk::state::{JobKind, PlannedRow, Recorder, RowOutcome, RowStatus, StateFile};
+use pcbulk::state::{CallRecord, JobKind, PlannedRow, Recorder, RowOutcome, RowStatus, StateFile};
 
 /// A state file in `dir` holding a job of `rows` pending rows.
 fn planned(dir: &tempfile::TempDir, rows: u64) -> (StateFile, i64) {
@@ -36,15 +36,13 @@ fn record_outcomes(c: &mut Criterion) {
                 let recorder = Recorder::start(state, job);
                 let handle = recorder.handle();
                 for index in 0..rows {
-                    let outcome = RowOutcome {
-                        line: index + 2,
-                        status: Some(RowStatus::Unchanged),
+                    let outcome = RowOutcome::new(index + 2, RowStatus::Unchanged).with_call(CallRecord {
                         http_status: Some(200),
-                        attempts: 1,
+                        attempts: Some(1),
                         request_id: Some(uuid::Uuid::new_v4().to_string()),
                         correlation_id: Some(uuid::Uuid::new_v4().to_string()),
-                        ..RowOutcome::default()
-                    };
+                        ..CallRecord::default()
+                    });
                     handle.record(outcome).expect("the recorder runs");
                 }
                 recorder.finish().expect("every outcome committed")

@@ -1,7 +1,7 @@
 //! Rows per second of read + validate on a generated file (`cargo bench --bench validate`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use pcbulk::input::{InputConfig, Reader, Verdict};
+use pcbulk::input::{InputConfig, Reader, Validity};
 use std::fmt::Write;
 
 /// A CSV of `rows` valid rows touching several fields each, like an office move.
@@ -30,7 +30,7 @@ fn read_and_validate(c: &mut Criterion) {
         bench.iter(|| {
             let reader = Reader::new(&file[..], InputConfig::default()).expect("a good header");
             let valid =
-                reader.filter(|record| matches!(record, Ok(record) if matches!(record.verdict, Verdict::Valid(_))));
+                reader.filter(|record| matches!(record, Ok(record) if matches!(record.validity, Validity::Valid(_))));
             assert_eq!(valid.count(), rows);
         })
     });

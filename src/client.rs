@@ -21,7 +21,7 @@ use crate::wire::{
     HEADER_APPLICATION, HEADER_CONTRACT_VERSION, HEADER_CORRELATION_ID, HEADER_LOCALE, HEADER_REQUEST_ID,
 };
 use bytes::Bytes;
-use classify::{Verdict, classify, classify_put};
+use classify::{Meaning, classify, classify_put};
 use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, IF_MATCH, RETRY_AFTER};
 use reqwest::{Method, Url};
 use std::sync::Arc;
@@ -497,36 +497,36 @@ impl Client {
     async fn judge(
         &self,
         request: &Request<'_>,
-        verdict: Verdict,
+        verdict: Meaning,
         status: u16,
         issued_at: Instant,
         token: &AccessToken,
         call: &mut CallState,
     ) -> Result<Next, CallError> {
-        if !matches!(verdict, Verdict::Transient { .. }) {
+        if !matches!(verdict, Meaning::Transient { .. }) {
             self.outage.on_answer(issued_at);
         }
         match verdict {
-            Verdict::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
-            Verdict::Unauthorized { detail } => self.unauthorized(request, call, token, detail).await,
-            Verdict::Transient { status, retry_after, detail } => {
+            Meaning::Throttled(retry_after) => self.throttled(request, call, issued_at, retry_after),
+            Meaning::Unauthorized { detail } => self.unauthorized(request, call, token, detail).await,
+            Meaning::Transient { status, retry_after, detail } => {
                 call.attempts += 1;
                 let detail = format!("http {status}: {detail}");
                 self.transient(request, call, Some(status), retry_after, detail, true).await
             }
-            Verdict::Success(body) => {
+            Meaning::Success(body) => {
                 let (ids, attempts) = call.count();
                 Ok(Next::Done(Fetched { status, body, ids, attempts, throttled: call.throttled }))
             }
-            Verdict::Stale { status, code, description } => {
+            Meaning::Stale { status, code, description } => {
                 let (ids, attempts) = call.count();
                 Err(CallError::Stale { status, code, description, ids, attempts })
             }
-            Verdict::Refused { status, code, description } => {
+            Meaning::Refused { status, code, description } => {
                 let (ids, attempts) = call.count();
                 Err(CallError::Refused { status, code, description, ids, attempts })
             }
-            Verdict::Malformed { status, excerpt } => {
+            Meaning::Malformed { status, excerpt } => {
                 let (ids, attempts) = call.count();
                 Err(CallError::Malformed { status, excerpt, ids, attempts })
             }

@@ -6,7 +6,6 @@
 //! names the customer) stop the job as credentials gone.
 
 use crate::budget::MaxFailures;
-use crate::merge::FieldChange;
 use crate::state::{RowOutcome, RowStatus};
 
 /// Why the job had to stop before its end.
@@ -31,11 +30,8 @@ pub enum Halt {
 /// A row a canary did, for the summary a person reads before letting the rest run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CanaryRow {
-    pub line: u64,
     pub customer_id: String,
-    pub status: RowStatus,
-    pub changes: Vec<FieldChange>,
-    pub error: Option<String>,
+    pub outcome: RowOutcome,
 }
 
 /// Guard rails of a run.
@@ -91,22 +87,14 @@ impl Control {
     /// Counts a recorded row of `customer_id`; says whether the job goes on.
     pub fn settle(&mut self, customer_id: &str, outcome: &RowOutcome) -> Next {
         self.finished += 1;
-        let failed = outcome.status == Some(RowStatus::Failed);
+        let failed = outcome.status == RowStatus::Failed;
         self.failed += u64::from(failed);
         // A 403 that names the customer (20002, no relationship) is that row's alone (issue 15).
-        let of_the_credentials = !outcome.error_code.as_deref().is_some_and(crate::wire::is_customer_specific);
-        let forbidden = failed && outcome.http_status == Some(403) && of_the_credentials;
+        let of_the_credentials = !outcome.call.error_code.as_deref().is_some_and(crate::wire::is_customer_specific);
+        let forbidden = failed && outcome.call.http_status == Some(403) && of_the_credentials;
         self.forbidden = if forbidden { self.forbidden + 1 } else { 0 };
-        if self.guard.canary.is_some()
-            && let Some(status) = outcome.status
-        {
-            self.canary.push(CanaryRow {
-                line: outcome.line,
-                customer_id: customer_id.to_string(),
-                status,
-                changes: outcome.changes.clone(),
-                error: outcome.error.clone(),
-            });
+        if self.guard.canary.is_some() {
+            self.canary.push(CanaryRow { customer_id: customer_id.to_string(), outcome: outcome.clone() });
         }
         if self.forbidden >= FORBIDDEN_STREAK {
             let words = format!("403 on {FORBIDDEN_STREAK} rows in a row: the partner's access or consent is gone");
@@ -125,7 +113,7 @@ impl Control {
     /// What the run came to.
     pub fn finish(self) -> Tally {
         let mut canary = self.canary;
-        canary.sort_by_key(|row| row.line);
+        canary.sort_by_key(|row| row.outcome.line);
         Tally { failed: self.failed, budget_spent: self.budget_spent, canary }
     }
 }
@@ -133,15 +121,11 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::CallRecord;
 
     fn outcome(line: u64, status: RowStatus, http_status: Option<u16>, code: Option<&str>) -> RowOutcome {
-        RowOutcome {
-            line,
-            status: Some(status),
-            http_status,
-            error_code: code.map(str::to_string),
-            ..RowOutcome::default()
-        }
+        let call = CallRecord { http_status, error_code: code.map(str::to_string), ..CallRecord::default() };
+        RowOutcome::new(line, status).with_call(call)
     }
 
     #[test]
@@ -176,7 +160,7 @@ mod tests {
         let tally = control.finish();
         assert!(tally.budget_spent);
         assert_eq!(tally.failed, 2);
-        assert_eq!(tally.canary.iter().map(|row| row.line).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(tally.canary.iter().map(|row| row.outcome.line).collect::<Vec<_>>(), vec![2, 3, 4]);
         assert_eq!(tally.canary[1].customer_id, "b");
     }
 }

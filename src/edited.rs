@@ -10,7 +10,7 @@
 //! The apply copies each changed row's snapshot into its own plan: once planned, it never reads the export's state
 //! file again.
 
-use crate::input::{self, ChangeRow, FileError, InputConfig, Problem, Record, Verdict};
+use crate::input::{self, ChangeRow, FileError, InputConfig, Problem, Record, Validity};
 use crate::state::StateError;
 use crate::state::export::Snapshots;
 use crate::threeway::{self, Cell, ExcelChanges};
@@ -102,17 +102,17 @@ pub struct Judged {
 
 /// Judges a record read with raw cells against the export: each cell against the snapshot's value.
 pub fn judge(edited: &Edited, mut record: Record, excel: ExcelChanges) -> Result<Judged, StateError> {
-    let (Verdict::Valid(row), Some(raw)) = (&record.verdict, record.raw.take()) else {
+    let (Validity::Valid(row), Some(raw)) = (&record.validity, record.raw.take()) else {
         return Ok(Judged { record, snapshot: None });
     };
     let (line, customer_id) = (row.line, row.customer_id);
     let export = &edited.snapshots.export.id;
     let invalid = |message: String, value: Option<String>| {
         let column = Some(if value.is_some() { input::EXPORT_COLUMN } else { "customer_id" }.to_string());
-        Verdict::Invalid(vec![Problem { line, column, value, message }])
+        Validity::Invalid(vec![Problem { line, column, value, message }])
     };
     if let Some(other) = raw.export.filter(|id| !id.is_empty() && id != export) {
-        record.verdict = invalid(format!("a row of another export (this file is export {export})"), Some(other));
+        record.validity = invalid(format!("a row of another export (this file is export {export})"), Some(other));
         return Ok(Judged { record, snapshot: None });
     }
     let Some(snapshot) = edited.snapshots.get(&customer_id.to_string())? else {
@@ -120,15 +120,15 @@ pub fn judge(edited: &Edited, mut record: Record, excel: ExcelChanges) -> Result
             "customer {customer_id} is not in export {export}: an edited export's rows are applied against what the \
              export read; apply this row from a plain CSV"
         );
-        record.verdict = invalid(message, None);
+        record.validity = invalid(message, None);
         return Ok(Judged { record, snapshot: None });
     };
     let profile: Value = serde_json::from_str(&snapshot.profile).unwrap_or(Value::Null);
     let cells: Vec<Cell<'_>> = raw.cells.iter().map(|(field, text)| Cell { field, text }).collect();
     let planned = threeway::plan_row(line, &profile, &cells, excel);
-    record.verdict = match planned.problems.is_empty() {
-        true => Verdict::Valid(ChangeRow { line, customer_id, changes: planned.changes }),
-        false => Verdict::Invalid(planned.problems),
+    record.validity = match planned.problems.is_empty() {
+        true => Validity::Valid(ChangeRow { line, customer_id, changes: planned.changes }),
+        false => Validity::Invalid(planned.problems),
     };
     Ok(Judged { record, snapshot: Some(profile) })
 }

@@ -227,7 +227,7 @@ async fn work_rows(
                 let next = lock(&shared.control).settle(&row.customer_id.to_string(), &outcome);
                 match shared.recorder.record(outcome) {
                     Ok(()) => {
-                        status.into_iter().for_each(|status| shared.progress.row_done(status));
+                        shared.progress.row_done(status);
                         match next {
                             Next::Continue => continue,
                             Next::BudgetSpent => {

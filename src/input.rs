@@ -165,7 +165,7 @@ fn escape_invalid(bytes: &[u8]) -> String {
 
 /// Whether a row can be applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum Validity {
     Valid(ChangeRow),
     Invalid(Vec<Problem>),
 }
@@ -176,7 +176,7 @@ pub struct Record {
     pub line: u64,
     /// The customer id cell as written (trimmed), for the report.
     pub customer_cell: String,
-    pub verdict: Verdict,
+    pub validity: Validity,
     /// Things worth a look that do not make the row invalid.
     pub warnings: Vec<Problem>,
     /// The cells as written, for an edited export's three-way planning ([`Reader::with_raw_cells`]); `None`
@@ -507,18 +507,18 @@ impl<R: io::Read> Reader<R> {
                 value: None,
                 message: format!("{} cells where the header has {expected}", self.buffer.len()),
             });
-            return Record { line, customer_cell, verdict: Verdict::Invalid(problems), warnings, raw: None };
+            return Record { line, customer_cell, validity: Validity::Invalid(problems), warnings, raw: None };
         }
         let customer_id = self.check_customer(line, &mut problems);
         if self.raw {
             let raw = Some(self.raw_cells(line, &mut problems));
-            let verdict = match customer_id {
+            let validity = match customer_id {
                 Some(customer_id) if problems.is_empty() => {
-                    Verdict::Valid(ChangeRow { line, customer_id, changes: Vec::new() })
+                    Validity::Valid(ChangeRow { line, customer_id, changes: Vec::new() })
                 }
-                _ => Verdict::Invalid(problems),
+                _ => Validity::Invalid(problems),
             };
-            return Record { line, customer_cell, verdict, warnings, raw };
+            return Record { line, customer_cell, validity, warnings, raw };
         }
         let changes = self.check_cells(line, &mut problems);
         if let Source::Sheet(sheet) = &self.source {
@@ -533,11 +533,11 @@ impl<R: io::Read> Reader<R> {
             });
         }
         warn_region(line, &changes, &mut warnings);
-        let verdict = match customer_id {
-            Some(customer_id) if problems.is_empty() => Verdict::Valid(ChangeRow { line, customer_id, changes }),
-            _ => Verdict::Invalid(problems),
+        let validity = match customer_id {
+            Some(customer_id) if problems.is_empty() => Validity::Valid(ChangeRow { line, customer_id, changes }),
+            _ => Validity::Invalid(problems),
         };
-        Record { line, customer_cell, verdict, warnings, raw: None }
+        Record { line, customer_cell, validity, warnings, raw: None }
     }
 
     /// The record's field cells and its `#export` note, as written; a field cell that is not UTF-8 is a problem.

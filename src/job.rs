@@ -16,10 +16,10 @@ use crate::edited::Edited;
 use crate::engine::preflight::PreflightConfig;
 use crate::engine::{self, Ending, Guard, Halt, Mode, RunOptions, Source, Work};
 use crate::fields::CUSTOMER_BILLING;
-use crate::input::{self, FileError, InputConfig, Problem, Record, Verdict};
+use crate::input::{self, FileError, InputConfig, Problem, Record, Validity};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
-use crate::report::{self, Preflight};
+use crate::report::{self, PreflightColumns};
 use crate::state::{Job, JobFigures, JobKind, PlannedRow, Recorder, RowStatus, StateError, StateFile, plan};
 use crate::threeway::ExcelChanges;
 use sha2::{Digest, Sha256};
@@ -346,7 +346,7 @@ fn strict_check(config: &ApplyConfig, edited: Option<&Edited>) -> Result<(), Job
             Some(edited) => crate::edited::judge(edited, record?, config.excel)?.record,
             None => record?,
         };
-        if let Verdict::Invalid(found) = record.verdict {
+        if let Validity::Invalid(found) = record.validity {
             count += 1;
             problems.extend(found.iter().map(ToString::to_string));
         }
@@ -362,9 +362,9 @@ fn strict_check(config: &ApplyConfig, edited: Option<&Edited>) -> Result<(), Job
 fn planned_row(record: Record) -> PlannedRow {
     let details = |problems: &[Problem]| problems.iter().map(Problem::detail).collect::<Vec<_>>().join("; ");
     let warnings = details(&record.warnings);
-    let (status, error, plan) = match &record.verdict {
-        Verdict::Valid(row) => (RowStatus::Pending, String::new(), Some(plan::encode(&row.changes))),
-        Verdict::Invalid(problems) => (RowStatus::Invalid, details(problems), None),
+    let (status, error, plan) = match &record.validity {
+        Validity::Valid(row) => (RowStatus::Pending, String::new(), Some(plan::encode(&row.changes))),
+        Validity::Invalid(problems) => (RowStatus::Invalid, details(problems), None),
     };
     PlannedRow { line: record.line, customer_id: record.customer_cell, status, error, warnings, plan }
 }
@@ -422,7 +422,7 @@ fn fill_plans(state: &mut StateFile, config: &ApplyConfig, job: &Job) -> Result<
         return Ok(());
     }
     let rows = read_once(&config.csv, &config.input, &job.csv_hash, false)?.filter_map(|record| match record {
-        Ok(Record { line, verdict: Verdict::Valid(row), .. }) => Some(Ok((line, plan::encode(&row.changes)))),
+        Ok(Record { line, validity: Validity::Valid(row), .. }) => Some(Ok((line, plan::encode(&row.changes)))),
         Ok(_) => None,
         Err(error) => Some(Err(error)),
     });
@@ -587,7 +587,7 @@ pub async fn apply(
 /// `delimiter`.
 pub fn write_report(state: &StateFile, job: i64, path: &Path, delimiter: u8) -> Result<(), JobError> {
     let report_error = |source| JobError::Report { path: path.display().to_string(), source };
-    let preflight = if state.ran_preflight(job)? { Preflight::Ran } else { Preflight::NotRan };
+    let preflight = if state.ran_preflight(job)? { PreflightColumns::Ran } else { PreflightColumns::NotRan };
     let mut file = report::ReportFile::create(path, preflight, delimiter).map_err(report_error)?;
     state.each_row(job, |row| file.write(&row))?;
     file.commit().map_err(report_error)

@@ -37,20 +37,20 @@ pub use crate::table::formula_safe;
 
 /// Whether the report carries the pre-flight columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preflight {
+pub enum PreflightColumns {
     Ran,
     NotRan,
 }
 
 /// The report's header: each column with what it holds.
-pub fn columns(preflight: Preflight) -> Vec<Column> {
+pub fn columns(preflight: PreflightColumns) -> Vec<Column> {
     let kind = |name: &str| match name {
         "line" | "http_status" | "attempts" => Kind::Number,
         "status" => Kind::Status,
         _ => Kind::Text,
     };
     let mut names: Vec<&str> = COLUMNS.to_vec();
-    if preflight == Preflight::Ran {
+    if preflight == PreflightColumns::Ran {
         names.extend(PREFLIGHT_COLUMNS);
     }
     names.push(WARNINGS_COLUMN);
@@ -59,25 +59,29 @@ pub fn columns(preflight: Preflight) -> Vec<Column> {
 
 /// The report's cells of a row straight from the state file (or, for `validate`, as the reader found it); empty
 /// strings and `None`s are empty cells.
-fn cells(row: &StoredRow, preflight: Preflight) -> Vec<String> {
+fn cells(row: &StoredRow, preflight: PreflightColumns) -> Vec<String> {
     let line = row.line.to_string();
-    let http_status = row.http_status.map(|status| status.to_string()).unwrap_or_default();
-    let attempts = row.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
+    let call = &row.call;
+    let http_status = call.http_status.map(|status| status.to_string()).unwrap_or_default();
+    let attempts = call.attempts.map(|attempts| attempts.to_string()).unwrap_or_default();
+    fn text(cell: &Option<String>) -> &str {
+        cell.as_deref().unwrap_or_default()
+    }
     let mut cells: Vec<&str> = vec![
         &line,
         &row.customer_id,
-        &row.status,
+        row.status.name(),
         &row.changed_fields,
         &row.before,
         &row.after,
         &http_status,
-        &row.error_code,
-        &row.error,
+        text(&call.error_code),
+        text(&call.error),
         &attempts,
-        &row.request_id,
-        &row.correlation_id,
+        text(&call.request_id),
+        text(&call.correlation_id),
     ];
-    if preflight == Preflight::Ran {
+    if preflight == PreflightColumns::Ran {
         cells.extend([row.preflight.as_str(), row.suggested_address.as_str()]);
     }
     cells.push(&row.warnings);
@@ -87,11 +91,11 @@ fn cells(row: &StoredRow, preflight: Preflight) -> Vec<String> {
 /// Writes report rows as CSV to any sink (formula-safe cells, a byte-order mark first).
 pub struct ReportWriter<W: Write> {
     csv: CsvSink<W>,
-    preflight: Preflight,
+    preflight: PreflightColumns,
 }
 
 impl<W: Write> ReportWriter<W> {
-    pub fn new(sink: W, preflight: Preflight, delimiter: u8) -> io::Result<ReportWriter<W>> {
+    pub fn new(sink: W, preflight: PreflightColumns, delimiter: u8) -> io::Result<ReportWriter<W>> {
         let csv = CsvSink::new(sink, &columns(preflight), Style { delimiter, formula_safe: true })?;
         Ok(ReportWriter { csv, preflight })
     }
@@ -110,12 +114,12 @@ impl<W: Write> ReportWriter<W> {
 /// renamed onto it by [`ReportFile::commit`].
 pub struct ReportFile {
     table: TableFile,
-    preflight: Preflight,
+    preflight: PreflightColumns,
 }
 
 impl ReportFile {
     /// `delimiter` is the CSV's (the input's, or `--delimiter`); a workbook has none.
-    pub fn create(path: &Path, preflight: Preflight, delimiter: u8) -> io::Result<ReportFile> {
+    pub fn create(path: &Path, preflight: PreflightColumns, delimiter: u8) -> io::Result<ReportFile> {
         let style = Style { delimiter, formula_safe: true };
         Ok(ReportFile { table: TableFile::create(path, &columns(preflight), style)?, preflight })
     }
@@ -134,18 +138,17 @@ impl ReportFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::{CallRecord, RowStatus};
     use std::fs;
 
     #[test]
     fn the_header_and_a_row_are_pinned() {
-        let mut writer = ReportWriter::new(Vec::new(), Preflight::NotRan, b',').unwrap();
+        let mut writer = ReportWriter::new(Vec::new(), PreflightColumns::NotRan, b',').unwrap();
+        let error = "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".to_string();
         let row = StoredRow {
-            line: 2,
-            customer_id: "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(),
-            status: "invalid".into(),
-            error: "line 2, column email: value \"=cmd\": not an email address, \"quoted\"".into(),
+            call: CallRecord { error: Some(error), ..CallRecord::default() },
             changed_fields: "=HYPERLINK(\"x\")".into(),
-            ..StoredRow::default()
+            ..StoredRow::new(2, "0b7b8b4c-1d2e-4f5a-9b6c-7d8e9f0a1b2c".into(), RowStatus::Invalid)
         };
         writer.write(&row).unwrap();
         let text = String::from_utf8(writer.finish().unwrap()).unwrap();
@@ -160,8 +163,8 @@ mod tests {
     fn a_report_file_is_private_and_appears_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.report.csv");
-        let mut file = ReportFile::create(&path, Preflight::Ran, b',').unwrap();
-        file.write(&StoredRow { line: 2, status: "valid".into(), ..StoredRow::default() }).unwrap();
+        let mut file = ReportFile::create(&path, PreflightColumns::Ran, b',').unwrap();
+        file.write(&StoredRow::new(2, String::new(), RowStatus::Valid)).unwrap();
         assert!(!path.exists());
         file.commit().unwrap();
         let text = fs::read_to_string(&path).unwrap();

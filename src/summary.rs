@@ -10,7 +10,6 @@ pub mod shape;
 
 use crate::state::{Job, JobKind, RowStatus, StateError, StateFile, StoredRow};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::Path;
@@ -159,76 +158,25 @@ pub struct MinuteCount {
     pub throttled: u64,
 }
 
-/// A row's outcome as the JSON report gives it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RowRecord {
-    pub line: u64,
-    pub customer_id: String,
-    pub status: String,
-    pub changed_fields: Vec<String>,
-    pub before: Map<String, Value>,
-    pub after: Map<String, Value>,
-    pub http_status: Option<u16>,
-    pub error_code: Option<String>,
-    pub error: Option<String>,
-    pub attempts: Option<u32>,
-    pub request_id: Option<String>,
-    pub correlation_id: Option<String>,
-    pub warnings: Option<String>,
-}
-
-impl From<StoredRow> for RowRecord {
-    fn from(row: StoredRow) -> RowRecord {
-        let object = |text: &str| serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default();
-        let some = |text: String| (!text.is_empty()).then_some(text);
-        RowRecord {
-            line: row.line,
-            changed_fields: row.changed_fields.split_whitespace().map(str::to_string).collect(),
-            before: object(&row.before),
-            after: object(&row.after),
-            customer_id: row.customer_id,
-            status: row.status,
-            http_status: row.http_status,
-            error_code: some(row.error_code),
-            error: some(row.error),
-            attempts: row.attempts,
-            request_id: some(row.request_id),
-            correlation_id: some(row.correlation_id),
-            warnings: some(row.warnings),
-        }
+/// The key the top errors group by: the service's code, else the HTTP status of a refusal, else the status.
+fn error_key(row: &StoredRow) -> String {
+    match (&row.call.error_code, row.call.http_status) {
+        (Some(code), _) => code.clone(),
+        (None, Some(status)) if status >= 400 => format!("HTTP {status}"),
+        _ => row.status.name().to_string(),
     }
 }
 
-impl RowRecord {
-    /// Whether a person should look at this row: every status but those of a clean exit (`updated`, `unchanged`,
-    /// and a dry run's `would_update` or a rollback's `restored`, which are what those jobs are for).
-    pub fn needs_attention(&self) -> bool {
-        !matches!(
-            RowStatus::from_name(&self.status),
-            Some(RowStatus::Updated | RowStatus::Unchanged | RowStatus::WouldUpdate | RowStatus::Restored)
-        )
+/// The error without the `http nnn: ` and `code: ` prefixes the client puts in front.
+fn description(row: &StoredRow) -> String {
+    let mut error = row.call.error.as_deref().unwrap_or_default();
+    if let Some(status) = row.call.http_status {
+        error = error.strip_prefix(&format!("http {status}: ")).unwrap_or(error);
     }
-
-    /// The key the top errors group by.
-    fn error_key(&self) -> String {
-        match (&self.error_code, self.http_status) {
-            (Some(code), _) => code.clone(),
-            (None, Some(status)) if status >= 400 => format!("HTTP {status}"),
-            _ => self.status.clone(),
-        }
+    if let Some(code) = &row.call.error_code {
+        error = error.strip_prefix(&format!("{code}: ")).unwrap_or(error);
     }
-
-    /// The error without the `http nnn: ` and `code: ` prefixes the client puts in front.
-    fn description(&self) -> String {
-        let mut error = self.error.as_deref().unwrap_or_default();
-        if let Some(status) = self.http_status {
-            error = error.strip_prefix(&format!("http {status}: ")).unwrap_or(error);
-        }
-        if let Some(code) = &self.error_code {
-            error = error.strip_prefix(&format!("{code}: ")).unwrap_or(error);
-        }
-        error.to_string()
-    }
+    error.to_string()
 }
 
 /// Reads the job of this kind from a state file.
@@ -239,18 +187,17 @@ pub fn find(state: &StateFile, kind: JobKind) -> anyhow::Result<Job> {
 
 impl Summary {
     /// Sums the job up; `each_problem` sees every row that needs attention, in input order.
-    pub fn read(state: &StateFile, job: &Job, mut each_problem: impl FnMut(RowRecord)) -> Result<Summary, StateError> {
+    pub fn read(state: &StateFile, job: &Job, mut each_problem: impl FnMut(StoredRow)) -> Result<Summary, StateError> {
         let counts = state.counts(job.id)?;
         let mut errors: HashMap<(String, String), ErrorCount> = HashMap::new();
         state.each_row(job.id, |row| {
-            let record = RowRecord::from(row);
-            if record.needs_attention() && record.status != RowStatus::Pending.name() {
-                let (code, description) = (record.error_key(), shape::shape(&record.description()));
+            if row.status.needs_attention() && row.status != RowStatus::Pending {
+                let (code, description) = (error_key(&row), shape::shape(&description(&row)));
                 let key = (code.clone(), description.clone());
                 errors.entry(key).or_insert(ErrorCount { code, description, rows: 0 }).rows += 1;
             }
-            if record.needs_attention() {
-                each_problem(record);
+            if row.status.needs_attention() {
+                each_problem(row);
             }
             Ok(())
         })?;
@@ -351,7 +298,7 @@ pub fn write_json(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::
     state.each_row(job.id, |row| {
         let separator = if std::mem::take(&mut first) { "" } else { "," };
         write!(out, "{separator}")?;
-        serde_json::to_writer(&mut *out, &RowRecord::from(row)).map_err(io::Error::from)
+        serde_json::to_writer(&mut *out, &row).map_err(io::Error::from)
     })?;
     writeln!(out, "]}}")?;
     Ok(())

@@ -1,9 +1,9 @@
 //! `pcbulk validate`: the offline check of a CSV. Reads every record, prints each problem where it was found,
 //! and optionally writes a report with `valid` or `invalid` per row. No network, ever.
 
-use crate::input::{self, FileError, InputConfig, Problem, Verdict};
-use crate::report::{Preflight, ReportFile};
-use crate::state::StoredRow;
+use crate::input::{self, FileError, InputConfig, Problem, Validity};
+use crate::report::{PreflightColumns, ReportFile};
+use crate::state::{CallRecord, RowStatus, StoredRow};
 use crate::threeway::ExcelChanges;
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -75,9 +75,9 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         move |source| ValidateError::Report { path, source }
     };
     let mut report = match &config.report {
-        Some(path) => {
-            Some(ReportFile::create(path, Preflight::NotRan, config.input.delimiter).map_err(report_error(path))?)
-        }
+        Some(path) => Some(
+            ReportFile::create(path, PreflightColumns::NotRan, config.input.delimiter).map_err(report_error(path))?,
+        ),
         None => None,
     };
     let mut summary = ValidateSummary::default();
@@ -91,15 +91,15 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         for warning in &record.warnings {
             writeln!(out, "warning: {warning}").map_err(ValidateError::Output)?;
         }
-        let (status, problems, changed_fields) = match &record.verdict {
-            Verdict::Valid(row) => {
+        let (status, problems, changed_fields) = match &record.validity {
+            Validity::Valid(row) => {
                 summary.valid += 1;
                 let names: Vec<&str> = row.changes.iter().map(|change| change.field.name).collect();
-                ("valid", &[][..], names.join(" "))
+                (RowStatus::Valid, &[][..], names.join(" "))
             }
-            Verdict::Invalid(problems) => {
+            Validity::Invalid(problems) => {
                 summary.invalid += 1;
-                ("invalid", &problems[..], String::new())
+                (RowStatus::Invalid, &problems[..], String::new())
             }
         };
         summary.not_utf8 += u64::from(problems.iter().any(|problem| problem.message == "not valid UTF-8"));
@@ -108,13 +108,10 @@ pub fn run(config: &ValidateConfig, out: &mut impl Write) -> Result<ValidateSumm
         }
         if let (Some(report), Some(path)) = (report.as_mut(), config.report.as_ref()) {
             let row = StoredRow {
-                line: record.line,
-                customer_id: record.customer_cell,
-                status: status.to_string(),
                 changed_fields,
-                error: join(problems),
+                call: CallRecord { error: Some(join(problems)), ..CallRecord::default() },
                 warnings: join(&record.warnings),
-                ..StoredRow::default()
+                ..StoredRow::new(record.line, record.customer_cell, status)
             };
             report.write(&row).map_err(report_error(path))?;
         }

@@ -21,6 +21,7 @@
 
 use crate::client::{CallError, CallIds, ErrorClass, Fetched};
 use crate::merge::{self, FieldChange, MergeError};
+use crate::state::CallRecord;
 use serde_json::Value;
 
 /// Re-reads after a stale etag before a write gives up (the profile keeps changing under it).
@@ -119,6 +120,31 @@ impl Calls {
     /// The call a result is quoted by: the last PUT when there was one, else the last GET.
     pub fn last(&self) -> Option<Call> {
         self.last_put.or(self.last_get)
+    }
+
+    /// The record of these calls: the attempts, and the status and ids of the call a result is quoted by.
+    pub fn record(&self) -> CallRecord {
+        let last = self.last();
+        CallRecord {
+            http_status: last.and_then(|call| call.status),
+            attempts: Some(self.attempts),
+            request_id: last.map(|call| call.ids.request_id.to_string()),
+            correlation_id: last.map(|call| call.ids.correlation_id.to_string()),
+            ..CallRecord::default()
+        }
+    }
+}
+
+/// The record of a failed call: its status, error code, words and ids (its attempts are the caller's to count).
+pub(crate) fn failure(error: &CallError) -> CallRecord {
+    let ids = error.ids();
+    CallRecord {
+        http_status: error.status(),
+        error_code: error.code().map(ToString::to_string),
+        error: Some(error.to_string()),
+        attempts: None,
+        request_id: Some(ids.request_id.to_string()),
+        correlation_id: Some(ids.correlation_id.to_string()),
     }
 }
 

@@ -299,7 +299,7 @@ async fn canary_then_the_rest(rows: u64, canary: u64) -> Vec<CanaryRow> {
     let first = rig.apply(&config).await;
     let Ending::Canary(done) = first.ending.clone() else { panic!("{:?}", first.ending) };
     let lines: Vec<u64> = (2..2 + canary).collect();
-    assert_eq!(done.iter().map(|row| row.line).collect::<Vec<_>>(), lines, "the first rows, in input order");
+    assert_eq!(done.iter().map(|row| row.outcome.line).collect::<Vec<_>>(), lines, "the first rows, in input order");
     assert_eq!((count(&first, RowStatus::Updated), count(&first, RowStatus::Pending)), (canary, rows - canary));
     assert_eq!(rig.sandbox.counters().total_puts_succeeded(), canary);
     config.guard.canary = None;
@@ -314,7 +314,7 @@ async fn canary_then_the_rest(rows: u64, canary: u64) -> Vec<CanaryRow> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_does_the_first_rows_then_the_same_command_continues() {
     let rows = canary_then_the_rest(30, 5).await;
-    assert!(rows.iter().all(|row| row.status == RowStatus::Updated && row.changes.len() == 2));
+    assert!(rows.iter().all(|row| row.outcome.status == RowStatus::Updated && row.outcome.changes.len() == 2));
 }
 
 /// Rows reach the workers in chunks of 64: a canary that ends inside the second chunk still does exactly its rows.

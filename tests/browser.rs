@@ -11,7 +11,7 @@
 use crate::common;
 
 use common::WorkDir;
-use pcbulk::state::{JobKind, Minute, PlannedRow, Recorder, RowOutcome, RowStatus, StateFile};
+use pcbulk::state::{CallRecord, JobKind, Minute, PlannedRow, Recorder, RowOutcome, RowStatus, StateFile};
 use scraper::{Html, Selector};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,28 +51,24 @@ fn every_status(path: &Path) {
     let apply = state.create_job(JobKind::Apply, "updates.csv", "hash", "http://127.0.0.1:1", rows).unwrap().unwrap();
     let recorder = Recorder::start(state, apply.id);
     let handle = recorder.handle();
-    let outcome = |line: u64, status: RowStatus| RowOutcome {
-        line,
-        status: Some(status),
-        attempts: 2,
+    let call = |line: u64| CallRecord {
+        attempts: Some(2),
         request_id: Some(format!("req-{line}")),
         correlation_id: Some(format!("corr-{line}")),
-        ..RowOutcome::default()
+        ..CallRecord::default()
     };
+    let outcome = |line: u64, status: RowStatus| RowOutcome::new(line, status).with_call(call(line));
     for line in 2..=3 {
         handle.record(outcome(line, RowStatus::Updated)).unwrap();
     }
     for line in 5..=7 {
         let error = format!("http 404: 600002: Customer {line:08x}-aaaa-4bbb-8ccc-{line:012x} was not found");
-        let failed = RowOutcome {
-            http_status: Some(404),
-            error_code: Some("600002".into()),
-            error: Some(error),
-            ..outcome(line, RowStatus::Failed)
-        };
-        handle.record(failed).unwrap();
+        let failed =
+            CallRecord { http_status: Some(404), error_code: Some("600002".into()), error: Some(error), ..call(line) };
+        handle.record(RowOutcome::new(line, RowStatus::Failed).with_call(failed)).unwrap();
     }
-    let conflict = RowOutcome { error: Some("changed by someone else".into()), ..outcome(9, RowStatus::Conflict) };
+    let conflicted = CallRecord { error: Some("changed by someone else".into()), ..call(9) };
+    let conflict = RowOutcome::new(9, RowStatus::Conflict).with_call(conflicted);
     handle.record(conflict).unwrap();
     let mut state = recorder.finish().unwrap();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 / 60;

@@ -130,7 +130,7 @@ fn closed_port() -> u16 {
 
 /// A sandbox with the app credentials the tests use, serving `rows` customers.
 async fn sandbox_with(rows: usize, faults: Faults) -> Sandbox {
-    let credentials = pcbulk::sandbox::Credentials {
+    let credentials = pcbulk::sandbox::AcceptedCredentials {
         client_id: "app".into(),
         client_secret: "secret".into(),
         refresh_token: "r".into(),

@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{WorkDir, report_rows, stderr, stdout};
-use pcbulk::sandbox::{Credentials, Faults, SANDBOX_USER, Sandbox, SandboxConfig};
+use pcbulk::sandbox::{AcceptedCredentials, Faults, SANDBOX_USER, Sandbox, SandboxConfig};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Output, Stdio};
@@ -59,10 +59,11 @@ impl Rig {
 
     fn login_args(&self, extra: &[&str]) -> Vec<String> {
         let url = self.url();
-        let mut args: Vec<String> = ["login", "--tenant", TENANT, "--client-id", Credentials::DEFAULT_CLIENT_ID]
-            .iter()
-            .map(|arg| arg.to_string())
-            .collect();
+        let mut args: Vec<String> =
+            ["login", "--tenant", TENANT, "--client-id", AcceptedCredentials::DEFAULT_CLIENT_ID]
+                .iter()
+                .map(|arg| arg.to_string())
+                .collect();
         args.extend(["--authority".to_string(), url, "--no-browser".into()]);
         args.extend(extra.iter().map(|arg| arg.to_string()));
         args
@@ -161,7 +162,7 @@ async fn refresh_at_v2(rig: &Rig, refresh_token: &str) -> (u16, String) {
     let scope = format!("{}/.default offline_access", pcbulk::wire::TOKEN_RESOURCE);
     let form = [
         ("grant_type", "refresh_token"),
-        ("client_id", Credentials::DEFAULT_CLIENT_ID),
+        ("client_id", AcceptedCredentials::DEFAULT_CLIENT_ID),
         ("refresh_token", refresh_token),
         ("scope", scope.as_str()),
     ];
@@ -205,7 +206,8 @@ async fn login_in_the_browser_keeps_a_private_sign_in_that_a_job_then_runs_on() 
     assert_eq!(whoami.status.code(), Some(0), "{}", stderr(&whoami));
     let shown = stdout(&whoami);
     let kept_in = format!("kept in:   a file, {} (mode 0600)", rig.kept_file().display());
-    for expected in [TENANT, Credentials::DEFAULT_CLIENT_ID, SANDBOX_USER, "public", "works:     yes", &kept_in] {
+    for expected in [TENANT, AcceptedCredentials::DEFAULT_CLIENT_ID, SANDBOX_USER, "public", "works:     yes", &kept_in]
+    {
         assert!(shown.contains(expected), "whoami names {expected}: {shown}");
     }
 
@@ -240,7 +242,7 @@ async fn a_sign_in_refused_in_the_browser_or_with_a_wrong_verifier_keeps_nothing
     let scope = format!("{}/.default offline_access openid", pcbulk::wire::TOKEN_RESOURCE);
     let authorize = format!("{}/{TENANT}/oauth2/v2.0/authorize", rig.url());
     let query = [
-        ("client_id", Credentials::DEFAULT_CLIENT_ID),
+        ("client_id", AcceptedCredentials::DEFAULT_CLIENT_ID),
         ("response_type", "code"),
         ("redirect_uri", "http://localhost:1"),
         ("scope", scope.as_str()),
@@ -254,7 +256,7 @@ async fn a_sign_in_refused_in_the_browser_or_with_a_wrong_verifier_keeps_nothing
     let code = location.query_pairs().find(|(key, _)| key == "code").expect("a code").1.to_string();
     let form = [
         ("grant_type", "authorization_code"),
-        ("client_id", Credentials::DEFAULT_CLIENT_ID),
+        ("client_id", AcceptedCredentials::DEFAULT_CLIENT_ID),
         ("code", code.as_str()),
         ("redirect_uri", "http://localhost:1"),
         ("code_verifier", "not-the-verifier-of-that-challenge-at-all-00000"),
@@ -363,7 +365,7 @@ async fn a_revoked_sign_in_says_sign_in_again_with_the_exact_command() {
     rig.sandbox.revoke_tokens();
     let command = format!(
         "sign in again with `pcbulk login --tenant {TENANT} --client-id {} --authority {}`",
-        Credentials::DEFAULT_CLIENT_ID,
+        AcceptedCredentials::DEFAULT_CLIENT_ID,
         rig.url()
     );
     let job = rig.apply(&rig.csv(5), &[]).await;
@@ -481,7 +483,7 @@ async fn a_sign_in_revoked_mid_job_stops_it_resumable_and_after_a_new_login_ever
     assert_eq!(stopped.status.code(), Some(1), "credentials revoked: {}", stderr(&stopped));
     let command = format!(
         "sign in again with `pcbulk login --tenant {TENANT} --client-id {} --authority {}`",
-        Credentials::DEFAULT_CLIENT_ID,
+        AcceptedCredentials::DEFAULT_CLIENT_ID,
         rig.url()
     );
     assert!(stderr(&stopped).contains(&command), "{}", stderr(&stopped));
@@ -556,7 +558,7 @@ async fn login_whoami_and_a_job_on_the_china_cloud() {
     let revoked = rig.run(&["whoami"], &[]).await;
     let command = format!(
         "sign in again with `pcbulk login --tenant {TENANT} --client-id {} --cloud china --authority {}`",
-        Credentials::DEFAULT_CLIENT_ID,
+        AcceptedCredentials::DEFAULT_CLIENT_ID,
         rig.url()
     );
     assert!(stderr(&revoked).contains(&command), "{}", stderr(&revoked));

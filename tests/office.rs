@@ -9,7 +9,7 @@
 use crate::common;
 
 use common::{WorkDir, pcbulk, stderr};
-use pcbulk::input::{self, Edit, InputConfig, Record, Verdict};
+use pcbulk::input::{self, Edit, InputConfig, Record, Validity};
 use pcbulk::table::{Column, Kind, Style, TableFile};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -125,7 +125,9 @@ fn read(path: &Path, delimiter: u8) -> Vec<Record> {
 
 /// The value a valid record sets in `field` (`<clear>` for a clear).
 fn value(record: &Record, field: &str) -> String {
-    let Verdict::Valid(row) = &record.verdict else { panic!("line {} is invalid: {:?}", record.line, record.verdict) };
+    let Validity::Valid(row) = &record.validity else {
+        panic!("line {} is invalid: {:?}", record.line, record.validity)
+    };
     let change = row.changes.iter().find(|change| change.field.name == field).expect("the field is changed");
     match &change.edit {
         Edit::Set(value) => value.clone(),
@@ -211,12 +213,12 @@ fn a_cell_the_spreadsheet_could_not_compute_makes_its_row_invalid() {
     std::fs::create_dir(work.path("opened")).unwrap();
     let workbook = office.convert(&written, Some("CSV:59,34,76,1"), "xlsx", &work.path("opened"));
     let records = read(&workbook, b',');
-    let Verdict::Invalid(problems) = &records[0].verdict else { panic!("{:?}", records[0]) };
+    let Validity::Invalid(problems) = &records[0].validity else { panic!("{:?}", records[0]) };
     let words = problems[0].to_string();
     assert!(words.starts_with("line 2, column companyName: value \"#DIV/0!\": the cell holds an error"), "{words}");
     assert_eq!(value(&records[1], "companyName"), "Contoso");
     assert_eq!(records.len(), 3, "a row of nothing but an error is a row, not a blank line: {records:?}");
-    let Verdict::Invalid(problems) = &records[2].verdict else { panic!("{:?}", records[2]) };
+    let Validity::Invalid(problems) = &records[2].validity else { panic!("{:?}", records[2]) };
     let words: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert!(words.iter().any(|words| words.starts_with("line 4, column companyName")), "{words:?}");
 }

@@ -59,8 +59,8 @@ fn state_truth(state: &Path) -> (BTreeMap<String, u64>, Vec<RowKey>) {
     let counts = file.counts(job.id).unwrap().into_iter().map(|(status, n)| (status.name().to_string(), n)).collect();
     let mut rows = Vec::new();
     file.each_row(job.id, |row| {
-        if !["updated", "unchanged"].contains(&row.status.as_str()) {
-            rows.push((row.line, row.customer_id, row.status));
+        if !["updated", "unchanged"].contains(&row.status.name()) {
+            rows.push((row.line, row.customer_id, row.status.name().to_string()));
         }
         Ok(())
     })

@@ -313,8 +313,8 @@ async fn the_audit_trail_holds_before_and_after_and_the_ids() {
     assert_eq!(row.changed_fields, "taxId primaryContact.email");
     assert_eq!(row.before, r#"{"taxId":"91-1144442","primaryContact.email":"gena@lucernepublishing.example"}"#);
     assert_eq!(row.after, r#"{"taxId":"","primaryContact.email":"ap@lucerne.example"}"#);
-    assert_eq!((row.outcome, row.http_status), (Some(PartnerOutcome::Updated), Some(200)));
-    assert!(row.request_id.is_some() && row.correlation_id.is_some() && row.finished_at.is_some());
+    assert_eq!((row.outcome, row.call.http_status), (Some(PartnerOutcome::Updated), Some(200)));
+    assert!(row.call.request_id.is_some() && row.call.correlation_id.is_some() && row.finished_at.is_some());
     assert_eq!(row.base_url, setup.sandbox.url());
     let file = std::fs::read(setup.state_path()).unwrap();
     assert!(!String::from_utf8_lossy(&file).contains(&setup.token), "no token in the state file");
@@ -427,9 +427,9 @@ async fn a_refused_put_fails_with_the_services_words_and_ids() {
     assert!(error.starts_with("PUT /v1/profiles/billing: http 400: 27002: A property has invalid data"), "{error}");
     assert!(error.contains("request id ") && error.contains("correlation id "), "{error}");
     let audit = setup.audit(PartnerProfileKind::Billing);
-    assert_eq!((audit[0].outcome, audit[0].http_status), (Some(PartnerOutcome::Failed), Some(400)));
-    assert_eq!(audit[0].error_code.as_deref(), Some("27002"));
-    assert!(error.contains(audit[0].request_id.as_deref().unwrap()), "{error}");
+    assert_eq!((audit[0].outcome, audit[0].call.http_status), (Some(PartnerOutcome::Failed), Some(400)));
+    assert_eq!(audit[0].call.error_code.as_deref(), Some("27002"));
+    assert!(error.contains(audit[0].call.request_id.as_deref().unwrap()), "{error}");
 }
 
 #[tokio::test]

@@ -96,7 +96,7 @@ fn recorded(state: &Path, kind: JobKind) -> Vec<(u64, String, Vec<String>)> {
     let job = file.find_job(kind).unwrap().unwrap();
     let mut rows = Vec::new();
     file.each_row(job.id, |row| {
-        if ["would_update", "updated"].contains(&row.status.as_str()) {
+        if ["would_update", "updated"].contains(&row.status.name()) {
             let before: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.before).unwrap();
             let after: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&row.after).unwrap();
             let show = |side: &serde_json::Map<String, serde_json::Value>, field: &str| {
@@ -166,7 +166,7 @@ fn refusal(state: &Path, line: u64) -> String {
     let mut rule = None;
     file.each_row(job.id, |row| {
         if row.line == line {
-            assert_eq!(row.status, "invalid", "pre-flight refuses line {line}");
+            assert_eq!(row.status.name(), "invalid", "pre-flight refuses line {line}");
             rule = Some(row.preflight);
         }
         Ok(())

@@ -18,7 +18,7 @@ fn run<S: AsRef<std::ffi::OsStr>>(args: &[S], env: &[(&str, &str)]) -> Output {
 }
 
 async fn sandbox(rows: usize, lifetime: u64) -> Sandbox {
-    let credentials = pcbulk::sandbox::Credentials {
+    let credentials = pcbulk::sandbox::AcceptedCredentials {
         client_id: "app".into(),
         client_secret: SECRET.into(),
         refresh_token: REFRESH.into(),

@@ -106,12 +106,13 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
 fn show_canary(rows: &[crate::engine::CanaryRow]) {
     eprintln!("canary: {} rows done; look at them before the rest runs:", rows.len());
     for row in rows {
-        eprintln!("  line {} ({}): {}", row.line, row.customer_id, row.status);
-        for change in &row.changes {
+        let outcome = &row.outcome;
+        eprintln!("  line {} ({}): {}", outcome.line, row.customer_id, outcome.status);
+        for change in &outcome.changes {
             let (before, after) = (crate::merge::shown(&change.before), crate::merge::shown(&change.after));
             eprintln!("    {}: {before} -> {after}", change.field);
         }
-        if let Some(error) = &row.error {
+        if let Some(error) = &outcome.call.error {
             eprintln!("    {error}");
         }
     }

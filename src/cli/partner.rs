@@ -6,7 +6,9 @@
 
 use super::{ApiArgs, Environment, Exit, PaceArgs, resolve_api, runtime};
 use crate::client::{ApiConfig, connect};
-use crate::partner::{self, Mode, PartnerError, SetOutcome, SetRequest, Trail, check_credentials, parse_assignments};
+use crate::partner::{
+    self, PartnerError, SetMode, SetOutcome, SetRequest, Trail, check_credentials, parse_assignments,
+};
 use crate::state::StateFile;
 use crate::wire::PartnerProfileKind;
 use anyhow::Context;
@@ -62,8 +64,8 @@ pub struct WriteArgs {
 }
 
 impl WriteArgs {
-    fn mode(&self) -> Mode {
-        if self.dry_run { Mode::DryRun } else { Mode::Apply { confirmed: self.yes } }
+    fn mode(&self) -> SetMode {
+        if self.dry_run { SetMode::DryRun } else { SetMode::Apply { confirmed: self.yes } }
     }
 }
 
@@ -153,8 +155,8 @@ fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> 
     let mode = args.write.mode();
     let base_url = api.client.base_url.as_str().trim_end_matches('/').to_string();
     let state = match mode {
-        Mode::DryRun => StateFile::open_existing(&args.write.state).map_err(PartnerError::State)?,
-        Mode::Apply { .. } => StateFile::open_for_job(&args.write.state).map_err(PartnerError::State)?,
+        SetMode::DryRun => StateFile::open_existing(&args.write.state).map_err(PartnerError::State)?,
+        SetMode::Apply { .. } => StateFile::open_for_job(&args.write.state).map_err(PartnerError::State)?,
     };
     let last = partner::last_change(&state, kind, &base_url)?;
     let trail = Trail { state: &state, base_url: &base_url };
@@ -168,8 +170,8 @@ fn run_undo(args: UndoArgs, environment: Environment, notes: &mut dyn Write) -> 
 fn run_set(job: SetJob, notes: &mut dyn Write) -> anyhow::Result<Exit> {
     // A dry run writes nothing, so it neither makes nor locks the state file.
     let state = match job.request.mode {
-        Mode::DryRun => None,
-        Mode::Apply { .. } => Some(StateFile::open_for_job(&job.state).map_err(PartnerError::State)?),
+        SetMode::DryRun => None,
+        SetMode::Apply { .. } => Some(StateFile::open_for_job(&job.state).map_err(PartnerError::State)?),
     };
     let base_url = job.api.client.base_url.as_str().trim_end_matches('/').to_string();
     let trail = state.as_ref().map(|state| Trail { state, base_url: &base_url });

@@ -4,12 +4,12 @@
 //! client's configuration.
 
 use super::{Exit, parse_delimiter};
-use crate::auth::{Credentials as ApiCredentials, Secret};
+use crate::auth::{Credentials, Secret};
 use crate::client::{ApiConfig, ClientConfig};
 use crate::input::InputConfig;
 use crate::pace::PaceConfig;
 use crate::sandbox::{
-    Credentials, Faults, Sandbox, SandboxConfig, SandboxError, StaleEtag, SupportPutPath, read_profiles,
+    AcceptedCredentials, Faults, Sandbox, SandboxConfig, SandboxError, StaleEtag, SupportPutPath, read_profiles,
 };
 use anyhow::Context;
 use clap::Args;
@@ -62,7 +62,7 @@ pub fn sandbox_api_config(sandbox: &Sandbox, pace: PaceConfig) -> Result<ApiConf
     let credentials = sandbox.credentials();
     Ok(ApiConfig {
         client: ClientConfig::new(sandbox.url())?,
-        credentials: ApiCredentials::ClientCredentials {
+        credentials: Credentials::ClientCredentials {
             authority: sandbox.url().to_string(),
             tenant: "sandbox-tenant".to_string(),
             client_id: credentials.client_id.clone(),
@@ -216,7 +216,11 @@ fn usage(sandbox: &Sandbox) -> String {
         "# point pcbulk at it:".into(),
         format!("--base-url {url}"),
         "# or app credentials (the token endpoint is {authority}/{tenant}/oauth2/token):".into(),
-        format!("--authority {url} --tenant {} --client-id {}", Credentials::DEFAULT_TENANT, credentials.client_id),
+        format!(
+            "--authority {url} --tenant {} --client-id {}",
+            AcceptedCredentials::DEFAULT_TENANT,
+            credentials.client_id
+        ),
         format!("export PCBULK_CLIENT_SECRET={}", credentials.client_secret),
         format!("export PCBULK_REFRESH_TOKEN={}", credentials.refresh_token),
         "# the server's own truth (no token needed):".into(),

@@ -11,7 +11,7 @@ const DESCRIPTION_MAX: usize = 500;
 
 /// What one answer means for the call.
 #[derive(Debug, PartialEq)]
-pub(crate) enum Verdict {
+pub(crate) enum Meaning {
     /// 2xx: the body (JSON `null` when empty).
     Success(serde_json::Value),
     /// 429, with the wait the server asked for (header, or the body's "Try again in N seconds").
@@ -29,26 +29,26 @@ pub(crate) enum Verdict {
 }
 
 /// Reads one answer. `retry_after` is the `Retry-After` header as sent, if any.
-pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Verdict {
+pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> Meaning {
     let retry_after = retry_after.and_then(parse_retry_after);
     match status {
         200..=299 => success(status, body),
-        429 => Verdict::Throttled(retry_after.or_else(|| throttle_wait_in_body(body))),
+        429 => Meaning::Throttled(retry_after.or_else(|| throttle_wait_in_body(body))),
         401 => {
             let (code, description) = read_error(body);
-            Verdict::Unauthorized { detail: describe(code.as_ref(), &description) }
+            Meaning::Unauthorized { detail: describe(code.as_ref(), &description) }
         }
         408 | 500..=599 => {
             let (code, description) = read_error(body);
-            Verdict::Transient { status, retry_after, detail: describe(code.as_ref(), &description) }
+            Meaning::Transient { status, retry_after, detail: describe(code.as_ref(), &description) }
         }
         _ => {
             let (code, description) = read_error(body);
             let etag_stale = status == 400 && code.as_ref().and_then(ErrorCode::as_number) == Some(CODE_ETAG_STALE);
             if status == 409 || status == 412 || etag_stale {
-                Verdict::Stale { status, code, description }
+                Meaning::Stale { status, code, description }
             } else {
-                Verdict::Refused { status, code, description }
+                Meaning::Refused { status, code, description }
             }
         }
     }
@@ -56,24 +56,24 @@ pub(crate) fn classify(status: u16, retry_after: Option<&str>, body: &[u8]) -> V
 
 /// [`classify`] for the answer to a PUT, whose body nobody reads: a 2xx body is only checked to be JSON, not built
 /// into a value (a fifth of the client's CPU went to that).
-pub(crate) fn classify_put(status: u16, retry_after: Option<&str>, body: &[u8]) -> Verdict {
+pub(crate) fn classify_put(status: u16, retry_after: Option<&str>, body: &[u8]) -> Meaning {
     if !(200..=299).contains(&status) {
         return classify(status, retry_after, body);
     }
     let blank = body.iter().all(u8::is_ascii_whitespace);
     match blank || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
-        true => Verdict::Success(serde_json::Value::Null),
-        false => Verdict::Malformed { status, excerpt: excerpt(body) },
+        true => Meaning::Success(serde_json::Value::Null),
+        false => Meaning::Malformed { status, excerpt: excerpt(body) },
     }
 }
 
-fn success(status: u16, body: &[u8]) -> Verdict {
+fn success(status: u16, body: &[u8]) -> Meaning {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Verdict::Success(serde_json::Value::Null);
+        return Meaning::Success(serde_json::Value::Null);
     }
     match serde_json::from_slice(body) {
-        Ok(value) => Verdict::Success(value),
-        Err(_) => Verdict::Malformed { status, excerpt: excerpt(body) },
+        Ok(value) => Meaning::Success(value),
+        Err(_) => Meaning::Malformed { status, excerpt: excerpt(body) },
     }
 }
 
@@ -134,9 +134,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn refused_code(verdict: &Verdict) -> Option<i64> {
+    fn refused_code(verdict: &Meaning) -> Option<i64> {
         match verdict {
-            Verdict::Refused { code, .. } | Verdict::Stale { code, .. } => code.as_ref().and_then(ErrorCode::as_number),
+            Meaning::Refused { code, .. } | Meaning::Stale { code, .. } => code.as_ref().and_then(ErrorCode::as_number),
             _ => None,
         }
     }
@@ -145,13 +145,13 @@ mod tests {
     fn stale_is_412_409_or_400_with_code_2055_as_number_or_string() {
         let number = br#"{"code": 2055, "description": "Etag is no longer valid", "data": [], "source": "PartnerFD"}"#;
         let text = br#"{"code": "2055", "description": "Etag is no longer valid"}"#;
-        assert!(matches!(classify(400, None, number), Verdict::Stale { status: 400, .. }));
-        assert!(matches!(classify(400, None, text), Verdict::Stale { status: 400, .. }));
-        assert!(matches!(classify(412, None, b""), Verdict::Stale { status: 412, .. }));
-        assert!(matches!(classify(409, None, b"{}"), Verdict::Stale { status: 409, .. }));
-        assert!(matches!(classify_put(412, None, b""), Verdict::Stale { status: 412, .. }));
-        assert_eq!(classify_put(200, None, br#"{"id": "x"}"#), Verdict::Success(serde_json::Value::Null));
-        assert!(matches!(classify_put(200, None, b"<html>"), Verdict::Malformed { status: 200, .. }));
+        assert!(matches!(classify(400, None, number), Meaning::Stale { status: 400, .. }));
+        assert!(matches!(classify(400, None, text), Meaning::Stale { status: 400, .. }));
+        assert!(matches!(classify(412, None, b""), Meaning::Stale { status: 412, .. }));
+        assert!(matches!(classify(409, None, b"{}"), Meaning::Stale { status: 409, .. }));
+        assert!(matches!(classify_put(412, None, b""), Meaning::Stale { status: 412, .. }));
+        assert_eq!(classify_put(200, None, br#"{"id": "x"}"#), Meaning::Success(serde_json::Value::Null));
+        assert!(matches!(classify_put(200, None, b"<html>"), Meaning::Malformed { status: 200, .. }));
     }
 
     #[test]
@@ -161,11 +161,11 @@ mod tests {
         let verdict = classify(400, None, body);
         assert_eq!(refused_code(&verdict), Some(27002));
         assert!(
-            matches!(&verdict, Verdict::Refused { description, .. } if description == "A property has invalid data")
+            matches!(&verdict, Meaning::Refused { description, .. } if description == "A property has invalid data")
         );
         let forbidden = classify(403, None, br#"{"code": "20002", "description": "no relationship"}"#);
         assert_eq!(refused_code(&forbidden), Some(20002));
-        assert!(matches!(classify(404, None, b""), Verdict::Refused { status: 404, .. }));
+        assert!(matches!(classify(404, None, b""), Meaning::Refused { status: 404, .. }));
     }
 
     #[test]
@@ -173,46 +173,46 @@ mod tests {
         for status in [408, 500, 502, 503, 504] {
             let verdict = classify(status, Some("7"), b"");
             assert!(
-                matches!(verdict, Verdict::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7))
+                matches!(verdict, Meaning::Transient { retry_after: Some(wait), .. } if wait == Duration::from_secs(7))
             );
         }
-        assert!(matches!(classify(401, None, b""), Verdict::Unauthorized { .. }));
+        assert!(matches!(classify(401, None, b""), Meaning::Unauthorized { .. }));
     }
 
     #[test]
     fn a_429_waits_what_the_header_or_the_body_says() {
         let body = br#"{"statusCode": 429, "message": "Rate limit is exceeded. Try again in 57 seconds."}"#;
-        assert_eq!(classify(429, Some("3"), body), Verdict::Throttled(Some(Duration::from_secs(3))));
-        assert_eq!(classify(429, None, body), Verdict::Throttled(Some(Duration::from_secs(57))));
-        assert_eq!(classify(429, None, b""), Verdict::Throttled(None));
+        assert_eq!(classify(429, Some("3"), body), Meaning::Throttled(Some(Duration::from_secs(3))));
+        assert_eq!(classify(429, None, body), Meaning::Throttled(Some(Duration::from_secs(57))));
+        assert_eq!(classify(429, None, b""), Meaning::Throttled(None));
     }
 
     #[test]
     fn an_html_page_keeps_a_short_clean_excerpt() {
         let page = format!("<html>\r\n<body>\t502 Bad Gateway\u{7}</body></html>{}", "x".repeat(500));
-        let Verdict::Transient { detail, .. } = classify(502, None, page.as_bytes()) else { panic!("not transient") };
+        let Meaning::Transient { detail, .. } = classify(502, None, page.as_bytes()) else { panic!("not transient") };
         assert!(detail.starts_with("<html> <body> 502 Bad Gateway </body>"), "{detail}");
         assert!(detail.chars().count() <= 200);
         assert!(!detail.chars().any(char::is_control));
-        let Verdict::Malformed { excerpt, .. } = classify(200, None, b"<html>ok</html>") else {
+        let Meaning::Malformed { excerpt, .. } = classify(200, None, b"<html>ok</html>") else {
             panic!("not malformed")
         };
         assert_eq!(excerpt, "<html>ok</html>");
         assert!(
-            matches!(classify(403, None, b""), Verdict::Refused { description, .. } if description == "(empty body)")
+            matches!(classify(403, None, b""), Meaning::Refused { description, .. } if description == "(empty body)")
         );
     }
 
     #[test]
     fn success_reads_json_and_an_empty_body() {
-        assert_eq!(classify(200, None, br#"{"id": "a"}"#), Verdict::Success(json!({"id": "a"})));
-        assert_eq!(classify(204, None, b""), Verdict::Success(serde_json::Value::Null));
+        assert_eq!(classify(200, None, br#"{"id": "a"}"#), Meaning::Success(json!({"id": "a"})));
+        assert_eq!(classify(204, None, b""), Meaning::Success(serde_json::Value::Null));
     }
 
     #[test]
     fn long_descriptions_are_cut() {
         let body = json!({"code": 3000, "description": "d".repeat(1024)}).to_string();
-        let Verdict::Refused { description, .. } = classify(400, None, body.as_bytes()) else { panic!("not refused") };
+        let Meaning::Refused { description, .. } = classify(400, None, body.as_bytes()) else { panic!("not refused") };
         assert_eq!(description.chars().count(), 500);
         assert!(description.ends_with('…'));
     }

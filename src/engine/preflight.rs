@@ -29,7 +29,7 @@ impl PreflightConfig {
 
 /// What pre-flight found for one row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Verdict {
+pub struct PreflightFindings {
     /// Rules the merged profile breaks: the row would be refused.
     pub broken: Vec<String>,
     /// Things worth a look that do not stop the row.
@@ -38,7 +38,7 @@ pub struct Verdict {
     pub suggestion: Option<String>,
 }
 
-impl Verdict {
+impl PreflightFindings {
     /// The report's `preflight` cell.
     pub fn cell(&self) -> String {
         self.broken.iter().chain(&self.warnings).cloned().collect::<Vec<_>>().join("; ")
@@ -77,12 +77,12 @@ impl Preflight {
 
     /// Checks a merged profile with the changes the row makes (only a row that changes an address field goes to the
     /// validation service).
-    pub async fn check(&self, client: &Client, profile: &Value, changes: &[FieldChange]) -> Verdict {
+    pub async fn check(&self, client: &Client, profile: &Value, changes: &[FieldChange]) -> PreflightFindings {
         let changed = |field: &str| changes.iter().any(|change| change.field == field);
         let address_changed = changes.iter().any(|change| change.field.starts_with("defaultAddress."));
         let moved =
             Move { country_changed: changed("defaultAddress.country"), state_given: changed("defaultAddress.state") };
-        let mut verdict = Verdict::default();
+        let mut verdict = PreflightFindings::default();
         let country = preflight::country_of(profile);
         if country.is_empty() {
             return verdict;
@@ -104,7 +104,7 @@ impl Preflight {
         verdict
     }
 
-    async fn validate_address(&self, client: &Client, profile: &Value, verdict: &mut Verdict) {
+    async fn validate_address(&self, client: &Client, profile: &Value, verdict: &mut PreflightFindings) {
         let text = |key: &str| value_at(profile, &["defaultAddress", key]).as_str().unwrap_or_default().to_string();
         let body = json!({
             "addressLine1": text("addressLine1"),

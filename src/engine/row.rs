@@ -6,7 +6,7 @@
 //! Never sends a PUT without first committing its intent (so a crash can tell `updated` from `unchanged`), never
 //! resends a PUT whose answer was lost, never overwrites a profile that changed since it was read: `write`'s rules.
 
-use super::preflight::{Preflight, Verdict};
+use super::preflight::{Preflight, PreflightFindings};
 use super::{Halt, Mode, Plan, Task};
 use crate::auth::AuthError;
 use crate::client::{CallError, Client, Fetched};
@@ -14,11 +14,11 @@ use crate::merge::{self, FieldChange, MergeError, Merged};
 use crate::state::StateError;
 use crate::state::export::Snapshot;
 use crate::state::recorder::RecorderHandle;
-use crate::state::{RowOutcome, RowStatus};
+use crate::state::{CallRecord, RowOutcome, RowStatus};
 use crate::threeway::{self, Resolved};
 use crate::undo::{self, Undone};
 use crate::wire;
-use crate::write::{self, Calls, Interrupted, Journal, Resource, Review, Step, Written};
+use crate::write::{self, Interrupted, Journal, Resource, Review, Step, Written};
 use serde_json::Value;
 
 use crate::write::MAX_REMERGES;
@@ -101,7 +101,7 @@ enum Hold {
 struct RowPlan<'a> {
     plan: &'a Plan,
     context: &'a RowContext<'a>,
-    checked: Option<Verdict>,
+    checked: Option<PreflightFindings>,
 }
 
 impl write::Plan for RowPlan<'_> {
@@ -196,8 +196,8 @@ pub async fn process(
         Err(Interrupted::Stopped) => return Err(NoOutcome::Stopped),
         Err(Interrupted::Journal(error)) => return Err(Halt::State(error.to_string()).into()),
     };
-    let calls = write.calls;
-    let outcome = |status, changes| outcome(row, &calls, status, changes);
+    let call = write.calls.record();
+    let outcome = |status, changes| RowOutcome::new(row.line, status).with_call(call).with_changes(changes);
     let noted = |mut outcome: RowOutcome| {
         if let Some(verdict) = &plan.checked {
             outcome.preflight = Some(verdict.cell());
@@ -225,7 +225,7 @@ pub async fn process(
             let words =
                 format!("the profile changed under the job through {MAX_REMERGES} re-reads: left as found ({error})");
             let mut conflict = with_error(outcome(RowStatus::Conflict, Vec::new()), words);
-            conflict.error_code = error.code().map(ToString::to_string);
+            conflict.call.error_code = error.code().map(ToString::to_string);
             conflict
         }
         Written::Failed { error, .. } => failed(outcome(RowStatus::Failed, Vec::new()), &error)?,
@@ -234,10 +234,10 @@ pub async fn process(
 
 /// An export's row: one read, kept as the snapshot; the row is `unchanged` (read, nothing written).
 async fn read_row(resource: &CustomerBilling<'_>, row: &Task) -> Result<RowOutcome, NoOutcome> {
-    let mut calls = Calls::default();
+    let mut calls = write::Calls::default();
     match write::read(resource, &mut calls, false).await {
         Ok(fetched) => {
-            let mut read = outcome(row, &calls, RowStatus::Unchanged, Vec::new());
+            let mut read = RowOutcome::new(row.line, RowStatus::Unchanged).with_call(calls.record());
             read.snapshot = Some(Snapshot {
                 customer_id: row.customer_id.to_string(),
                 etag: merge::etag(&fetched.body).map(str::to_string),
@@ -246,27 +246,12 @@ async fn read_row(resource: &CustomerBilling<'_>, row: &Task) -> Result<RowOutco
             Ok(read)
         }
         Err(error) if error.is_stopped() => Err(NoOutcome::Stopped),
-        Err(error) => Ok(failed(outcome(row, &calls, RowStatus::Failed, Vec::new()), &error)?),
-    }
-}
-
-/// The outcome, carrying the ids of the row's last call: its PUT when it had one, else its GET.
-fn outcome(row: &Task, calls: &Calls, status: RowStatus, changes: Vec<FieldChange>) -> RowOutcome {
-    let last = calls.last();
-    RowOutcome {
-        line: row.line,
-        status: Some(status),
-        changes,
-        http_status: last.and_then(|call| call.status),
-        attempts: calls.attempts,
-        request_id: last.map(|call| call.ids.request_id.to_string()),
-        correlation_id: last.map(|call| call.ids.correlation_id.to_string()),
-        ..RowOutcome::default()
+        Err(error) => Ok(failed(RowOutcome::new(row.line, RowStatus::Failed).with_call(calls.record()), &error)?),
     }
 }
 
 fn with_error(mut outcome: RowOutcome, error: String) -> RowOutcome {
-    outcome.error = Some(error);
+    outcome.call.error = Some(error);
     outcome
 }
 
@@ -281,10 +266,6 @@ fn failed(mut outcome: RowOutcome, error: &CallError) -> Result<RowOutcome, Halt
             _ => Halt::Credentials(error.to_string()),
         });
     }
-    outcome.http_status = error.status();
-    outcome.request_id = Some(error.ids().request_id.to_string());
-    outcome.correlation_id = Some(error.ids().correlation_id.to_string());
-    outcome.error_code = error.code().map(ToString::to_string);
-    outcome.error = Some(error.to_string());
+    outcome.call = CallRecord { attempts: outcome.call.attempts, ..write::failure(error) };
     Ok(outcome)
 }

@@ -12,16 +12,16 @@ fn read_with(bytes: &[u8], config: InputConfig) -> Result<Vec<Record>, FileError
 }
 
 fn problems(record: &Record) -> Vec<String> {
-    match &record.verdict {
-        Verdict::Valid(_) => Vec::new(),
-        Verdict::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
+    match &record.validity {
+        Validity::Valid(_) => Vec::new(),
+        Validity::Invalid(problems) => problems.iter().map(ToString::to_string).collect(),
     }
 }
 
 fn valid(record: &Record) -> &ChangeRow {
-    match &record.verdict {
-        Verdict::Valid(row) => row,
-        Verdict::Invalid(problems) => panic!("line {} is invalid: {problems:?}", record.line),
+    match &record.validity {
+        Validity::Valid(row) => row,
+        Validity::Invalid(problems) => panic!("line {} is invalid: {problems:?}", record.line),
     }
 }
 

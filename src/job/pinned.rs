@@ -4,7 +4,7 @@
 //! which lines differ from the plan).
 
 use super::hash_file;
-use crate::input::{self, InputConfig, Record, Verdict};
+use crate::input::{self, InputConfig, Record, Validity};
 use crate::state::plan::{self, Cursor, PlanRow, Rows};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -149,9 +149,9 @@ impl Differences {
     }
 
     fn compare(&mut self, planned: &PlanRow, record: &Record) {
-        let now = match &record.verdict {
-            Verdict::Valid(row) => Some(plan::encode(&row.changes)),
-            Verdict::Invalid(_) => None,
+        let now = match &record.validity {
+            Validity::Valid(row) => Some(plan::encode(&row.changes)),
+            Validity::Invalid(_) => None,
         };
         if planned.customer_id == record.customer_cell && planned.plan == now {
             return;

@@ -26,4 +26,4 @@ pub use assignments::{AssignmentError, parse_assignment, parse_assignments};
 pub use catalog::{BILLING, LEGAL_BUSINESS, ORGANIZATION, SUPPORT, catalog, owned_in, service_owned};
 pub use error::PartnerError;
 pub use undo::{UndoError, last_change, undo};
-pub use update::{Mode, RE_MERGES, SetOutcome, SetRequest, Trail, fetch, set};
+pub use update::{RE_MERGES, SetMode, SetOutcome, SetRequest, Trail, fetch, set};

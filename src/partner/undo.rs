@@ -4,7 +4,7 @@
 //! be undone in turn.
 
 use super::catalog::catalog;
-use super::update::{self, Ended, Mode, SetOutcome, Trail};
+use super::update::{self, Ended, SetMode, SetOutcome, Trail};
 use crate::client::Client;
 use crate::merge::FieldChange;
 use crate::state::StateFile;
@@ -53,7 +53,7 @@ pub async fn undo(
     client: &Client,
     kind: PartnerProfileKind,
     (id, written): (i64, Vec<FieldChange>),
-    mode: Mode,
+    mode: SetMode,
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> anyhow::Result<SetOutcome> {

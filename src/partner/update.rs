@@ -11,8 +11,8 @@ use super::error::PartnerError;
 use crate::client::{CallError, CallIds, Client, ErrorClass, Fetched};
 use crate::input::Change;
 use crate::merge::{self, FieldChange, MergeError, Merged};
-use crate::state::StateFile;
 use crate::state::audit::{self, PartnerAnswer, PartnerOutcome};
+use crate::state::{CallRecord, StateFile};
 use crate::undo::{self, Undone};
 use crate::wire::{self, PartnerProfileKind};
 use crate::write::{self, Interrupted, Journal, Method, Resource, Review, Step, Written};
@@ -27,7 +27,7 @@ pub const RE_MERGES: u32 = write::MAX_REMERGES;
 
 /// Whether `set` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub enum SetMode {
     /// Read, merge, show the diff; no PUT, no audit row.
     DryRun,
     /// Read, merge, show the diff, PUT. `confirmed` (`--yes`) is needed for the legal business profile.
@@ -39,7 +39,7 @@ pub enum Mode {
 pub struct SetRequest {
     pub kind: PartnerProfileKind,
     pub changes: Vec<Change>,
-    pub mode: Mode,
+    pub mode: SetMode,
 }
 
 /// Where the PUTs are recorded: the state file and the API root they went to.
@@ -164,7 +164,7 @@ enum Edits<'a> {
 struct PartnerPlan<'a, 'n> {
     kind: PartnerProfileKind,
     edits: Edits<'a>,
-    mode: Mode,
+    mode: SetMode,
     notes: &'a RefCell<&'n mut dyn Write>,
 }
 
@@ -198,11 +198,11 @@ impl write::Plan for PartnerPlan<'_, '_> {
         }
         show_diff(notes, self.kind, changes, reads);
         match self.mode {
-            Mode::DryRun => Review::Hold(Hold::DryRun),
-            Mode::Apply { confirmed: false } if self.kind == PartnerProfileKind::LegalBusiness => {
+            SetMode::DryRun => Review::Hold(Hold::DryRun),
+            SetMode::Apply { confirmed: false } if self.kind == PartnerProfileKind::LegalBusiness => {
                 Review::Hold(Hold::NeedsConfirmation)
             }
-            Mode::Apply { .. } => Review::Proceed,
+            SetMode::Apply { .. } => Review::Proceed,
         }
     }
 }
@@ -233,14 +233,13 @@ impl Audit<'_, '_> {
 
 /// An answer known without the service's words: settled by reading, or never sent.
 fn quiet_answer(outcome: PartnerOutcome, error: Option<String>, ids: Option<CallIds>) -> PartnerAnswer {
-    PartnerAnswer {
-        outcome,
-        http_status: None,
-        error_code: None,
+    let call = CallRecord {
         error,
         request_id: ids.map(|ids| ids.request_id.to_string()),
         correlation_id: ids.map(|ids| ids.correlation_id.to_string()),
-    }
+        ..CallRecord::default()
+    };
+    PartnerAnswer { outcome, call }
 }
 
 impl Journal for Audit<'_, '_> {
@@ -270,14 +269,13 @@ impl Journal for Audit<'_, '_> {
         let name = self.kind.name();
         let error = match answer {
             Ok(fetched) => {
-                let done = PartnerAnswer {
-                    outcome: PartnerOutcome::Updated,
+                let call = CallRecord {
                     http_status: Some(fetched.status),
-                    error_code: None,
-                    error: None,
                     request_id: Some(fetched.ids.request_id.to_string()),
                     correlation_id: Some(fetched.ids.correlation_id.to_string()),
+                    ..CallRecord::default()
                 };
+                let done = PartnerAnswer { outcome: PartnerOutcome::Updated, call };
                 self.record(self.intended, &done)?;
                 let (request_id, correlation_id) = (fetched.ids.request_id, fetched.ids.correlation_id);
                 let words =
@@ -346,7 +344,7 @@ pub(super) async fn restore(
     client: &Client,
     kind: PartnerProfileKind,
     (id, written): (i64, &[FieldChange]),
-    mode: Mode,
+    mode: SetMode,
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> Result<Ended, PartnerError> {
@@ -366,7 +364,7 @@ async fn write_profile(
     client: &Client,
     kind: PartnerProfileKind,
     edits: Edits<'_>,
-    mode: Mode,
+    mode: SetMode,
     trail: Option<&Trail<'_>>,
     notes: &mut dyn Write,
 ) -> Result<Ended, PartnerError> {
@@ -420,7 +418,7 @@ fn settle_earlier(
             ),
         };
         let mut answer = quiet_answer(outcome, error, None);
-        (answer.request_id, answer.correlation_id) = (change.request_id.clone(), change.correlation_id.clone());
+        (answer.call.request_id, answer.call.correlation_id) = (change.call.request_id, change.call.correlation_id);
         audit::record_partner_answer(trail.state, change.id, &answer)?;
         note(
             notes,
@@ -439,16 +437,12 @@ fn holds_written(kind: PartnerProfileKind, profile: &Value, written: &[FieldChan
 }
 
 fn failed_answer(outcome: PartnerOutcome, error: &CallError) -> PartnerAnswer {
-    let ids = error.ids();
-    let sent = error.attempts() > 0;
-    PartnerAnswer {
-        outcome,
-        http_status: error.status(),
-        error_code: error.code().map(ToString::to_string),
-        error: Some(error.to_string()),
-        request_id: sent.then(|| ids.request_id.to_string()),
-        correlation_id: sent.then(|| ids.correlation_id.to_string()),
+    let mut call = write::failure(error);
+    if error.attempts() == 0 {
+        // Never sent: no ids to look up.
+        (call.request_id, call.correlation_id) = (None, None);
     }
+    PartnerAnswer { outcome, call }
 }
 
 fn call_failed(method: &'static str, path: &'static str, error: CallError) -> PartnerError {

@@ -3,7 +3,7 @@
 //! Owns the token tables; never logs a token. Access tokens expire after the lifetime in force when they were issued;
 //! refresh tokens stay valid until revoked (a refresh grant issues a new one and keeps the old).
 
-use super::config::Credentials;
+use super::config::AcceptedCredentials;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
@@ -84,12 +84,12 @@ struct Tables {
 
 /// The sandbox's token authority.
 pub(crate) struct TokenStore {
-    credentials: Credentials,
+    credentials: AcceptedCredentials,
     tables: Mutex<Tables>,
 }
 
 impl TokenStore {
-    pub(crate) fn new(credentials: Credentials) -> TokenStore {
+    pub(crate) fn new(credentials: AcceptedCredentials) -> TokenStore {
         let refresh = HashSet::from([credentials.refresh_token.clone()]);
         TokenStore {
             credentials,
@@ -213,7 +213,7 @@ mod tests {
     fn request(grant_type: &str, secret: Option<&str>, refresh_token: Option<&str>) -> TokenRequest {
         TokenRequest {
             grant_type: grant_type.into(),
-            client_id: Some(Credentials::DEFAULT_CLIENT_ID.into()),
+            client_id: Some(AcceptedCredentials::DEFAULT_CLIENT_ID.into()),
             client_secret: secret.map(Into::into),
             refresh_token: refresh_token.map(Into::into),
             resource: None,
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn client_credentials_need_the_secret() {
-        let store = TokenStore::new(Credentials::default());
+        let store = TokenStore::new(AcceptedCredentials::default());
         let hour = Duration::from_secs(3600);
         assert!(store.grant(&request("client_credentials", Some("sandbox-secret"), None), hour).is_ok());
         let refused = store.grant(&request("client_credentials", Some("wrong"), None), hour);
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn refresh_issues_a_new_refresh_token_and_keeps_the_old() {
-        let store = TokenStore::new(Credentials::default());
+        let store = TokenStore::new(AcceptedCredentials::default());
         let hour = Duration::from_secs(3600);
         let first = store.grant(&request("refresh_token", None, Some("sandbox-refresh-token")), hour);
         let new_refresh = first.ok().and_then(|(_, issued)| issued.refresh_token).unwrap_or_default();
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_checked() {
-        let store = TokenStore::new(Credentials::default());
+        let store = TokenStore::new(AcceptedCredentials::default());
         let token = store.issue_access(Duration::from_secs(60));
         assert_eq!(store.check(Some(&format!("Bearer {token}"))), Access::Granted);
         assert_eq!(store.check(Some(&format!("bearer {token}"))), Access::Granted);

@@ -24,7 +24,7 @@ pub struct SandboxConfig {
     /// Customers seeded as "no relationship": they exist but answer 403 with code 20002 (no commerce relationship).
     pub forbidden_customers: Vec<String>,
     /// The credentials the token endpoint accepts.
-    pub credentials: Credentials,
+    pub credentials: AcceptedCredentials,
     /// Send error codes as JSON strings (`"2055"`) instead of numbers.
     pub codes_as_strings: bool,
     /// Where the support profile takes a PUT.
@@ -45,7 +45,7 @@ impl Default for SandboxConfig {
             customer_ids: Vec::new(),
             profiles: Vec::new(),
             forbidden_customers: Vec::new(),
-            credentials: Credentials::default(),
+            credentials: AcceptedCredentials::default(),
             codes_as_strings: false,
             support_put_path: SupportPutPath::default(),
             token_resource: crate::wire::TOKEN_RESOURCE.to_string(),
@@ -68,14 +68,14 @@ pub enum SupportPutPath {
 
 /// The app credentials and the refresh token the token endpoint accepts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Credentials {
+pub struct AcceptedCredentials {
     pub client_id: String,
     pub client_secret: String,
     /// Valid from the start (until revoked), like a refresh token a partner admin consented with.
     pub refresh_token: String,
 }
 
-impl Credentials {
+impl AcceptedCredentials {
     pub const DEFAULT_CLIENT_ID: &'static str = "sandbox-client";
     pub const DEFAULT_CLIENT_SECRET: &'static str = "sandbox-secret";
     pub const DEFAULT_REFRESH_TOKEN: &'static str = "sandbox-refresh-token";
@@ -83,9 +83,9 @@ impl Credentials {
     pub const DEFAULT_TENANT: &'static str = "sandbox-tenant";
 }
 
-impl Default for Credentials {
+impl Default for AcceptedCredentials {
     fn default() -> Self {
-        Credentials {
+        AcceptedCredentials {
             client_id: Self::DEFAULT_CLIENT_ID.into(),
             client_secret: Self::DEFAULT_CLIENT_SECRET.into(),
             refresh_token: Self::DEFAULT_REFRESH_TOKEN.into(),

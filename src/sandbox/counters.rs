@@ -14,7 +14,7 @@ pub const FIELD_LIST_CAP: usize = 1000;
 
 /// A field of a stored profile that a PUT dropped or altered. `customer_id` is `partner:<kind>` for a partner profile.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldChange {
+pub struct AlteredField {
     pub customer_id: String,
     /// The JSON path, dot-separated (`defaultAddress.district`).
     pub path: String,
@@ -56,10 +56,10 @@ pub struct Counters {
     /// Billing profile reads (GETs answered with the profile) per customer id.
     pub profile_reads: BTreeMap<String, u64>,
     /// Fields present in the stored profile (at any depth) and absent from an applied PUT's body (first ones listed).
-    pub fields_dropped: Vec<FieldChange>,
+    pub fields_dropped: Vec<AlteredField>,
     pub fields_dropped_count: u64,
     /// Fields pcbulk does not model whose value an applied PUT changed (first ones listed).
-    pub unmodeled_altered: Vec<FieldChange>,
+    pub unmodeled_altered: Vec<AlteredField>,
     pub unmodeled_altered_count: u64,
     /// Applied PUTs that overwrote someone else's edit (`extensions.editsBySomeoneElse` differs from the stored one).
     pub lost_edits: u64,
@@ -240,12 +240,12 @@ impl CounterStore {
     }
 }
 
-fn push_capped(list: &mut Vec<FieldChange>, customer_id: &str, paths: Vec<String>) {
+fn push_capped(list: &mut Vec<AlteredField>, customer_id: &str, paths: Vec<String>) {
     for path in paths {
         if list.len() >= FIELD_LIST_CAP {
             return;
         }
-        list.push(FieldChange { customer_id: customer_id.to_string(), path });
+        list.push(AlteredField { customer_id: customer_id.to_string(), path });
     }
 }
 

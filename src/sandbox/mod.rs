@@ -44,8 +44,8 @@ mod side;
 mod signin;
 mod state;
 
-pub use config::{Credentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
-pub use counters::{Counters, FIELD_LIST_CAP, FieldChange};
+pub use config::{AcceptedCredentials, Faults, SandboxConfig, StaleEtag, SupportPutPath};
+pub use counters::{AlteredField, Counters, FIELD_LIST_CAP};
 pub use error::SandboxError;
 pub use seed::read_profiles;
 pub use signin::SANDBOX_USER;
@@ -126,7 +126,7 @@ pub struct Sandbox {
     shared: Arc<Shared>,
     address: SocketAddr,
     url: String,
-    credentials: Credentials,
+    credentials: AcceptedCredentials,
     stop: CancellationToken,
     server: Option<JoinHandle<()>>,
 }
@@ -187,7 +187,7 @@ impl Sandbox {
     }
 
     /// The credentials the token endpoint accepts.
-    pub fn credentials(&self) -> &Credentials {
+    pub fn credentials(&self) -> &AcceptedCredentials {
         &self.credentials
     }
 

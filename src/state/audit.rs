@@ -5,7 +5,7 @@
 //! is a PUT whose answer was never recorded. Nothing here ever holds a token or a secret; only field values, which
 //! are the profile's own.
 
-use super::{StateError, StateFile, changes_json, now};
+use super::{CallRecord, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;
 use crate::wire::PartnerProfileKind;
 use rusqlite::params;
@@ -49,15 +49,11 @@ impl PartnerOutcome {
     }
 }
 
-/// The answer to a PUT, as recorded.
+/// The answer to a PUT, as recorded (the trail keeps no attempts: `call.attempts` is not written).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PartnerAnswer {
     pub outcome: PartnerOutcome,
-    pub http_status: Option<u16>,
-    pub error_code: Option<String>,
-    pub error: Option<String>,
-    pub request_id: Option<String>,
-    pub correlation_id: Option<String>,
+    pub call: CallRecord,
 }
 
 /// A recorded PUT of a partner profile.
@@ -75,11 +71,8 @@ pub struct PartnerChange {
     pub before: String,
     pub after: String,
     pub outcome: Option<PartnerOutcome>,
-    pub http_status: Option<u16>,
-    pub error_code: Option<String>,
-    pub error: Option<String>,
-    pub request_id: Option<String>,
-    pub correlation_id: Option<String>,
+    /// The answer's call (no attempts: the trail keeps none).
+    pub call: CallRecord,
 }
 
 /// Records, durably, that a PUT with these changes is about to be sent; returns the row's id for its outcome.
@@ -116,11 +109,11 @@ pub fn record_partner_answer(state: &StateFile, id: i64, answer: &PartnerAnswer)
             id,
             answer.outcome.name(),
             now(),
-            answer.http_status,
-            answer.error_code,
-            answer.error,
-            answer.request_id,
-            answer.correlation_id,
+            answer.call.http_status,
+            answer.call.error_code,
+            answer.call.error,
+            answer.call.request_id,
+            answer.call.correlation_id,
         ],
     )?;
     if updated == 0 {
@@ -168,11 +161,14 @@ pub fn partner_changes(state: &StateFile, kind: PartnerProfileKind) -> Result<Ve
             before: row.get(6)?,
             after: row.get(7)?,
             outcome: PartnerOutcome::from_name(&outcome),
-            http_status: row.get(9)?,
-            error_code: row.get(10)?,
-            error: row.get(11)?,
-            request_id: row.get(12)?,
-            correlation_id: row.get(13)?,
+            call: CallRecord {
+                http_status: row.get(9)?,
+                error_code: row.get(10)?,
+                error: row.get(11)?,
+                attempts: None,
+                request_id: row.get(12)?,
+                correlation_id: row.get(13)?,
+            },
         })
     })?;
     rows.collect::<Result<_, _>>().map_err(StateError::from)
@@ -196,18 +192,17 @@ mod tests {
         assert_eq!(pending[0].outcome, Some(PartnerOutcome::Pending));
         assert_eq!(pending[0].before, r#"{"telephone":"4255555555"}"#);
         assert_eq!(pending[0].after, r#"{"telephone":"4255550199"}"#);
-        let answer = PartnerAnswer {
-            outcome: PartnerOutcome::Updated,
+        let call = CallRecord {
             http_status: Some(200),
-            error_code: None,
-            error: None,
             request_id: Some("r".into()),
             correlation_id: Some("c".into()),
+            ..CallRecord::default()
         };
+        let answer = PartnerAnswer { outcome: PartnerOutcome::Updated, call };
         record_partner_answer(&state, id, &answer).unwrap();
         let done = &partner_changes(&state, PartnerProfileKind::Support).unwrap()[0];
         assert_eq!(done.outcome, Some(PartnerOutcome::Updated));
-        assert_eq!((done.http_status, done.request_id.as_deref()), (Some(200), Some("r")));
+        assert_eq!((done.call.http_status, done.call.request_id.as_deref()), (Some(200), Some("r")));
         assert!(done.finished_at.is_some());
         assert!(partner_changes(&state, PartnerProfileKind::Billing).unwrap().is_empty());
         assert!(record_partner_answer(&state, id + 1, &answer).is_err());

@@ -47,7 +47,8 @@ impl JobKind {
     }
 }
 
-/// The status of a row, as the report spells it.
+/// The status of a row, as the report spells it. Typed from the state file to the report and summary writers: a
+/// row's status is parsed once, when it is read ([`RowStatus::parse`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RowStatus {
     Pending,
@@ -58,9 +59,12 @@ pub enum RowStatus {
     Invalid,
     Conflict,
     Restored,
+    /// `validate`'s report only: the row breaks no rule. Never a job's status (not in [`RowStatus::ALL`]).
+    Valid,
 }
 
 impl RowStatus {
+    /// The statuses a job's rows can have.
     pub const ALL: [RowStatus; 8] = [
         RowStatus::Updated,
         RowStatus::Unchanged,
@@ -82,11 +86,29 @@ impl RowStatus {
             RowStatus::Invalid => "invalid",
             RowStatus::Conflict => "conflict",
             RowStatus::Restored => "restored",
+            RowStatus::Valid => "valid",
         }
     }
 
+    /// A job's status by its name (`valid` is none).
     pub fn from_name(name: &str) -> Option<RowStatus> {
         RowStatus::ALL.into_iter().find(|status| status.name() == name)
+    }
+
+    /// A status as the state file holds it (of the row on `line`, when one); a name this build does not know is
+    /// an error naming it.
+    pub fn parse(name: &str, line: Option<u64>) -> Result<RowStatus, StateError> {
+        RowStatus::from_name(name).ok_or_else(|| StateError::UnknownStatus {
+            status: name.chars().take(40).collect(),
+            at: line.map_or(String::new(), |line| format!(" on line {line}")),
+        })
+    }
+
+    /// Whether a person should look at a row with this status: every status but those of a clean exit
+    /// (`updated`, `unchanged`, and a dry run's `would_update` or a rollback's `restored`, which are what those jobs
+    /// are for).
+    pub fn needs_attention(self) -> bool {
+        !matches!(self, RowStatus::Updated | RowStatus::Unchanged | RowStatus::WouldUpdate | RowStatus::Restored)
     }
 
     /// Whether a row with this status makes the exit code 2.
@@ -101,6 +123,26 @@ impl fmt::Display for RowStatus {
     }
 }
 
+impl serde::Serialize for RowStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// The record of a row's or a change's calls, as the state file, the report and the JSON hold it: the status,
+/// error code and words of the call a result is quoted by (a row's PUT when it had one, else its GET), the
+/// attempts all its calls took (429s not counted), and the ids to find that call in the service's logs.
+/// `crate::write::Calls` makes one from the calls a write made.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CallRecord {
+    pub http_status: Option<u16>,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub attempts: Option<u32>,
+    pub request_id: Option<String>,
+    pub correlation_id: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("state file {path}: {message}")]
@@ -111,6 +153,8 @@ pub enum StateError {
     Sqlite(#[from] rusqlite::Error),
     #[error("state file: the recorder stopped: {0}")]
     RecorderGone(String),
+    #[error("state file: unknown row status \"{status}\"{at} (written by another version of pcbulk?)")]
+    UnknownStatus { status: String, at: String },
 }
 
 /// A job as the state file holds it.
@@ -142,17 +186,12 @@ pub struct PlannedRow {
 }
 
 /// What became of a row, as recorded.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RowOutcome {
     pub line: u64,
-    pub status: Option<RowStatus>,
+    pub status: RowStatus,
     pub changes: Vec<FieldChange>,
-    pub http_status: Option<u16>,
-    pub error_code: Option<String>,
-    pub error: Option<String>,
-    pub attempts: u32,
-    pub request_id: Option<String>,
-    pub correlation_id: Option<String>,
+    pub call: CallRecord,
     /// Pre-flight's findings (rules broken, warnings), when it ran.
     pub preflight: Option<String>,
     /// The address validation service's first suggestion, as one line.
@@ -161,9 +200,32 @@ pub struct RowOutcome {
     pub changes_in_intent: bool,
     /// An export's read: the profile as read, kept as the snapshot (`export::Snapshot`).
     pub snapshot: Option<export::Snapshot>,
-    /// Not an outcome: the row's PUT was not sent after all (the job stopped first), so its intent is withdrawn
-    /// and the row stays as it was.
-    pub intent_withdrawn: bool,
+}
+
+impl RowOutcome {
+    /// A row's outcome with no change, call or pre-flight recorded yet.
+    pub fn new(line: u64, status: RowStatus) -> RowOutcome {
+        RowOutcome {
+            line,
+            status,
+            changes: Vec::new(),
+            call: CallRecord::default(),
+            preflight: None,
+            suggested_address: None,
+            changes_in_intent: false,
+            snapshot: None,
+        }
+    }
+
+    /// The same outcome, quoting these calls.
+    pub fn with_call(self, call: CallRecord) -> RowOutcome {
+        RowOutcome { call, ..self }
+    }
+
+    /// The same outcome, with these changes (to be written with it).
+    pub fn with_changes(self, changes: Vec<FieldChange>) -> RowOutcome {
+        RowOutcome { changes, ..self }
+    }
 }
 
 /// A row a job wrote, as a rollback reads it.
@@ -177,24 +239,63 @@ pub struct WrittenRow {
     pub after: String,
 }
 
-/// A row as stored: what the report writer writes straight (`validate`'s rows too, as read), and what rollback reads.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A row as stored: what the report writers write straight (the CSV report, `validate`'s rows too, as read; the
+/// JSON report through its `Serialize`, which is that report's row: `before`/`after` as objects, `changed_fields` as
+/// a list, an empty cell as null, the pre-flight columns left to the CSV).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct StoredRow {
     pub line: u64,
     pub customer_id: String,
-    pub status: String,
+    pub status: RowStatus,
+    /// The field names, separated by spaces.
+    #[serde(serialize_with = "words")]
     pub changed_fields: String,
+    /// JSON objects `{field: value}` (see [`changes_json`]).
+    #[serde(serialize_with = "object")]
     pub before: String,
+    #[serde(serialize_with = "object")]
     pub after: String,
-    pub http_status: Option<u16>,
-    pub error_code: String,
-    pub error: String,
-    pub attempts: Option<u32>,
-    pub request_id: String,
-    pub correlation_id: String,
+    #[serde(flatten)]
+    pub call: CallRecord,
+    #[serde(serialize_with = "empty_as_null")]
     pub warnings: String,
+    #[serde(skip)]
     pub preflight: String,
+    #[serde(skip)]
     pub suggested_address: String,
+}
+
+impl StoredRow {
+    /// A row of this status with every other cell empty.
+    pub fn new(line: u64, customer_id: String, status: RowStatus) -> StoredRow {
+        StoredRow {
+            line,
+            customer_id,
+            status,
+            changed_fields: String::new(),
+            before: String::new(),
+            after: String::new(),
+            call: CallRecord::default(),
+            warnings: String::new(),
+            preflight: String::new(),
+            suggested_address: String::new(),
+        }
+    }
+}
+
+fn words<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(text.split_whitespace())
+}
+
+fn object<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&serde_json::from_str::<Map<String, Value>>(text).unwrap_or_default(), serializer)
+}
+
+fn empty_as_null<S: serde::Serializer>(text: &str, serializer: S) -> Result<S::Ok, S::Error> {
+    match text.is_empty() {
+        true => serializer.serialize_none(),
+        false => serializer.serialize_str(text),
+    }
 }
 
 /// The changes of a row as a JSON object `{field: value}` of one side (`before` or `after`). A field absent on that
@@ -463,9 +564,7 @@ impl StateFile {
         let mut rows = statement.query(params![job])?;
         while let Some(row) = rows.next()? {
             let name: String = row.get(0)?;
-            if let Some(status) = RowStatus::from_name(&name) {
-                counts.insert(status, row.get(1)?);
-            }
+            counts.insert(RowStatus::parse(&name, None)?, row.get(1)?);
         }
         Ok(counts)
     }
@@ -480,19 +579,24 @@ impl StateFile {
         let mut rows = statement.query(params![job])?;
         while let Some(row) = rows.next()? {
             let text = |index: usize| row.get::<_, Option<String>>(index).map(Option::unwrap_or_default);
+            // An empty cell is no value.
+            let some = |index: usize| row.get::<_, Option<String>>(index).map(|text| text.filter(|t| !t.is_empty()));
+            let line = row.get(0)?;
             let stored = StoredRow {
-                line: row.get(0)?,
+                line,
                 customer_id: text(1)?,
-                status: text(2)?,
+                status: RowStatus::parse(&text(2)?, Some(line))?,
                 changed_fields: text(3)?,
                 before: text(4)?,
                 after: text(5)?,
-                http_status: row.get(6)?,
-                error_code: text(7)?,
-                error: text(8)?,
-                attempts: row.get(9)?,
-                request_id: text(10)?,
-                correlation_id: text(11)?,
+                call: CallRecord {
+                    http_status: row.get(6)?,
+                    error_code: some(7)?,
+                    error: some(8)?,
+                    attempts: row.get(9)?,
+                    request_id: some(10)?,
+                    correlation_id: some(11)?,
+                },
                 warnings: text(12)?,
                 preflight: text(13)?,
                 suggested_address: text(14)?,

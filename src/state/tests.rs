@@ -30,15 +30,12 @@ async fn outcomes_and_intents_are_committed_by_the_recorder() {
     handle.intend_put(2, &[change()]).await.unwrap();
     handle.intend_put(3, &[change()]).await.unwrap();
     handle
-        .record(RowOutcome {
-            line: 2,
-            status: Some(RowStatus::Updated),
-            changes: vec![change()],
+        .record(RowOutcome::new(2, RowStatus::Updated).with_changes(vec![change()]).with_call(CallRecord {
             http_status: Some(200),
-            attempts: 2,
+            attempts: Some(2),
             request_id: Some("r".into()),
-            ..RowOutcome::default()
-        })
+            ..CallRecord::default()
+        }))
         .unwrap();
     handle.flush().await.unwrap();
     let state = recorder.finish().unwrap();
@@ -59,7 +56,7 @@ async fn outcomes_and_intents_are_committed_by_the_recorder() {
         .unwrap();
     assert_eq!(rows[0].changed_fields, "defaultAddress.city");
     assert_eq!(rows[0].after, r#"{"defaultAddress.city":"Seattle"}"#);
-    assert_eq!(rows[0].attempts, Some(2));
+    assert_eq!(rows[0].call.attempts, Some(2));
 }
 
 #[test]
@@ -140,7 +137,7 @@ fn status_seen_by_a_reader(path: &std::path::Path, job: i64, line: u64) -> Strin
 }
 
 fn updated(line: u64) -> RowOutcome {
-    RowOutcome { line, status: Some(RowStatus::Updated), changes: vec![change()], ..RowOutcome::default() }
+    RowOutcome::new(line, RowStatus::Updated).with_changes(vec![change()])
 }
 
 #[tokio::test]
@@ -186,4 +183,21 @@ fn absent_and_null_before_values_are_told_apart_and_old_files_still_read() {
     // A file written before: absent was recorded as null, and reads as null (put back as before the change).
     let old = decode_changes(catalog, r#"{"email":null}"#, r#"{"email":"new@contoso.com"}"#);
     assert_eq!(old[0].before, Some(Value::Null));
+}
+
+#[test]
+fn a_status_this_build_does_not_know_is_an_error_naming_it() {
+    let mut state = StateFile::open_in_memory().unwrap();
+    let job = job_with_rows(&mut state, 2);
+    state.connection.execute("UPDATE rows SET status = 'frozen' WHERE line = 3", []).unwrap();
+    let mut seen = Vec::new();
+    let read = state.each_row(job.id, |row| {
+        seen.push(row.status);
+        Ok(())
+    });
+    let error = read.unwrap_err().to_string();
+    assert!(error.contains("unknown row status \"frozen\" on line 3"), "{error}");
+    assert_eq!(seen, [RowStatus::Pending], "the rows before it were read");
+    let error = state.counts(job.id).unwrap_err().to_string();
+    assert!(error.contains("\"frozen\""), "{error}");
 }

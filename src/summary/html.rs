@@ -1,8 +1,8 @@
 //! The summary page: one self-contained HTML file (no external script, font, style or image: it must open from an
 //! email attachment). Every text that comes from the CSV, the state file or the service goes through [`escape`].
 
-use super::{RowRecord, Summary};
-use crate::state::{Job, RowStatus, StateFile};
+use super::Summary;
+use crate::state::{Job, RowStatus, StateFile, StoredRow};
 use std::fmt::Write as _;
 use std::io::Write;
 
@@ -35,7 +35,7 @@ fn colour(status: &str) -> &'static str {
         Some(RowStatus::Failed) => "#c62828",
         Some(RowStatus::Invalid) => "#ef6c00",
         Some(RowStatus::Conflict) => "#6a1b9a",
-        Some(RowStatus::Pending) | None => "#9e9e9e",
+        Some(RowStatus::Pending | RowStatus::Valid) | None => "#9e9e9e",
     }
 }
 
@@ -105,7 +105,7 @@ pub fn write(state: &StateFile, job: &Job, out: &mut dyn Write) -> anyhow::Resul
 }
 
 /// The page of a summary and the rows that need attention.
-pub fn render(summary: &Summary, problems: &[RowRecord]) -> String {
+pub fn render(summary: &Summary, problems: &[StoredRow]) -> String {
     let mut page = String::new();
     let title = format!("pcbulk {}: {}", summary.job, summary.csv);
     let _ = write!(
@@ -379,29 +379,29 @@ fn errors_table(page: &mut String, summary: &Summary) {
 }
 
 /// The statuses of the rows that need attention, in the order of [`RowStatus::ALL`].
-fn problem_statuses(problems: &[RowRecord]) -> Vec<String> {
-    let mut statuses: Vec<String> = problems.iter().map(|row| token(&row.status)).collect();
+fn problem_statuses(problems: &[StoredRow]) -> Vec<String> {
+    let mut statuses: Vec<String> = problems.iter().map(|row| token(row.status.name())).collect();
     statuses.sort_by_key(|status| RowStatus::ALL.iter().position(|known| known.name() == status));
     statuses.dedup();
     statuses
 }
 
 /// The CSS-only filter: a checked radio hides the table rows of every other status.
-fn filter_style(problems: &[RowRecord]) -> String {
+fn filter_style(problems: &[StoredRow]) -> String {
     problem_statuses(problems)
         .iter()
         .map(|status| format!("#show-{status}:checked~table tbody tr:not(.s-{status}){{display:none}}"))
         .collect()
 }
 
-fn problems_table(page: &mut String, problems: &[RowRecord]) {
+fn problems_table(page: &mut String, problems: &[StoredRow]) {
     if problems.is_empty() {
         page.push_str("<p id=\"no-problems\">Every row was updated or left unchanged.</p>\n");
         return;
     }
     page.push_str("<div class=\"filter\">show:<input type=\"radio\" name=\"show\" id=\"show-all\" checked><label for=\"show-all\">all</label>");
     for status in problem_statuses(problems) {
-        let count = problems.iter().filter(|row| token(&row.status) == status).count();
+        let count = problems.iter().filter(|row| token(row.status.name()) == status).count();
         let _ = write!(
             page,
             "<input type=\"radio\" name=\"show\" id=\"show-{status}\"><label for=\"show-{status}\">{status} ({count})</label>"
@@ -419,10 +419,10 @@ fn problems_table(page: &mut String, problems: &[RowRecord]) {
              <td class=\"ids request-id\">{}</td><td class=\"ids correlation-id\">{}</td></tr>",
             row.line,
             escape(&row.customer_id),
-            escape(row.error.as_deref().unwrap_or_default()),
-            id(&row.request_id),
-            id(&row.correlation_id),
-            status = token(&row.status),
+            escape(row.call.error.as_deref().unwrap_or_default()),
+            id(&row.call.request_id),
+            id(&row.call.correlation_id),
+            status = token(row.status.name()),
         );
     }
     page.push_str("</tbody></table></div>\n");

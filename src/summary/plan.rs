@@ -80,8 +80,8 @@ pub struct PlanView {
 }
 
 /// Whether a row of this status changed (or, in a dry run, would change) something.
-fn changed(status: &str) -> bool {
-    matches!(RowStatus::from_name(status), Some(RowStatus::WouldUpdate | RowStatus::Updated | RowStatus::Restored))
+fn changed(status: &RowStatus) -> bool {
+    matches!(status, RowStatus::WouldUpdate | RowStatus::Updated | RowStatus::Restored)
 }
 
 /// The shown form of a row's changes, from its stored before/after JSON objects and its changed fields.
@@ -112,7 +112,7 @@ impl PlanView {
                     let changes = changes_of(&row);
                     view.rows.push(ChangedRow { line: row.line, customer_id: row.customer_id, changes });
                 }
-            } else if row.status == RowStatus::Invalid.name() && !row.preflight.is_empty() {
+            } else if row.status == RowStatus::Invalid && !row.preflight.is_empty() {
                 view.refused += 1;
                 if show.unwrap_or_default().allows(view.refusals.len()) {
                     let refusal = Refusal { line: row.line, customer_id: row.customer_id, rule: row.preflight };

@@ -1,5 +1,6 @@
 use super::*;
-use crate::state::{PlannedRow, Recorder, RowOutcome};
+use crate::state::{CallRecord, PlannedRow, Recorder, RowOutcome};
+use serde_json::Value;
 
 fn planned(line: u64, status: RowStatus, error: &str) -> Result<PlannedRow, crate::input::FileError> {
     let (customer_id, error, warnings) = (format!("c{line}"), error.to_string(), String::new());
@@ -7,16 +8,14 @@ fn planned(line: u64, status: RowStatus, error: &str) -> Result<PlannedRow, crat
 }
 
 fn failed(line: u64, status: u16, code: Option<&str>, error: &str) -> RowOutcome {
-    RowOutcome {
-        line,
-        status: Some(RowStatus::Failed),
+    RowOutcome::new(line, RowStatus::Failed).with_call(CallRecord {
         http_status: Some(status),
         error_code: code.map(str::to_string),
         error: Some(error.to_string()),
-        attempts: 1,
+        attempts: Some(1),
         request_id: Some(format!("request-{line}")),
-        ..RowOutcome::default()
-    }
+        correlation_id: None,
+    })
 }
 
 /// Lines 2-3 updated, 4-6 failed with code 600002, 7 failed with a bare 503, 8 invalid, 9 pending.
@@ -30,7 +29,7 @@ fn job() -> (StateFile, Job) {
     let recorder = Recorder::start(state, job.id);
     let handle = recorder.handle();
     for line in 2..=3 {
-        let outcome = RowOutcome { line, status: Some(RowStatus::Updated), ..RowOutcome::default() };
+        let outcome = RowOutcome::new(line, RowStatus::Updated);
         handle.record(outcome).unwrap();
     }
     for line in 4..=6 {
@@ -82,12 +81,12 @@ fn the_json_rows_use_null_for_what_is_absent() {
 
 #[test]
 fn a_dry_run_and_a_rollback_need_no_look_for_doing_their_job() {
-    let row = |status: &str| RowRecord::from(StoredRow { status: status.into(), ..StoredRow::default() });
+    let row = |status: &str| StoredRow::new(2, String::new(), RowStatus::from_name(status).unwrap());
     for fine in ["updated", "unchanged", "would_update", "restored"] {
-        assert!(!row(fine).needs_attention(), "{fine}");
+        assert!(!row(fine).status.needs_attention(), "{fine}");
     }
     for look in ["failed", "invalid", "conflict", "pending"] {
-        assert!(row(look).needs_attention(), "{look}");
+        assert!(row(look).status.needs_attention(), "{look}");
     }
 }
 
