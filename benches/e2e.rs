@@ -589,6 +589,17 @@ fn main() {
         cpu_at_latencies();
         return;
     }
+    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|value| value == "limit") {
+        // Only the figures against a limiter (issue 20 point 3 and the budget at the limit): a quick re-measure.
+        runtime.block_on(async {
+            budget(600, 100, 100, 40, None).await;
+            budget(600, 100, 200, 40, None).await;
+            budget(600, 100, 100, 40, Some(2.0)).await;
+            budget(600, 100, 200, 40, Some(2.0)).await;
+            far_above_the_limit(100, 60).await;
+        });
+        return;
+    }
     runtime.block_on(async {
         budget(600, 100, 100, 40, None).await;
         budget(600, 100, 200, 40, None).await;

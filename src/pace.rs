@@ -138,6 +138,9 @@ struct RateState {
     /// rate that met it (or the rate cut to, when higher): the API's limit is below that rate, and each climb back
     /// past it would cost a whole `Retry-After` hold.
     climb_cap: Option<(Instant, u32)>,
+    /// The limiter's burst: [`SLACK`] until the first 429, then 1. A strict limiter (burst 1) answers the second of
+    /// two requests sent back to back (a late wake-up using the slack cell) with a 429 and a hold.
+    burst: u32,
     /// Rate changes, oldest first, pruned to the settle window (plus the one in force at its start).
     history: VecDeque<(Instant, u32)>,
     /// Requests sent and 429s met per whole second since the pace was made, pruned to the settle window.
@@ -237,13 +240,14 @@ impl Pace {
         let rate = config.rate.get();
         let state = RateState {
             rate,
-            limiter: limiter(&clock, rate, SLACK - 1),
+            limiter: limiter(&clock, rate, SLACK, SLACK - 1),
             hold_until: now,
             restart_after_hold: false,
             last_cut: None,
             last_cut_to: None,
             climb_from: now,
             climb_cap: None,
+            burst: SLACK,
             history: VecDeque::from([(now, rate)]),
             seconds: VecDeque::new(),
             running: Refine::new(now),
@@ -281,7 +285,7 @@ impl Pace {
                 if state.restart_after_hold && state.hold_until <= now {
                     state.restart_after_hold = false;
                     self.refine_cut(&mut state, now);
-                    state.limiter = limiter(&self.clock, state.rate, SLACK - 1);
+                    state.limiter = limiter(&self.clock, state.rate, state.burst, state.burst - 1);
                 }
                 (state.hold_until, state.limiter.clone())
             };
@@ -323,6 +327,7 @@ impl Pace {
         state.restart_after_hold = true;
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
         if !cut_since {
+            state.burst = 1;
             let again = state.last_cut_to.is_some_and(|(at, _)| now.saturating_duration_since(at) < SETTLE_WINDOW);
             let met = state.rate;
             let rate = cut(met, state.last_cut_to, now);
@@ -529,7 +534,7 @@ impl Pace {
             state.rate = rate;
             state.running = Refine::new(at);
             self.slots.on_rate(rate);
-            state.limiter = self.fresh_limiter(rate);
+            state.limiter = fresh_limiter(&self.clock, rate, state.burst);
         }
     }
 
@@ -538,7 +543,7 @@ impl Pace {
         state.rate = rate;
         state.running = Refine::new(now);
         self.slots.on_rate(rate);
-        state.limiter = self.fresh_limiter(rate);
+        state.limiter = fresh_limiter(&self.clock, rate, state.burst);
         state.history.push_back((now, rate));
         prune_history(&mut state.history, now);
     }
@@ -555,11 +560,11 @@ impl Pace {
             _ => {}
         }
     }
+}
 
-    /// A limiter at `rate` whose cells are all taken, so that swapping it in lets no extra request through.
-    fn fresh_limiter(&self, rate: u32) -> Arc<Limiter> {
-        limiter(&self.clock, rate, SLACK)
-    }
+/// A limiter at `rate` with `burst` cells, all taken, so that swapping it in lets no extra request through.
+fn fresh_limiter(clock: &TokioClock, rate: u32, burst: u32) -> Arc<Limiter> {
+    limiter(clock, rate, burst, burst)
 }
 
 /// The time-weighted mean of the rate from `start` to `now` (`span` seconds), from its history of changes.
@@ -573,10 +578,10 @@ fn weighted_rate(history: &VecDeque<(Instant, u32)>, start: Instant, now: Instan
     total / span
 }
 
-/// A limiter at `rate` with `taken` of its cells already taken (the first request after it goes at once when fewer
-/// than [`SLACK`] are).
-fn limiter(clock: &TokioClock, rate: u32, taken: u32) -> Arc<Limiter> {
-    let limiter = Limiter::direct_with_clock(quota(rate), clock.clone());
+/// A limiter at `rate` with `burst` cells, `taken` of them already taken (the first request after it goes at once
+/// when fewer than `burst` are).
+fn limiter(clock: &TokioClock, rate: u32, burst: u32, taken: u32) -> Arc<Limiter> {
+    let limiter = Limiter::direct_with_clock(quota(rate, burst), clock.clone());
     for _ in 0..taken {
         // A fresh limiter has all its cells: each of these is known to be Ok.
         let _ = limiter.check();
@@ -584,13 +589,13 @@ fn limiter(clock: &TokioClock, rate: u32, taken: u32) -> Arc<Limiter> {
     Arc::new(limiter)
 }
 
-/// One request every `1/rate` seconds with [`SLACK`] cells of burst: a smooth schedule, as the docs ask ("avoid
-/// bursts"), that a late wake-up does not push back.
-fn quota(rate: u32) -> Quota {
+/// One request every `1/rate` seconds with `burst` cells of burst ([`SLACK`], or 1 after a 429): a smooth schedule,
+/// as the docs ask ("avoid bursts"), that a late wake-up does not push back.
+fn quota(rate: u32, burst: u32) -> Quota {
     let period = Duration::from_secs(1) / rate.max(1);
     // Invariant: 1 s / rate with rate <= u32::MAX is at least 1 ns, so the period is never zero.
     let quota = Quota::with_period(period).expect("a rate's period is never zero");
-    quota.allow_burst(NonZeroU32::new(SLACK).expect("the slack is not zero"))
+    quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
 /// The rate after a 429 met at `rate`: back to the rate of a recent cut (within the settle window) when the rate

@@ -138,6 +138,36 @@ async fn the_rate_climbs_back_after_the_hold() {
     assert_eq!(pace.current_rate(), 10);
 }
 
+/// Permits granted at once, without the clock moving.
+async fn at_once(pace: &Pace) -> usize {
+    let mut count = 0;
+    let start = Instant::now();
+    while count < 5 {
+        let permit = pace.acquire().await;
+        if Instant::now() != start {
+            break;
+        }
+        drop(permit);
+        count += 1;
+    }
+    count
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_a_429_a_late_wake_up_sends_one_request_not_two_back_to_back() {
+    let pace = Pace::new(config(10, 8));
+    drop(pace.acquire().await);
+    // A worker that woke 300 ms late: the slack cell lets the missed slot go at once, with the one due now.
+    tokio::time::advance(Duration::from_millis(300)).await;
+    assert_eq!(at_once(&pace).await, 2);
+    meet_a_429(&pace, Duration::from_secs(1)).await;
+    tokio::time::advance(Duration::from_secs(1)).await;
+    drop(pace.acquire().await);
+    // The same late wake-up after a 429 (a strict limiter answers the second of two back to back with another).
+    tokio::time::advance(Duration::from_millis(700)).await;
+    assert_eq!(at_once(&pace).await, 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn requests_after_a_cut_go_at_the_lower_rate() {
     let pace = Pace::new(config(10, 8));
