@@ -131,7 +131,7 @@ pub async fn rollback(
     cancel: CancellationToken,
 ) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
-    let mut state = StateFile::open_existing(&config.state).and_then(|_| StateFile::open_for_job(&config.state))?;
+    let mut state = StateFile::open_existing_for_job(&config.state)?;
     let apply = apply_job(&state, config)?;
     let written = state.written_rows(apply.id)?;
     let (job, resumed) = match existing_job(&mut state, config, &apply)? {

@@ -367,11 +367,23 @@ impl StateFile {
 
     /// Opens an existing state file to read it (`status`, `report`).
     pub fn open_existing(path: &Path) -> Result<StateFile, StateError> {
-        if !path.exists() {
-            let message = "no such file: has a job run for this CSV? (give --state FILE if it lives elsewhere)";
-            return Err(StateError::Unusable { path: path.display().to_string(), message: message.to_string() });
-        }
+        Self::require_existing(path)?;
         Self::open_connection(path, schema::Role::Reader)
+    }
+
+    /// Opens an existing state file for a job that works on what an earlier job recorded (a rollback), never
+    /// creating one.
+    pub fn open_existing_for_job(path: &Path) -> Result<StateFile, StateError> {
+        Self::require_existing(path)?;
+        Self::open_for_job(path)
+    }
+
+    fn require_existing(path: &Path) -> Result<(), StateError> {
+        if path.exists() {
+            return Ok(());
+        }
+        let message = "no such file: has a job run for this CSV? (give --state FILE if it lives elsewhere)";
+        Err(StateError::Unusable { path: path.display().to_string(), message: message.to_string() })
     }
 
     /// An in-memory state, for tests.
