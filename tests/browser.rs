@@ -154,8 +154,8 @@ fn the_page_renders_in_a_browser_with_the_verdict_first_and_a_working_filter() {
         [("updated", "2"), ("unchanged", "1"), ("failed", "3"), ("invalid", "1"), ("conflict", "1"), ("pending", "2")];
     assert_eq!(bars, expected.map(|(status, count)| (status.to_string(), count.to_string())));
     let pace = select(&dom, "svg#minutes")[0];
-    assert_eq!(pace.value().attr("data-bucket-minutes"), Some("5"), "four hours in 5-minute buckets");
-    assert_eq!(pace.value().attr("data-minutes"), Some("48"));
+    assert_eq!(pace.value().attr("data-bucket-seconds"), Some("300"), "four hours in 5-minute buckets");
+    assert_eq!(pace.value().attr("data-points"), Some("48"));
     let line = select(&dom, "svg#minutes polyline.requests")[0].value().attr("points").unwrap();
     assert_eq!(line.split_whitespace().count(), 48, "one point per bucket");
     assert!(select(&dom, "h2").iter().any(|h2| text(h2) == "Requests and 429s per 5 minutes"));
