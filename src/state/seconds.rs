@@ -186,4 +186,42 @@ mod tests {
         let rows: i64 = state.connection.query_row("SELECT COUNT(*) FROM seconds", [], |row| row.get(0)).unwrap();
         assert_eq!((rows, state.minutes(job).unwrap().len()), (0, 600));
     }
+
+    /// The state file's size once closed (its WAL checkpointed into it), after `fill` on a fresh job.
+    fn size_after(fill: impl FnOnce(&mut StateFile, i64)) -> u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("night.pcbulk.db");
+        let mut state = StateFile::open_for_job(&path).unwrap();
+        let id = job(&mut state);
+        fill(&mut state, id);
+        drop(state);
+        std::fs::metadata(&path).unwrap().len()
+    }
+
+    /// `cargo test --lib state::seconds -- --nocapture` prints the figures.
+    #[test]
+    fn a_ten_hour_job_adds_kilobytes_to_the_state_file() {
+        let empty = size_after(|_, _| {});
+        let night = size_after(|state, id| {
+            for start in (0..10).map(|hour| 108_000 + hour * 3_600) {
+                state.add_timeline(id, &RunTimeline { seconds: None, ..run(start, 3_600) }).unwrap();
+            }
+        });
+        let every_second = size_after(|state, id| {
+            let seconds = run(108_000, 36_000).seconds.unwrap();
+            let transaction = state.connection.transaction().unwrap();
+            for bucket in &seconds {
+                let row = params![id, bucket.start, 1, bucket.requests, bucket.throttled];
+                transaction.execute("INSERT INTO seconds VALUES (?1, ?2, ?3, ?4, ?5)", row).unwrap();
+            }
+            transaction.commit().unwrap();
+        });
+        eprintln!(
+            "state file: {empty} bytes with an empty job; a 10-hour timeline adds {} bytes (600 minutes, no seconds); \
+             keeping its 36,000 seconds would add {} bytes",
+            night - empty,
+            every_second - empty
+        );
+        assert!(night - empty < 64 * 1024, "a night's timeline: {} bytes", night - empty);
+    }
 }

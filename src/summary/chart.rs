@@ -43,12 +43,15 @@ fn minutes(summary: &Summary) -> Vec<Bucket> {
         .collect()
 }
 
-/// The time axis's unit for a chart spanning `span` seconds: its symbol, its word and its length in seconds.
-fn unit(span: u64) -> (&'static str, &'static str, u64) {
-    match span {
-        0..=600 => ("s", "seconds", 1),
-        601..=36_000 => ("min", "minutes", MINUTE),
-        _ => ("h", "hours", 3_600),
+/// The time axis's unit for a chart spanning `span` seconds in buckets of `width`: its symbol, its word and its
+/// length in seconds (seconds up to 10 minutes, minutes up to 10 hours, hours beyond; never finer than a bucket).
+fn unit(span: u64, width: u64) -> (&'static str, &'static str, u64) {
+    if span > 36_000 || width >= 3_600 {
+        ("h", "hours", 3_600)
+    } else if span > 600 || width >= MINUTE {
+        ("min", "minutes", MINUTE)
+    } else {
+        ("s", "seconds", 1)
     }
 }
 
@@ -104,10 +107,10 @@ pub(super) fn write(page: &mut String, summary: &Summary) {
         span: points.last().map_or(0, |point| u64::try_from(point.start - first).unwrap_or(0)),
         most: points.iter().map(|point| point.requests.max(point.throttled)).max().unwrap_or(1).max(1),
     };
-    let (symbol, _, _) = unit(frame.span);
+    let (symbol, _, _) = unit(frame.span, chart.width);
     let _ = writeln!(
         page,
-        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"250\" role=\"img\" \
+        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"880\" height=\"250\" role=\"img\" \
          aria-label=\"requests and 429s per {words}\" data-points=\"{}\" data-bucket-seconds=\"{}\" data-unit=\"{symbol}\">",
         points.len(),
         chart.width,
@@ -168,7 +171,9 @@ fn lines(page: &mut String, frame: &Frame, chart: &Chart, class: &str, colour: &
     for point in &chart.points {
         let _ = write!(
             page,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{colour}\"><title>{} (+{}): {} requests, {} answered 429</title></circle>",
+            "<circle class=\"{class}\" data-count=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{radius}\" fill=\"{colour}\">\
+             <title>{} (+{}): {} requests, {} answered 429</title></circle>",
+            count(point),
             frame.x(point.start),
             frame.y(count(point)),
             escape(&utc(point.start)),
@@ -183,14 +188,14 @@ fn lines(page: &mut String, frame: &Frame, chart: &Chart, class: &str, colour: &
 /// and last buckets' times under it (the page's script turns them into the viewer's local time).
 fn axes(page: &mut String, frame: &Frame, chart: &Chart) {
     let (x0, x1, y0, top) = (frame.left, frame.right, frame.bottom, frame.top);
-    let (symbol, unit_words, unit_length) = unit(frame.span);
+    let (symbol, unit_words, unit_length) = unit(frame.span, chart.width);
     let _ = write!(
         page,
         "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/>\
          <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
          <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x1}\" y2=\"{top}\" stroke=\"#eee\"/>\
          <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{most}</text><text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>\
-         <text class=\"axis-title\" transform=\"translate(14 {my}) rotate(-90)\" text-anchor=\"middle\">per {per}</text>",
+         <text class=\"axis-title\" transform=\"translate(14 {my}) rotate(-90)\" text-anchor=\"middle\">requests per {per}</text>",
         lx = x0 - 6.0,
         ty = top + 4.0,
         most = frame.most,
@@ -274,10 +279,10 @@ mod tests {
 
     #[test]
     fn ticks_are_round_in_the_axis_unit() {
-        assert_eq!(unit(120).0, "s");
-        assert_eq!(tick_step(120, 1), 30);
-        assert_eq!((unit(36_000).0, tick_step(36_000, 60)), ("min", 7_200));
-        assert_eq!((unit(90_000).0, tick_step(90_000, 3_600)), ("h", 21_600));
+        assert_eq!((unit(120, 1).0, tick_step(120, 1)), ("s", 30));
+        assert_eq!((unit(120, 60).0, tick_step(120, 60)), ("min", 60), "a short job drawn in minutes");
+        assert_eq!((unit(36_000, 300).0, tick_step(36_000, 60)), ("min", 7_200));
+        assert_eq!((unit(90_000, 900).0, tick_step(90_000, 3_600)), ("h", 21_600));
         assert_eq!(tick_step(2_000_000, 3_600), 432_000, "three weeks in steps of 5 days");
         assert_eq!(tick_step(0, 1), 1);
     }

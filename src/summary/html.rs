@@ -68,7 +68,7 @@ const SCRIPT: &str = r#"(function () {
   });
   document.querySelectorAll('svg text[data-utc]').forEach(function (t) {
     var d = new Date(t.getAttribute('data-utc'));
-    if (!isNaN(d)) { t.textContent = local(d).slice(0, 16) + ' local'; }
+    if (!isNaN(d)) { t.textContent = local(d).slice(0, 19) + ' local'; }
   });
   var table = document.getElementById('problems');
   function show(status) {
