@@ -59,8 +59,8 @@ fn unit(span: u64, width: u64) -> (&'static str, &'static str, u64) {
 fn tick_step(span: u64, unit: u64) -> u64 {
     const STEPS: [u64; 19] =
         [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1_200, 1_800, 3_600, 7_200, 10_800, 21_600, 43_200];
-    let round = STEPS.iter().copied().filter(|step| step.is_multiple_of(unit));
-    round.clone().find(|step| span / step <= 5).unwrap_or_else(|| span.div_ceil(5 * 86_400).max(1) * 86_400)
+    let mut round = STEPS.iter().copied().filter(|step| step.is_multiple_of(unit));
+    round.find(|step| span / step <= 5).unwrap_or_else(|| span.div_ceil(5 * 86_400).max(1) * 86_400)
 }
 
 /// The bucket's start, RFC 3339 UTC.
