@@ -509,9 +509,9 @@ pub(crate) async fn execute(
         changed = Some((csv, what));
     }
     progress.finished();
-    let minutes = timeline.finish().await;
+    let timeline = timeline.finish().await;
     let mut state = recorder.finish()?;
-    state.add_minutes(job, &minutes)?;
+    state.add_timeline(job, &timeline)?;
     if pace.requests_sent() > 0 {
         state.add_pace(job, &pace.reached(outage.time_down()))?;
     }

@@ -18,7 +18,8 @@
 //! - [`budget`] is pure: the error budget of a run (`--max-failures N` or `P%`).
 //! - [`progress`] shows the engine's events: a bar on a terminal, plain lines in logs, nothing in tests.
 //! - [`state`] is the SQLite state file: jobs, every row's outcome, before/after values; one owner thread.
-//! - [`timeline`] samples requests and 429s per minute while a job runs, for the summary.
+//! - [`timeline`] samples requests and 429s per second while a job runs, for the summary's pace chart, whose
+//!   bucket width [`buckets`] picks from the job's length.
 //! - [`summary`] sums a job up from the state file: JSON (`schemas/report-v1.json`) and a self-contained HTML page.
 //! - [`validate`] is the offline check of a CSV (`pcbulk validate`).
 //! - [`report`] writes the result report (formula-safe CSV or a workbook, mode 0600, renamed into place when whole)
@@ -34,6 +35,7 @@
 //! - [`cli`] parses the command line and resolves it once into the typed configurations above.
 
 pub mod auth;
+pub mod buckets;
 pub mod budget;
 pub mod cli;
 pub mod client;

@@ -4,6 +4,7 @@
 //!
 //! It only reads the state file; it never writes one, and it never calls the API.
 
+mod chart;
 pub mod html;
 pub mod plan;
 pub mod shape;
@@ -42,6 +43,9 @@ pub struct Summary {
     pub counts: BTreeMap<String, u64>,
     pub top_errors: Vec<ErrorCount>,
     pub minutes: Vec<MinuteCount>,
+    /// A short job's samples finer than a minute, for the page's pace chart only (not in the JSON).
+    #[serde(skip)]
+    pub seconds: Option<crate::state::Seconds>,
     /// An apply job's rollback, once one was started: its changes are (being) undone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rolled_back: Option<RolledBack>,
@@ -226,6 +230,7 @@ impl Summary {
                 .collect(),
             top_errors,
             minutes,
+            seconds: state.seconds(job.id)?,
             rolled_back: match job.kind {
                 JobKind::Apply => RolledBack::of(state, job)?,
                 _ => None,

@@ -11,6 +11,9 @@
 use crate::common;
 
 use common::WorkDir;
+use common::rig::{self, Rig};
+use pcbulk::engine::Mode;
+use pcbulk::sandbox::Faults;
 use pcbulk::state::{CallRecord, JobKind, Minute, PlannedRow, Recorder, RowOutcome, RowStatus, StateFile};
 use scraper::{Html, Selector};
 use std::path::{Path, PathBuf};
@@ -71,7 +74,8 @@ fn every_status(path: &Path) {
     let conflict = RowOutcome::new(9, RowStatus::Conflict).with_call(conflicted);
     handle.record(conflict).unwrap();
     let mut state = recorder.finish().unwrap();
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 / 60;
+    // On a 5-minute boundary: the chart's buckets are aligned on the clock, so 240 minutes make 48 of them.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 / 300 * 5;
     let minutes: Vec<Minute> = (0..240)
         .map(|at| Minute { minute: now - 240 + at, requests: 20 + (at as u64 % 7), throttled: at as u64 % 3 })
         .collect();
@@ -108,6 +112,18 @@ fn select<'a>(page: &'a Html, selector: &str) -> Vec<scraper::ElementRef<'a>> {
 
 fn text(element: &scraper::ElementRef) -> String {
     element.text().collect::<String>()
+}
+
+/// The pace chart's tick labels along its time axis.
+fn ticks(dom: &Html) -> Vec<String> {
+    select(dom, "svg#minutes text.tick").iter().map(text).collect()
+}
+
+/// Writes the page of the job in `state` with the real binary.
+fn report_page(state: &Path, page: &Path) {
+    let (state, page) = (state.to_str().unwrap(), page.to_str().unwrap());
+    let output = common::pcbulk(&["report", "--state", state, "--format", "html", "--out", page]);
+    assert!(output.status.success(), "{}", common::stderr(&output));
 }
 
 #[test]
@@ -154,11 +170,13 @@ fn the_page_renders_in_a_browser_with_the_verdict_first_and_a_working_filter() {
         [("updated", "2"), ("unchanged", "1"), ("failed", "3"), ("invalid", "1"), ("conflict", "1"), ("pending", "2")];
     assert_eq!(bars, expected.map(|(status, count)| (status.to_string(), count.to_string())));
     let pace = select(&dom, "svg#minutes")[0];
-    assert_eq!(pace.value().attr("data-bucket-minutes"), Some("5"), "four hours in 5-minute buckets");
-    assert_eq!(pace.value().attr("data-minutes"), Some("48"));
+    assert_eq!(pace.value().attr("data-bucket-seconds"), Some("300"), "four hours in 5-minute buckets");
+    assert_eq!(pace.value().attr("data-points"), Some("48"));
     let line = select(&dom, "svg#minutes polyline.requests")[0].value().attr("points").unwrap();
     assert_eq!(line.split_whitespace().count(), 48, "one point per bucket");
     assert!(select(&dom, "h2").iter().any(|h2| text(h2) == "Requests and 429s per 5 minutes"));
+    assert_eq!(pace.value().attr("data-unit"), Some("min"), "the time axis in minutes");
+    assert_eq!(ticks(&dom), ["0 min", "60 min", "120 min", "180 min"], "labelled in the axis's unit");
 
     // Top errors by message shape; the ids labelled.
     let errors: Vec<Vec<String>> = select(&dom, "table#errors tbody tr")
@@ -196,4 +214,59 @@ fn the_page_renders_in_a_browser_with_the_verdict_first_and_a_working_filter() {
         let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/operator-page.png");
         std::fs::write(kept, png).expect("docs/operator-page.png is writable");
     }
+}
+
+/// A short job stopped by its canary, resumed 3 s later and run to its end: its pace chart is drawn in 1 s buckets,
+/// both runs with the gap between them, and its points add up to the job's requests. The same state file without its
+/// seconds (as a pcbulk from before they were kept wrote it) is drawn in minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_resumed_job_is_charted_in_seconds_with_the_gap_and_an_older_state_file_in_minutes() {
+    let Some(browser) = chromium() else { return };
+    let rig = Rig::start(12, Faults::default(), 3, "").await;
+    let mut config = rig.apply_config(Mode::Apply, 20);
+    config.guard.canary = Some(4);
+    rig::apply(&config).await;
+    // The gap under test is wall-clock time with no run going; nothing waits on it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    config.guard.canary = None;
+    let outcome = rig::apply(&config).await;
+    assert_eq!(rig::count(&outcome, RowStatus::Updated), 12, "the canary's 4 rows, then the other 8");
+    let requests = {
+        let state = StateFile::open_existing(&config.state).unwrap();
+        state.find_job(JobKind::Apply).unwrap().unwrap().requests
+    };
+    let page = rig.work.path("page.html");
+    report_page(&config.state, &page);
+    let dom = Html::parse_document(&browse(&browser, &rig.work, "--dump-dom", &format!("file://{}", page.display())));
+    let pace = select(&dom, "svg#minutes")[0];
+    assert_eq!(pace.value().attr("data-bucket-seconds"), Some("1"), "a job of seconds in 1 s buckets");
+    assert!(select(&dom, "h2").iter().any(|h2| text(h2) == "Requests and 429s per 1 s"));
+    assert_eq!(pace.value().attr("data-unit"), Some("s"));
+    let ticks = ticks(&dom);
+    assert_eq!(ticks.first().map(String::as_str), Some("0 s"), "{ticks:?}");
+    assert!(ticks.len() >= 2 && ticks.iter().all(|tick| tick.ends_with(" s")), "{ticks:?}");
+    assert_eq!(select(&dom, "svg#minutes polyline.requests").len(), 2, "a line for each run");
+    assert_eq!(select(&dom, "svg#minutes rect.gap").len(), 1, "the gap between the runs, shaded");
+    let charted: u64 = select(&dom, "svg#minutes circle.requests")
+        .iter()
+        .map(|point| point.value().attr("data-count").unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(charted, requests, "the chart's points add up to the job's requests");
+
+    // The same job as a pcbulk from before the seconds were kept left it: the table absent.
+    let connection = rusqlite::Connection::open(&config.state).unwrap();
+    connection.execute_batch("DROP TABLE seconds").unwrap();
+    drop(connection);
+    let older = rig.work.path("older.html");
+    report_page(&config.state, &older);
+    let dom = Html::parse_document(&browse(&browser, &rig.work, "--dump-dom", &format!("file://{}", older.display())));
+    let pace = select(&dom, "svg#minutes")[0];
+    assert_eq!(pace.value().attr("data-bucket-seconds"), Some("60"), "an older state file in minute buckets");
+    assert!(select(&dom, "h2").iter().any(|h2| text(h2) == "Requests and 429s per minute"));
+    assert_eq!(pace.value().attr("data-unit"), Some("min"));
+    let charted: u64 = select(&dom, "svg#minutes circle.requests")
+        .iter()
+        .map(|point| point.value().attr("data-count").unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(charted, requests, "its minutes add up to the job's requests too");
 }

@@ -116,7 +116,7 @@ async fn the_page_shows_what_the_state_file_holds_and_escapes_every_hostile_cell
     let requests: u64 = header("requests").parse().unwrap();
     assert!(requests >= 12, "6 GETs and 4 PUTs of seeded rows, 2 GETs that met 404: {requests}");
     let minutes = &select(&page, "svg#minutes")[0];
-    assert!(minutes.attr("data-minutes").unwrap().parse::<u64>().unwrap() >= 1, "the job's minutes are recorded");
+    assert!(minutes.attr("data-points").unwrap().parse::<u64>().unwrap() >= 1, "the job's pace is recorded");
     assert!(!select(&page, "table#errors tbody tr").is_empty(), "the top errors are listed");
 
     // Nothing from the CSV or the service reaches the page raw; nothing is loaded from elsewhere.

@@ -1,9 +1,9 @@
-//! Requests and 429s per minute of a job's time, for the summary page's chart. Written once per run, after the
-//! recorder has handed the state file back (so the one-owner rule holds); a run killed before its end loses only its
-//! own minutes, never a row.
+//! Requests and 429s per minute of a job's time, for the summary page's chart (a short job's finer samples are
+//! [`super::seconds`]). Written once per run, after the recorder has handed the state file back (so the one-owner
+//! rule holds); a run killed before its end loses only its own minutes, never a row.
 
 use super::{StateError, StateFile};
-use rusqlite::params;
+use rusqlite::{Connection, params};
 
 /// What one wall-clock minute of a job saw.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,16 +18,7 @@ impl StateFile {
     /// Adds these minutes to the job's (a minute a resumed run shares with the run before adds up).
     pub fn add_minutes(&mut self, job: i64, minutes: &[Minute]) -> Result<(), StateError> {
         let transaction = self.connection.transaction()?;
-        {
-            let mut add = transaction.prepare_cached(
-                "INSERT INTO minutes (job_id, minute, requests, throttled) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (job_id, minute)
-                 DO UPDATE SET requests = requests + excluded.requests, throttled = throttled + excluded.throttled",
-            )?;
-            for minute in minutes {
-                add.execute(params![job, minute.minute, minute.requests, minute.throttled])?;
-            }
-        }
+        add(&transaction, job, minutes)?;
         transaction.commit()?;
         Ok(())
     }
@@ -42,6 +33,19 @@ impl StateFile {
         })?;
         rows.collect::<Result<_, _>>().map_err(StateError::from)
     }
+}
+
+/// Adds these minutes to the job's, inside the caller's transaction.
+pub(super) fn add(connection: &Connection, job: i64, minutes: &[Minute]) -> Result<(), StateError> {
+    let mut add = connection.prepare_cached(
+        "INSERT INTO minutes (job_id, minute, requests, throttled) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (job_id, minute)
+         DO UPDATE SET requests = requests + excluded.requests, throttled = throttled + excluded.throttled",
+    )?;
+    for minute in minutes {
+        add.execute(params![job, minute.minute, minute.requests, minute.throttled])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

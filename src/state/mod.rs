@@ -12,6 +12,7 @@ pub mod pace;
 pub mod plan;
 pub mod recorder;
 mod schema;
+pub mod seconds;
 
 use crate::merge::FieldChange;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 pub use minutes::Minute;
 pub use recorder::Recorder;
+pub use seconds::{RunTimeline, Seconds};
 
 /// The kinds of job a state file holds, each at most once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -460,6 +462,7 @@ impl StateFile {
         let transaction = self.connection.transaction()?;
         transaction.execute("DELETE FROM rows WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM minutes WHERE job_id = ?1", params![id])?;
+        transaction.execute("DELETE FROM seconds WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM snapshots WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM exports WHERE job_id = ?1", params![id])?;
         transaction.execute("DELETE FROM jobs WHERE id = ?1", params![id])?;

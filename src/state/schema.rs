@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS minutes (
     throttled INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, minute)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS seconds (
+    job_id    INTEGER NOT NULL,
+    second    INTEGER NOT NULL,
+    width     INTEGER NOT NULL,
+    requests  INTEGER NOT NULL DEFAULT 0,
+    throttled INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job_id, second)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS pace (
     job_id           INTEGER PRIMARY KEY,
     rate             INTEGER NOT NULL,

@@ -68,7 +68,7 @@ const SCRIPT: &str = r#"(function () {
   });
   document.querySelectorAll('svg text[data-utc]').forEach(function (t) {
     var d = new Date(t.getAttribute('data-utc'));
-    if (!isNaN(d)) { t.textContent = local(d).slice(0, 16) + ' local'; }
+    if (!isNaN(d)) { t.textContent = local(d).slice(0, 19) + ' local'; }
   });
   var table = document.getElementById('problems');
   function show(status) {
@@ -119,9 +119,7 @@ pub fn render(summary: &Summary, problems: &[StoredRow]) -> String {
     header(&mut page, summary);
     page.push_str("<h2>Rows per status</h2>\n");
     counts_chart(&mut page, summary);
-    let buckets = buckets(summary);
-    let _ = writeln!(page, "<h2>Requests and 429s per {}</h2>", bucket_words(buckets.minutes));
-    minutes_chart(&mut page, &buckets);
+    super::chart::write(&mut page, summary);
     page.push_str("<h2>Top errors</h2>\n");
     errors_table(&mut page, summary);
     let _ = writeln!(page, "<h2>Rows that need a look ({})</h2>", problems.len());
@@ -206,158 +204,6 @@ fn counts_chart(page: &mut String, summary: &Summary) {
     page.push_str("</svg>\n");
 }
 
-/// A bucket of recorded minutes placed on the chart: minutes since the first, its first minute, and its two counts.
-struct Point {
-    offset: f64,
-    label: String,
-    requests: u64,
-    throttled: u64,
-}
-
-/// The pace chart's points, each a bucket of `minutes` minutes.
-struct Buckets {
-    minutes: u64,
-    points: Vec<Point>,
-}
-
-/// Minutes per bucket for a job whose recorded minutes span `span` minutes: minute by minute up to three hours,
-/// then 5, 15 or 60 minutes, so a night shows its shape in a few hundred points at most.
-fn bucket_size(span: u64) -> u64 {
-    match span {
-        0..=180 => 1,
-        181..=720 => 5,
-        721..=2880 => 15,
-        _ => 60,
-    }
-}
-
-fn bucket_words(minutes: u64) -> String {
-    if minutes == 1 { "minute".to_string() } else { format!("{minutes} minutes") }
-}
-
-/// The job's minutes summed into buckets that suit its length.
-fn buckets(summary: &Summary) -> Buckets {
-    let parse = |text: &str| humantime::parse_rfc3339(text).ok();
-    let first = summary.minutes.first().and_then(|minute| parse(&minute.minute));
-    let offset = |text: &str| Some(parse(text)?.duration_since(first?).ok()?.as_secs() / 60);
-    let span = summary.minutes.last().and_then(|minute| offset(&minute.minute)).unwrap_or(0);
-    let size = bucket_size(span);
-    let mut points: Vec<Point> = Vec::new();
-    for minute in &summary.minutes {
-        let Some(start) = offset(&minute.minute).map(|offset| offset / size * size) else { continue };
-        match points.last_mut() {
-            Some(point) if point.offset == start as f64 => {
-                point.requests += minute.requests;
-                point.throttled += minute.throttled;
-            }
-            _ => points.push(Point {
-                offset: start as f64,
-                label: minute.minute.clone(),
-                requests: minute.requests,
-                throttled: minute.throttled,
-            }),
-        }
-    }
-    Buckets { minutes: size, points }
-}
-
-/// The chart's frame: where the plot sits and how counts map to it.
-struct Frame {
-    width: f64,
-    height: f64,
-    left: f64,
-    right: f64,
-    top: f64,
-    bottom: f64,
-    span: f64,
-    most: u64,
-}
-
-impl Frame {
-    fn x(&self, offset: f64) -> f64 {
-        self.left + (self.right - self.left) * offset / self.span
-    }
-
-    fn y(&self, count: u64) -> f64 {
-        self.bottom - (self.bottom - self.top) * count as f64 / self.most as f64
-    }
-}
-
-fn minutes_chart(page: &mut String, buckets: &Buckets) {
-    let points = &buckets.points;
-    let frame = Frame {
-        width: 820.0,
-        height: 230.0,
-        left: 50.0,
-        right: 700.0,
-        top: 12.0,
-        bottom: 195.0,
-        span: points.last().map_or(1.0, |point| point.offset).max(1.0),
-        most: points.iter().map(|point| point.requests.max(point.throttled)).max().unwrap_or(1).max(1),
-    };
-    let _ = writeln!(
-        page,
-        "<svg id=\"minutes\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" \
-         aria-label=\"requests and 429s per {}\" data-minutes=\"{}\" data-bucket-minutes=\"{}\">",
-        frame.width,
-        frame.height,
-        bucket_words(buckets.minutes),
-        points.len(),
-        buckets.minutes
-    );
-    axes(page, &frame, points);
-    for (class, colour) in [("requests", "#1565c0"), ("throttled", "#c62828")] {
-        let count = |point: &Point| if class == "requests" { point.requests } else { point.throttled };
-        let coordinates: Vec<String> =
-            points.iter().map(|point| format!("{:.1},{:.1}", frame.x(point.offset), frame.y(count(point)))).collect();
-        let _ = writeln!(
-            page,
-            "<polyline class=\"{class}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>",
-            coordinates.join(" ")
-        );
-        for point in points {
-            let _ = write!(
-                page,
-                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"><title>{}: {} requests, {} answered 429</title></circle>",
-                frame.x(point.offset),
-                frame.y(count(point)),
-                escape(&point.label),
-                point.requests,
-                point.throttled
-            );
-        }
-    }
-    let legend = frame.right + 20.0;
-    let _ = writeln!(
-        page,
-        "<rect x=\"{legend}\" y=\"14\" width=\"12\" height=\"4\" fill=\"#1565c0\"/><text x=\"{lx}\" y=\"20\">requests</text>\
-         <rect x=\"{legend}\" y=\"32\" width=\"12\" height=\"4\" fill=\"#c62828\"/><text x=\"{lx}\" y=\"38\">429s</text></svg>",
-        lx = legend + 18.0
-    );
-}
-
-fn axes(page: &mut String, frame: &Frame, points: &[Point]) {
-    let (x0, x1, y0) = (frame.left, frame.right, frame.bottom);
-    let below = frame.height - 10.0;
-    let first = points.first().map_or("no requests recorded", |point| point.label.as_str());
-    let last = points.last().filter(|_| points.len() > 1).map_or("", |point| point.label.as_str());
-    let _ = writeln!(
-        page,
-        "<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y0}\" stroke=\"#999\"/>\
-         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x0}\" y2=\"{y0}\" stroke=\"#999\"/>\
-         <line x1=\"{x0}\" y1=\"{top}\" x2=\"{x1}\" y2=\"{top}\" stroke=\"#eee\"/>\
-         <text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{most}</text><text x=\"{lx}\" y=\"{y0}\" text-anchor=\"end\">0</text>\
-         <text x=\"{x0}\" y=\"{below}\" data-utc=\"{first}\">{first}</text>\
-         <text x=\"{x1}\" y=\"{below}\" text-anchor=\"end\" data-utc=\"{last}\">{last}</text>",
-        top = frame.top,
-        lx = x0 - 6.0,
-        ty = frame.top + 4.0,
-        most = frame.most,
-        first = escape(first),
-        last = escape(last),
-    );
-}
-
 fn errors_table(page: &mut String, summary: &Summary) {
     if summary.top_errors.is_empty() {
         page.push_str("<p id=\"no-errors\">No errors.</p>\n");
@@ -429,7 +275,7 @@ fn problems_table(page: &mut String, problems: &[StoredRow]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -440,31 +286,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_pace_chart_buckets_suit_the_job_length() {
-        assert_eq!(
-            [bucket_size(0), bucket_size(180), bucket_size(181), bucket_size(721), bucket_size(3000)],
-            [1, 1, 5, 15, 60]
-        );
-        let minute = |at: u64, requests: u64| super::super::MinuteCount {
-            minute: humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(at * 60))
-                .to_string(),
-            requests,
-            throttled: at % 2,
-        };
-        let night: Vec<_> = (0..600).map(|at| minute(1_000_000 + at, 10)).collect();
-        let summary = Summary { minutes: night, ..empty() };
-        let night = buckets(&summary);
-        assert_eq!(night.minutes, 5, "ten hours in 5-minute buckets");
-        assert_eq!(night.points.len(), 120);
-        assert!(night.points.iter().all(|point| point.requests == 50), "each bucket sums its minutes");
-        assert_eq!(night.points.iter().map(|point| point.throttled).sum::<u64>(), 300);
-        let short = Summary { minutes: (0..3).map(|at| minute(1_000_000 + at, 7)).collect(), ..empty() };
-        let short = buckets(&short);
-        assert_eq!((short.minutes, short.points.len()), (1, 3));
-    }
-
-    fn empty() -> Summary {
+    /// A summary of a job with nothing in it, for the page's unit tests.
+    pub(crate) fn empty() -> Summary {
         Summary {
             job: "apply".into(),
             csv: "x.csv".into(),
@@ -480,6 +303,7 @@ mod tests {
             counts: Default::default(),
             top_errors: Vec::new(),
             minutes: Vec::new(),
+            seconds: None,
             rolled_back: None,
             pace: None,
         }
