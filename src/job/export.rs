@@ -170,11 +170,13 @@ fn existing_or_new(state: &mut StateFile, config: &ExportConfig) -> Result<(Job,
     Ok((job, false))
 }
 
-/// A short random id (8 hex digits) for the `#export` column.
+/// A short random id (8 hex digits, the first a letter) for the `#export` column. The letter first keeps a
+/// spreadsheet from reading the id as a number when it opens a CSV (`01234567` → `1234567`, `12e45678` →
+/// `1.2E+46`), which would lose the export it names.
 fn new_export_id() -> String {
     use std::hash::BuildHasher;
     let random = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
-    format!("{:08x}", random as u32)
+    format!("{:08x}", random as u32 | 0xA000_0000)
 }
 
 /// A customer as an export row: its line in the CSV (`index` + 2: the header is line 1), a read as its plan with
