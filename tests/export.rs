@@ -1,5 +1,7 @@
 //! Issue 17: `pcbulk export` and the three-way apply of an edited export, through the real binary against the
-//! sandbox; every count is the sandbox's own (profile reads and PUTs per customer, listing calls).
+//! sandbox; every count is the sandbox's own (profile reads and PUTs per customer, listing calls). Issue 21's part:
+//! the export as a workbook, the export's CSV in `--delimiter`, and an edited workbook applied three-way (the
+//! helpers `edit_workbook`, `workbook_table` serve `office.rs` too).
 
 use crate::common::rig::customer;
 use crate::common::{WorkDir, pcbulk_with, spawn_pcbulk, stderr};
