@@ -9,10 +9,11 @@
 //!
 //! A CSV starts with a UTF-8 byte-order mark (the one sign Excel takes for UTF-8: without it, names like "Müller"
 //! open as mojibake; pcbulk's reader skips it) and uses the export's delimiter (`--delimiter`). A cell Excel would
-//! run as a formula (`=`, `+`, `-`, `@`) is written with a leading `'` as the report does ([`crate::table::formula_safe`]),
-//! and an edited export reads that `'` back off. Values Excel re-types on open (leading zeros, long digit strings,
-//! date-like text) cannot be protected in a plain CSV without changing them: they are written as they are, and the
-//! three-way apply finds the damage. Either is written beside its name and renamed into place when whole.
+//! run as a formula (`=`, `+`, `-`, `@`) is written with a leading `'` as the report does
+//! ([`crate::table::formula_safe`]), and an edited export reads that `'` back off. Values Excel re-types on open
+//! (leading zeros, long digit strings, date-like text) cannot be protected in a plain CSV without changing them: they
+//! are written as they are, and the three-way apply finds the damage. Either is written beside its name and renamed
+//! into place when whole.
 
 use super::export::ExportError;
 use crate::fields::{self, CUSTOMER_BILLING, Field};
