@@ -7,7 +7,7 @@
 //! at ten times a strict limiter's rate; `PCBULK_E2E_LONG=1` makes the latency jobs 300 s long instead of 30 s.
 //! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
 //! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these); and the export of 10k
-//! and 100k customers from a separate sandbox (`PCBULK_E2E_ONLY=export`).
+//! and 100k customers from a separate sandbox (`PCBULK_E2E_ONLY=export`; `PCBULK_E2E_EXPORT_AS=xlsx` writes workbooks).
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
@@ -136,6 +136,7 @@ async fn round_trip(rows: usize, page: usize, changed: usize, others: usize) {
         out: out.clone(),
         state,
         report: rig.dir.path().join("export-report.csv"),
+        delimiter: b',',
         columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
         customers: pcbulk::job::export::Customers::Listing { page_size: page },
         restart: true,
@@ -197,6 +198,7 @@ async fn export_budget(rows: usize, limit: u32, page: usize) {
         out: rig.dir.path().join("current.csv"),
         state: rig.dir.path().join("current.csv.pcbulk.db"),
         report: rig.dir.path().join("export-report.csv"),
+        delimiter: b',',
         columns: pcbulk::fields::CUSTOMER_BILLING.iter().collect(),
         customers: pcbulk::job::export::Customers::Listing { page_size: page },
         restart: true,
@@ -349,12 +351,15 @@ fn separate_apply_with(dir: &Path, rows: usize, concurrency: usize) -> Measured 
 }
 
 /// (g) Export `rows` customers from a separate sandbox (pages of 500, `--concurrency 8`): its requests by the
-/// sandbox's own count against N + ⌈N/page⌉, and the child's peak RSS.
+/// sandbox's own count against N + ⌈N/page⌉, and the child's peak RSS. Written as CSV, or as a workbook with
+/// `PCBULK_E2E_EXPORT_AS=xlsx`.
 fn separate_export(dir: &Path, rows: usize) -> Measured {
     let csv = dir.join(format!("export-{rows}.csv"));
     write_csv(&csv, rows);
     let sandbox = Separate::start(&csv);
-    let out = dir.join(format!("exported-{rows}.csv")).display().to_string();
+    let extension =
+        if std::env::var("PCBULK_E2E_EXPORT_AS").is_ok_and(|value| value == "xlsx") { "xlsx" } else { "csv" };
+    let out = dir.join(format!("exported-{rows}.{extension}")).display().to_string();
     let args = ["export", "--out", &out, "--page-size", "500", "--rate", "1000000", "--concurrency", "8"];
     let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
     let exported = measure(&args, &env);
@@ -370,7 +375,7 @@ fn separate_export(dir: &Path, rows: usize) -> Measured {
     let expected = customers + customers.div_ceil(500);
     let figures = format!("{:.2} s wall, {:.1} MiB peak rss", exported.wall, exported.rss_kib as f64 / 1024.0);
     line(
-        &format!("export {customers} customers, separate sandbox: requests"),
+        &format!("export {customers} customers to .{extension}, separate sandbox: requests"),
         format!("{} ({figures})", route("customer_billing") + route("customer_list")),
         &format!("target {expected} = N + ⌈N/page⌉"),
     );

@@ -1,25 +1,28 @@
 //! Issue 17: `pcbulk export` and the three-way apply of an edited export, through the real binary against the
-//! sandbox; every count is the sandbox's own (profile reads and PUTs per customer, listing calls).
+//! sandbox; every count is the sandbox's own (profile reads and PUTs per customer, listing calls). Issue 21's part:
+//! the export as a workbook, the export's CSV in `--delimiter`, and an edited workbook applied three-way (the
+//! helpers `edit_workbook`, `workbook_table` serve `office.rs` too).
 
 use crate::common::rig::customer;
 use crate::common::{WorkDir, pcbulk_with, spawn_pcbulk, stderr};
 use pcbulk::sandbox::{Counters, Faults, Sandbox, SandboxConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 /// A sandbox on its own runtime, kept alive across runs of the binary, with a token for them.
-struct Server {
-    sandbox: Sandbox,
+pub(crate) struct Server {
+    pub(crate) sandbox: Sandbox,
     token: String,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl Server {
-    fn start(customers: usize, faults: Faults) -> Server {
+    pub(crate) fn start(customers: usize, faults: Faults) -> Server {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         let ids = (0..customers).map(customer).collect();
@@ -29,7 +32,7 @@ impl Server {
         Server { sandbox, token, _runtime: runtime }
     }
 
-    fn counters(&self) -> Counters {
+    pub(crate) fn counters(&self) -> Counters {
         self.sandbox.counters()
     }
 
@@ -43,21 +46,21 @@ impl Server {
 }
 
 /// The files of a round trip in one work dir.
-struct Trip {
-    work: WorkDir,
+pub(crate) struct Trip {
+    pub(crate) work: WorkDir,
 }
 
 impl Trip {
-    fn new() -> Trip {
+    pub(crate) fn new() -> Trip {
         Trip { work: WorkDir::new() }
     }
 
-    fn path(&self, name: &str) -> String {
+    pub(crate) fn path(&self, name: &str) -> String {
         self.work.path(name).to_str().expect("a UTF-8 temporary path").to_string()
     }
 
     /// Runs `pcbulk COMMAND ARGS... --base-url URL` with the server's token.
-    fn run(&self, server: &Server, command: &str, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, server: &Server, command: &str, args: &[&str]) -> Output {
         let mut all = vec![command];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--base-url", server.sandbox.url()]);
@@ -116,11 +119,11 @@ impl Trip {
 }
 
 /// Requests the sandbox answered for customer billing profiles (GETs and PUTs), all customers.
-fn profile_requests(server: &Server) -> u64 {
+pub(crate) fn profile_requests(server: &Server) -> u64 {
     server.counters().requests_by_route.get("customer_billing").copied().unwrap_or_default()
 }
 
-fn ok(output: &Output) {
+pub(crate) fn ok(output: &Output) {
     assert!(output.status.success(), "exit {:?}: {}", output.status.code(), stderr(output));
 }
 
@@ -281,7 +284,7 @@ fn exported(customers: usize) -> (Server, Trip) {
     (server, trip)
 }
 
-fn status_of(report: &[BTreeMap<String, String>], customer_id: &str) -> String {
+pub(crate) fn status_of(report: &[BTreeMap<String, String>], customer_id: &str) -> String {
     let row = report.iter().find(|row| row["customer_id"] == customer_id).expect("the customer's row");
     row["status"].clone()
 }
@@ -432,4 +435,158 @@ fn note_columns_of_a_plain_csv_are_ignored_by_validate_and_apply() {
     let profile = server.sandbox.customer(&customer(1)).expect("a customer");
     assert_eq!(profile["email"], "ap@contoso.example");
     assert_eq!(server.counters().total_puts_succeeded(), 1);
+}
+
+/// A workbook's first sheet as its header and its rows, each a map of column to the cell's text.
+pub(crate) fn workbook_table(path: &Path) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
+    let rows = crate::excel::sheet_rows(path);
+    let header: Vec<String> = rows[0].iter().map(ToString::to_string).collect();
+    let maps = rows[1..].iter().map(|row| header.iter().cloned().zip(row.iter().map(ToString::to_string)).collect());
+    (header.clone(), maps.collect())
+}
+
+/// The export's workbook `from` edited as a person would in a spreadsheet and saved as `to`: `edit` changes cells
+/// of rows by index (typed as text), then each `(row, column)` of `numbers` is stored as a number, as Excel stores
+/// `2134` typed into a cell of the General format. Written with rust_xlsxwriter, as a person's Excel stores cells.
+pub(crate) fn edit_workbook(
+    from: &Path,
+    to: &Path,
+    numbers: &[(usize, &str)],
+    edit: impl FnOnce(&mut Vec<BTreeMap<String, String>>),
+) {
+    let (header, mut rows) = workbook_table(from);
+    edit(&mut rows);
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (column, name) in header.iter().enumerate() {
+        sheet.write_string(0, column as u16, name).expect("a header cell");
+    }
+    for (index, row) in rows.iter().enumerate() {
+        for (column, name) in header.iter().enumerate() {
+            let (at, text) = ((index + 1) as u32, row[name].as_str());
+            if numbers.contains(&(index, name.as_str())) {
+                sheet.write_number(at, column as u16, text.parse::<f64>().expect("a number")).expect("a cell");
+            } else if !text.is_empty() {
+                sheet.write_string(at, column as u16, text).expect("a cell");
+            }
+        }
+    }
+    workbook.save(to).expect("the edited workbook is saved");
+}
+
+#[test]
+fn an_export_to_a_workbook_holds_every_cell_as_text_with_its_header_frozen_and_its_notes_apart() {
+    let server = Server::start(3, Faults::default());
+    server.sandbox.edit_customer(&customer(0), "defaultAddress.postalCode", "02134").expect("an edit");
+    server.sandbox.edit_customer(&customer(1), "companyName", "Müller GmbH").expect("an edit");
+    server.sandbox.edit_customer(&customer(2), "defaultAddress.phoneNumber", "+1 425 555 0100").expect("an edit");
+    let trip = Trip::new();
+    let out = trip.path("current.xlsx");
+    ok(&trip.run(&server, "export", &["--out", &out]));
+    ok(&trip.export(&server, &[]));
+    let (header, rows) = workbook_table(Path::new(&out));
+    assert_eq!(header, trip.table("current.csv").0, "the same columns as the CSV export");
+    let ids: Vec<&str> = rows.iter().map(|row| row["customer_id"].as_str()).collect();
+    assert_eq!(ids, [customer(0), customer(1), customer(2)], "the listing's order");
+    assert_eq!(rows[0]["defaultAddress.postalCode"], "02134");
+    assert_eq!(rows[1]["companyName"], "Müller GmbH");
+    assert_eq!(rows[2]["defaultAddress.phoneNumber"], "+1 425 555 0100", "a workbook's text is never a formula: no '");
+    let export = &rows[0]["#export"];
+    assert!(export.len() == 8 && rows.iter().all(|row| &row["#export"] == export), "{rows:?}");
+    let cells = crate::excel::sheet_rows(Path::new(&out));
+    for cell in cells.iter().flatten() {
+        let text = matches!(cell, calamine::Data::String(_) | calamine::Data::Empty);
+        assert!(text, "every cell is stored as text: {cell:?}");
+    }
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&out).expect("the workbook")).expect("a zip");
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("xl/worksheets/sheet1.xml").expect("a sheet"), &mut xml)
+        .expect("the sheet's XML");
+    assert!(xml.contains(r#"state="frozen""#) && xml.contains(r#"<autoFilter ref="A1:"#), "{xml}");
+    assert!(xml.contains("<cols><col"), "columns sized: {xml}");
+    let style = |column: &str| {
+        let cell = format!(r#"<c r="{column}2" s=""#);
+        let at = xml.find(&cell).expect("the cell") + cell.len();
+        xml[at..].split('"').next().expect("a style").to_string()
+    };
+    let last = header.len() - 1;
+    let note_column = char::from(b'A' + last as u8).to_string();
+    assert_ne!(style("A"), style(&note_column), "note columns are set apart");
+    // The export's report follows the same rule: a workbook for a workbook.
+    let report = crate::excel::sheet_rows(&trip.work.path("current.xlsx.export-report.xlsx"));
+    assert_eq!(report.len(), 4, "a header and a row per customer");
+}
+
+#[test]
+fn a_csv_export_takes_the_delimiter_given_for_itself_and_its_report() {
+    let server = Server::start(2, Faults::default());
+    let trip = Trip::new();
+    ok(&trip.export(&server, &["--delimiter", ";"]));
+    let text = std::fs::read_to_string(trip.work.path("current.csv")).expect("the export");
+    let header = text.strip_prefix('\u{feff}').expect("a byte-order mark").lines().next().expect("a header");
+    assert!(header.starts_with("customer_id;firstName;"), "{header}");
+    let report = std::fs::read_to_string(trip.work.path("current.csv.export-report.csv")).expect("the report");
+    assert!(report.starts_with("\u{feff}line;"), "{report}");
+    let semi = trip.path("current.csv");
+    let validated = pcbulk_with(&["validate", &semi, "--delimiter", ";"], &[]);
+    assert!(validated.status.success(), "an unedited export changes nothing: {}", stderr(&validated));
+}
+
+#[test]
+fn an_edited_workbook_is_applied_three_way_as_a_csv_is() {
+    let server = Server::start(12, Faults::default());
+    server.sandbox.edit_customer(&customer(5), "defaultAddress.postalCode", "02134").expect("an edit");
+    server.sandbox.edit_customer(&customer(9), "defaultAddress.addressLine2", "Suite 9").expect("an edit");
+    let trip = Trip::new();
+    let current = trip.path("current.xlsx");
+    ok(&trip.run(&server, "export", &["--out", &current]));
+    let edited = trip.path("edited copy.xlsx");
+    edit_workbook(Path::new(&current), Path::new(&edited), &[(5, "defaultAddress.postalCode")], |rows| {
+        rows[3].insert("defaultAddress.city".into(), "Trondheim".into());
+        rows[7].insert("email".into(), "billing@contoso.example".into());
+        rows[9].insert("defaultAddress.addressLine2".into(), String::new());
+        rows[5].insert("defaultAddress.postalCode".into(), "2134".into());
+    });
+    let validated = pcbulk_with(&["validate", &edited, "--base", &current], &[]);
+    assert_eq!(validated.status.code(), Some(2), "{}", stderr(&validated));
+    let printed = String::from_utf8_lossy(&validated.stdout).into_owned();
+    assert!(printed.contains("line 7, column defaultAddress.postalCode: value \"2134\""), "{printed}");
+    assert!(printed.contains("leading zeros") && printed.contains("\"02134\""), "{printed}");
+    let before = profile_requests(&server);
+    let dry = trip.run(&server, "apply", &[&edited, "--dry-run", "--no-preflight"]);
+    assert_eq!(dry.status.code(), Some(2), "{}", stderr(&dry));
+    assert_eq!(profile_requests(&server) - before, 3, "the dry run reads the 3 changed rows only");
+    let (_, report) = workbook_table(&trip.work.path("edited copy.xlsx.dry-run.report.xlsx"));
+    let counted =
+        |report: &[BTreeMap<String, String>], status: &str| report.iter().filter(|row| row["status"] == status).count();
+    assert_eq!(
+        [counted(&report, "unchanged"), counted(&report, "would_update"), counted(&report, "invalid")],
+        [8, 3, 1]
+    );
+    let before = profile_requests(&server);
+    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    assert_eq!(profile_requests(&server) - before, 3, "one request per changed row, none for the others");
+    assert_eq!(server.counters().total_puts_succeeded(), 3);
+    let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
+    assert_eq!(stored(3)["defaultAddress"]["city"], "Trondheim");
+    assert_eq!(stored(7)["email"], "billing@contoso.example");
+    assert_eq!(stored(9)["defaultAddress"]["addressLine2"], "", "an emptied cell clears the field");
+    assert_eq!(stored(5)["defaultAddress"]["postalCode"], "02134", "Excel's damage is refused");
+    let (_, report) = workbook_table(&trip.work.path("edited copy.xlsx.report.xlsx"));
+    assert_eq!(status_of(&report, &customer(5)), "invalid");
+    assert_eq!(status_of(&report, &customer(3)), "updated");
+    // Moved away from the export, named by --base, the change meant: applied.
+    let elsewhere = WorkDir::new();
+    let moved = elsewhere.path("meant.xlsx");
+    std::fs::copy(&edited, &moved).expect("a copy");
+    let moved = moved.to_str().expect("a UTF-8 path");
+    let lost = trip.run(&server, "apply", &[moved, "--no-preflight"]);
+    assert_eq!(lost.status.code(), Some(1), "{}", stderr(&lost));
+    assert!(stderr(&lost).contains("--base"), "{}", stderr(&lost));
+    let accepted = trip.run(&server, "apply", &[moved, "--no-preflight", "--accept-excel-changes", "--base", &current]);
+    ok(&accepted);
+    assert_eq!(stored(5)["defaultAddress"]["postalCode"], "2134");
+    assert_eq!(stored(3)["defaultAddress"]["city"], "Trondheim");
+    assert_eq!(server.counters().lost_edits, 0);
 }

@@ -3,10 +3,14 @@
 //! a CSV into a workbook and back to CSV. pcbulk then reads back what it wrote: non-ASCII names, postal codes with
 //! leading zeros, long digit strings, `<clear>`, quotes and line breaks in cells. Through CSV the engine re-types
 //! number-like cells on its own: that known loss is shown here (issue 17's damage check catches it at apply).
+//! An export round trip through it: `export --out current.xlsx`, edited and saved by the engine, applied three-way
+//! (a request per changed row only, an emptied cell cleared, a number typed for a postal code refused); an exported
+//! CSV saved back by it, its re-typed cells refused.
 //!
 //! `.ci/run` installs Calc; without it these tests fail saying how to install it, unless `PCBULK_SKIP_OFFICE=1`.
 
 use crate::common;
+use crate::export::{Server, Trip, edit_workbook, ok, profile_requests, workbook_table};
 
 use common::{WorkDir, pcbulk, stderr};
 use pcbulk::input::{self, Edit, InputConfig, Record, Validity};
@@ -221,4 +225,85 @@ fn a_cell_the_spreadsheet_could_not_compute_makes_its_row_invalid() {
     let Validity::Invalid(problems) = &records[2].validity else { panic!("{:?}", records[2]) };
     let words: Vec<String> = problems.iter().map(ToString::to_string).collect();
     assert!(words.iter().any(|words| words.starts_with("line 4, column companyName")), "{words:?}");
+}
+
+/// The sandbox and an exported table beside it, with the values a spreadsheet mangles: a postal code with a leading
+/// zero (customer 2), an address line to empty (customer 4), a non-ASCII name (customer 6).
+fn exported(out: &str) -> (Server, Trip) {
+    let server = Server::start(8, pcbulk::sandbox::Faults::default());
+    server.sandbox.edit_customer(&customer(2), "defaultAddress.postalCode", "02134").expect("an edit");
+    server.sandbox.edit_customer(&customer(4), "defaultAddress.addressLine2", "Suite 4").expect("an edit");
+    server.sandbox.edit_customer(&customer(6), "companyName", "Müller GmbH").expect("an edit");
+    let trip = Trip::new();
+    ok(&trip.run(&server, "export", &["--out", &trip.path(out)]));
+    (server, trip)
+}
+
+#[test]
+fn an_exported_workbook_edited_and_saved_by_the_spreadsheet_applies_only_what_changed() {
+    let Some(office) = Office::start() else { return };
+    let (server, trip) = exported("current.xlsx");
+    let current = trip.path("current.xlsx");
+    let (edit, saved) = (trip.work.path("edit"), trip.work.path("saved"));
+    std::fs::create_dir(&edit).unwrap();
+    std::fs::create_dir(&saved).unwrap();
+    let typed = edit.join("current.xlsx");
+    edit_workbook(Path::new(&current), &typed, &[(2, "defaultAddress.postalCode")], |rows| {
+        rows[1].insert("defaultAddress.city".into(), "Trondheim".into());
+        rows[4].insert("defaultAddress.addressLine2".into(), String::new());
+        rows[2].insert("defaultAddress.postalCode".into(), "2134".into());
+    });
+    // Opened and saved by the spreadsheet engine, over the export: the export edited in place.
+    let saved = office.convert(&typed, None, "xlsx", &saved);
+    std::fs::copy(&saved, &current).unwrap();
+    let before = profile_requests(&server);
+    let dry = trip.run(&server, "apply", &[&current, "--dry-run", "--no-preflight"]);
+    assert_eq!(dry.status.code(), Some(2), "{}", stderr(&dry));
+    assert_eq!(profile_requests(&server) - before, 2, "the dry run reads the 2 changed rows only");
+    let (_, report) = workbook_table(&trip.work.path("current.xlsx.dry-run.report.xlsx"));
+    let statuses: Vec<&str> = report.iter().map(|row| row["status"].as_str()).collect();
+    let expected = ["unchanged", "would_update", "invalid", "unchanged", "would_update", "unchanged", "unchanged"];
+    assert_eq!(statuses, [&expected[..], &["unchanged"]].concat());
+    let before = profile_requests(&server);
+    let applied = trip.run(&server, "apply", &[&current, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    assert_eq!(profile_requests(&server) - before, 2, "one request per changed row, none for the others");
+    assert_eq!(server.counters().total_puts_succeeded(), 2);
+    let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
+    assert_eq!(stored(1)["defaultAddress"]["city"], "Trondheim");
+    assert_eq!(stored(4)["defaultAddress"]["addressLine2"], "", "an emptied cell clears the field");
+    assert_eq!(stored(2)["defaultAddress"]["postalCode"], "02134", "the number typed for 02134 is refused");
+    assert_eq!(stored(6)["companyName"], "Müller GmbH");
+    let (_, report) = workbook_table(&trip.work.path("current.xlsx.report.xlsx"));
+    let refused = report.iter().find(|row| row["customer_id"] == customer(2)).expect("the row");
+    assert_eq!(refused["status"], "invalid");
+    assert!(refused["error"].contains("leading zeros") && refused["error"].contains("\"02134\""), "{refused:?}");
+}
+
+#[test]
+fn an_exported_csv_saved_back_by_the_spreadsheet_has_its_damage_caught_by_the_apply() {
+    let Some(office) = Office::start() else { return };
+    let (server, trip) = exported("current.csv");
+    let (opened, saved) = (trip.work.path("opened"), trip.work.path("saved"));
+    std::fs::create_dir(&opened).unwrap();
+    std::fs::create_dir(&saved).unwrap();
+    // Opened as Excel opens a UTF-8 CSV, saved as CSV again, beside the export under another name.
+    let workbook = office.convert(&trip.work.path("current.csv"), Some("CSV:44,34,76,1"), "xlsx", &opened);
+    let back = office.convert(&workbook, None, "csv:Text - txt - csv (StarCalc):44,34,76,1", &saved);
+    // The workbook the engine made of it already holds the re-typed cell: refused against the export named by --base.
+    let current = trip.path("current.csv");
+    let as_workbook = pcbulk(&["validate", workbook.to_str().unwrap(), "--base", &current]);
+    assert_eq!(as_workbook.status.code(), Some(2), "{}", stderr(&as_workbook));
+    assert!(String::from_utf8_lossy(&as_workbook.stdout).contains("the export holds \"02134\""), "{as_workbook:?}");
+    let edited = trip.path("saved by the spreadsheet.csv");
+    std::fs::copy(&back, &edited).unwrap();
+    let validated = pcbulk(&["validate", &edited]);
+    assert_eq!(validated.status.code(), Some(2), "{}", stderr(&validated));
+    let printed = String::from_utf8_lossy(&validated.stdout).into_owned();
+    assert!(printed.contains("value \"2134\": looks like Excel dropped the leading zeros"), "{printed}");
+    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    assert_eq!(server.counters().total_put_attempts(), 0, "nothing the spreadsheet did is written");
+    let stored = server.sandbox.customer(&customer(2)).expect("a customer");
+    assert_eq!(stored["defaultAddress"]["postalCode"], "02134");
 }

@@ -7,6 +7,7 @@ use crate::fields::{self, CUSTOMER_BILLING, Field};
 use crate::input::InputConfig;
 use crate::job::export::{Customers, ExportConfig, export};
 use crate::outputs::{self, Kept, Output};
+use crate::table::Format;
 use crate::wire::listing::PAGE_MAX;
 use anyhow::Context;
 use clap::Args;
@@ -17,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The CSV to write: customer_id, the columns, the note columns (#companyName, #domain, #export).
+    /// The table to write, a workbook when it ends in .xlsx, else CSV: customer_id, the columns, the note columns
+    /// (#companyName, #domain, #export).
     #[arg(long)]
     pub out: PathBuf,
     /// The columns to write, a comma-separated list of the catalog's paths [default: every column].
@@ -26,7 +28,7 @@ pub struct ExportArgs {
     /// Export only the customers of this CSV's customer_id column, in its order, instead of listing them.
     #[arg(long, value_name = "CSV")]
     pub customers: Option<PathBuf>,
-    /// The field separator of --customers.
+    /// The field separator of the CSVs written (the export, its report) and of --customers.
     #[arg(long, default_value = ",")]
     pub delimiter: String,
     /// Customers per page of the listing (the service serves at most 500).
@@ -39,7 +41,8 @@ pub struct ExportArgs {
     /// The SQLite state file, which keeps the snapshot [default: the output's path with .pcbulk.db appended].
     #[arg(long)]
     pub state: Option<PathBuf>,
-    /// The report of the reads [default: the output's path with .export-report.csv appended].
+    /// The report of the reads, a workbook when it ends in .xlsx [default: the output's path with
+    /// .export-report.csv appended; .export-report.xlsx for a workbook].
     #[arg(long)]
     pub report: Option<PathBuf>,
     /// Export afresh over an earlier export in the state file (an edited copy of that one can no longer be applied
@@ -71,15 +74,24 @@ fn resolve_columns(names: &[String]) -> anyhow::Result<Vec<&'static Field>> {
     Ok(columns)
 }
 
+/// The extension of the default report: an export to a workbook gets a workbook, to a CSV a CSV.
+fn extension(out: &std::path::Path) -> &'static str {
+    match Format::of(out) {
+        Format::Xlsx => "xlsx",
+        Format::Csv => "csv",
+    }
+}
+
 fn resolve(args: &ExportArgs, api: crate::client::ApiConfig) -> anyhow::Result<ExportConfig> {
     anyhow::ensure!(
         (1..=PAGE_MAX).contains(&args.page_size),
         "--page-size {}: give 1 to {PAGE_MAX} (the service serves at most {PAGE_MAX} a page)",
         args.page_size
     );
+    let delimiter = parse_delimiter(&args.delimiter)?;
     let customers = match &args.customers {
         Some(path) => {
-            let input = InputConfig { delimiter: parse_delimiter(&args.delimiter)?, sheet: None };
+            let input = InputConfig { delimiter, sheet: None };
             let ids = super::customer_ids(path, &input).with_context(|| format!("--customers {}", path.display()))?;
             Customers::Ids(ids)
         }
@@ -88,7 +100,11 @@ fn resolve(args: &ExportArgs, api: crate::client::ApiConfig) -> anyhow::Result<E
     Ok(ExportConfig {
         out: args.out.clone(),
         state: args.state.clone().unwrap_or_else(|| default_state(&args.out)),
-        report: args.report.clone().unwrap_or_else(|| beside(&args.out, ".export-report.csv")),
+        report: args
+            .report
+            .clone()
+            .unwrap_or_else(|| beside(&args.out, &format!(".export-report.{}", extension(&args.out)))),
+        delimiter,
         columns: resolve_columns(&args.columns)?,
         customers,
         restart: args.restart,

@@ -153,16 +153,16 @@ pub fn export() -> String {
     page(
         Reads::Api(&[PROGRESS, FIRST_ANSWER]),
         &[
-            ("every customer's billing profile, to edit and apply", "pcbulk export --out current.csv"),
+            ("every customer's billing profile, as a workbook to edit in Excel", "pcbulk export --out current.xlsx"),
             (
                 "only some columns, of the customers of a CSV",
                 "pcbulk export --out current.csv --columns email,defaultAddress.phoneNumber --customers ids.csv",
             ),
-            ("then, after editing it: what would change, and the apply", "pcbulk apply current.csv --dry-run"),
+            ("then, after editing it: what would change, and the apply", "pcbulk apply current.xlsx --dry-run"),
         ],
         &[
-            (Exit::Clean, "every customer read and written to the CSV"),
-            (Exit::RowsFailed, "some customers could not be read (see the report); the others are in the CSV"),
+            (Exit::Clean, "every customer read and written to the file"),
+            (Exit::RowsFailed, "some customers could not be read (see the report); the others are in the file"),
             FAILED_JOB,
             INTERRUPTED,
         ],

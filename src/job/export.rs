@@ -1,7 +1,7 @@
 //! `pcbulk export` as a job of the same engine: its rows are the partner's customers (listed a page at a time, each
 //! page recorded with where the next one is, so a resume lists only what it has not; or the ids of a CSV), each
 //! row's task a read ([`crate::engine::Plan::Read`]) whose outcome keeps the profile and its etag as the snapshot.
-//! At the end the CSV is written from the snapshots (`export_file`), in the listing's order.
+//! At the end the table (CSV or workbook) is written from the snapshots (`export_file`), in the listing's order.
 //!
 //! One export per state file (the exported CSV's default state file): a finished export is not made again over
 //! itself unless `--restart`, since an edited copy of it is applied against its snapshots.
@@ -33,11 +33,13 @@ pub enum Customers {
 /// An export, resolved from the command line.
 #[derive(Clone, Debug)]
 pub struct ExportConfig {
-    /// The CSV to write.
+    /// The table to write: a workbook when the path ends in `.xlsx`, else CSV.
     pub out: PathBuf,
     pub state: PathBuf,
     /// The report of the reads (a row per customer: `unchanged` when read, `failed` with the service's words).
     pub report: PathBuf,
+    /// The delimiter of the CSVs written (the export's and the report's): `--delimiter`.
+    pub delimiter: u8,
     /// The catalog columns to write, in order.
     pub columns: Vec<&'static Field>,
     pub customers: Customers,
@@ -108,11 +110,11 @@ pub async fn export(
         started,
         watch: None,
         client: Some(client),
-        delimiter: b',',
+        delimiter: config.delimiter,
     };
     if cancel.is_cancelled() {
         // Stopped while listing: the pages listed are recorded; the report says where the rows stand.
-        write_report(&state, job.id, &config.report, b',')?;
+        write_report(&state, job.id, &config.report, config.delimiter)?;
         let counts = state.counts(job.id)?;
         let outcome = JobOutcome {
             ending: Ending::Interrupted,
@@ -129,7 +131,7 @@ pub async fn export(
     let written = match outcome.ending {
         Ending::Complete => {
             let state = StateFile::open_existing(&config.state)?;
-            Some(export_file::write(&state, job.id, &export, &config.out)?)
+            Some(export_file::write(&state, job.id, &export, &config.out, config.delimiter)?)
         }
         _ => None,
     };
@@ -168,11 +170,13 @@ fn existing_or_new(state: &mut StateFile, config: &ExportConfig) -> Result<(Job,
     Ok((job, false))
 }
 
-/// A short random id (8 hex digits) for the `#export` column.
+/// A short random id (8 hex digits, the first a letter) for the `#export` column. The letter first keeps a
+/// spreadsheet from reading the id as a number when it opens a CSV (`01234567` → `1234567`, `12e45678` →
+/// `1.2E+46`), which would lose the export it names.
 fn new_export_id() -> String {
     use std::hash::BuildHasher;
     let random = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
-    format!("{:08x}", random as u32)
+    format!("{:08x}", random as u32 | 0xA000_0000)
 }
 
 /// A customer as an export row: its line in the CSV (`index` + 2: the header is line 1), a read as its plan with
