@@ -308,7 +308,11 @@ fn spawn_reader(
                     }
                     match after {
                         arrivals::After::Done => break,
-                        arrivals::After::Failed(message) => return Err(message),
+                        arrivals::After::Failed(message) => {
+                            // The rows that did arrive are read before the job stops with the feed's words.
+                            outbox.flush();
+                            return Err(message);
+                        }
                         arrivals::After::Wait => {}
                     }
                     // The workers take what was read while the next page is waited for.
