@@ -317,7 +317,11 @@ fn spawn_reader(
                     }
                     // The workers take what was read while the next page is waited for.
                     if !outbox.flush() || !arrivals.wait(&outbox.stop, &outbox.sender) {
-                        return Ok(ReadEnd::AllSent);
+                        if outbox.stop.is_cancelled() || outbox.sender.is_closed() {
+                            return Ok(ReadEnd::AllSent);
+                        }
+                        // The feed went without saying it was done: never taken for the end of the rows.
+                        return Err("the rows' feed ended before its last page".to_string());
                     }
                     cursor.follow();
                 }
