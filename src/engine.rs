@@ -7,6 +7,7 @@
 //! Shutdown is injected: the caller's `CancellationToken` stops the reader and the workers take no new row;
 //! what is in flight finishes (bounded by a grace period) and is recorded.
 
+pub mod arrivals;
 pub mod preflight;
 pub mod row;
 
@@ -94,6 +95,9 @@ pub enum Source {
     /// The plan of a job, read from its state file as the workers go (apply, dry run): the rows as planned and
     /// hashed, never the CSV read again (it may have changed since).
     Plan { state: PathBuf, job: i64, retry_failed: bool },
+    /// The plan of a job whose rows are still arriving (an export's listing, a page at a time): read as
+    /// [`Source::Plan`], and, once every row there is read, the next page waited for until the last has come.
+    Arriving { state: PathBuf, job: i64, arrivals: arrivals::Arrivals },
     /// Rows already in hand, in order (rollback: from the state file).
     Tasks(Vec<Task>),
 }
@@ -287,42 +291,107 @@ fn spawn_reader(
 ) -> tokio::task::JoinHandle<Result<ReadEnd, String>> {
     // Sends the rows still to do, in input order, from a blocking thread (the plan is read a page at a time).
     tokio::task::spawn_blocking(move || {
-        let tasks: Box<dyn Iterator<Item = Result<Task, String>>> = match source {
+        let mut outbox = Outbox { sender, chunk: Vec::with_capacity(CHUNK), sent: 0, settled, canary, stop };
+        match source {
             Source::Plan { state, job, retry_failed } => {
-                let cursor = plan::Cursor::open(&state, job, plan::Rows::ToDo { retry_failed })
-                    .map_err(|error| error.to_string())?;
-                Box::new(cursor.map(|row| planned_task(row.map_err(|error| error.to_string())?)))
+                let mut cursor = open_plan(&state, job, retry_failed)?;
+                if let Some(end) = outbox.send_all(tasks_of(&mut cursor))? {
+                    return Ok(end);
+                }
             }
-            Source::Tasks(tasks) => Box::new(tasks.into_iter().map(Ok)),
-        };
-        let mut sent = 0;
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for task in tasks {
-            let task = task?;
-            if settled.contains(task.line) {
-                continue;
+            Source::Arriving { state, job, mut arrivals } => {
+                let mut cursor = open_plan(&state, job, false)?;
+                loop {
+                    let after = arrivals.before_pass();
+                    if let Some(end) = outbox.send_all(tasks_of(&mut cursor))? {
+                        return Ok(end);
+                    }
+                    match after {
+                        arrivals::After::Done => break,
+                        arrivals::After::Failed(message) => {
+                            // The rows that did arrive are read before the job stops with the feed's words.
+                            outbox.flush();
+                            return Err(message);
+                        }
+                        arrivals::After::Wait => {}
+                    }
+                    // The workers take what was read while the next page is waited for.
+                    if !outbox.flush() || !arrivals.wait(&outbox.stop, &outbox.sender) {
+                        if outbox.stop.is_cancelled() || outbox.sender.is_closed() {
+                            return Ok(ReadEnd::AllSent);
+                        }
+                        // The feed went without saying it was done: never taken for the end of the rows.
+                        return Err("the rows' feed ended before its last page".to_string());
+                    }
+                    cursor.follow();
+                }
             }
-            if stop.is_cancelled() {
-                return Ok(ReadEnd::AllSent);
-            }
-            if canary.is_some_and(|canary| sent >= canary) {
-                // A closed channel means the workers are gone; the rows stay to do either way.
-                let _ = sender.blocking_send(chunk);
-                return Ok(ReadEnd::CanaryDone);
-            }
-            chunk.push(task);
-            sent += 1;
-            if chunk.len() == CHUNK
-                && sender.blocking_send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err()
-            {
-                return Ok(ReadEnd::AllSent);
+            Source::Tasks(tasks) => {
+                if let Some(end) = outbox.send_all(tasks.into_iter().map(Ok))? {
+                    return Ok(end);
+                }
             }
         }
-        if !chunk.is_empty() {
-            let _ = sender.blocking_send(chunk);
-        }
+        outbox.flush();
         Ok(ReadEnd::AllSent)
     })
+}
+
+/// A cursor of its own over the rows of a job's plan still to do.
+fn open_plan(state: &std::path::Path, job: i64, retry_failed: bool) -> Result<plan::Cursor, String> {
+    plan::Cursor::open(state, job, plan::Rows::ToDo { retry_failed }).map_err(|error| error.to_string())
+}
+
+/// The cursor's rows as tasks.
+fn tasks_of(cursor: &mut plan::Cursor) -> impl Iterator<Item = Result<Task, String>> + '_ {
+    cursor.map(|row| planned_task(row.map_err(|error| error.to_string())?))
+}
+
+/// The reader's side of the channel: the chunk being filled, and what decides whether a row is sent.
+struct Outbox {
+    sender: mpsc::Sender<Vec<Task>>,
+    chunk: Vec<Task>,
+    /// Rows sent so far (the canary counts them).
+    sent: u64,
+    settled: LineSet,
+    canary: Option<u64>,
+    stop: CancellationToken,
+}
+
+impl Outbox {
+    /// Sends every task still to do; `Some` when the reading is over before the tasks are (a stop, the workers
+    /// gone, the canary's rows sent).
+    fn send_all(&mut self, tasks: impl Iterator<Item = Result<Task, String>>) -> Result<Option<ReadEnd>, String> {
+        for task in tasks {
+            let task = task?;
+            if self.settled.contains(task.line) {
+                continue;
+            }
+            if self.stop.is_cancelled() {
+                return Ok(Some(ReadEnd::AllSent));
+            }
+            if self.canary.is_some_and(|canary| self.sent >= canary) {
+                // A closed channel means the workers are gone; the rows stay to do either way.
+                self.flush();
+                return Ok(Some(ReadEnd::CanaryDone));
+            }
+            self.chunk.push(task);
+            self.sent += 1;
+            if self.chunk.len() == CHUNK && !self.flush() {
+                return Ok(Some(ReadEnd::AllSent));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends the chunk so far (if any); `false` when the workers are gone.
+    fn flush(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK));
+        self.sender.blocking_send(chunk).is_ok()
+    }
 }
 
 /// A row of the plan as a task; a row the plan does not hold whole is an error that stops the job, never a guess.

@@ -20,6 +20,7 @@ use crate::input::{self, FileError, InputConfig, Problem, Record, Validity};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
 use crate::report::{self, PreflightColumns};
+use crate::state::recorder::RecorderHandle;
 use crate::state::{Job, JobFigures, JobKind, PlannedRow, Recorder, RowStatus, StateError, StateFile, plan};
 use crate::threeway::ExcelChanges;
 use sha2::{Digest, Sha256};
@@ -456,7 +457,17 @@ pub(crate) struct Run {
     pub watch: Option<pinned::Watch>,
     /// The client the job's planning already made (an export lists through it), else one is made for the run.
     pub client: Option<client::Client>,
+    /// Work beside the engine that adds rows to the job while it runs (an export's listing, with
+    /// [`Source::Arriving`]).
+    pub feed: Option<Feed>,
 }
+
+/// Work that adds rows to a job while the engine runs: given the recorder (the one writer of the state file, which
+/// commits its pages) and a token cancelled once the engine has stopped, it runs as a task of its own.
+pub(crate) type Feed = Box<
+    dyn FnOnce(RecorderHandle, CancellationToken) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send,
+>;
 
 /// Runs a decided job through the engine to its end (or its interruption), records its figures, writes its report.
 pub(crate) async fn execute(
@@ -500,7 +511,15 @@ pub(crate) async fn execute(
         let csv = watch.path().display().to_string();
         (csv, tokio::spawn(watch.run(stop.clone(), done.clone())))
     });
+    let feeding = stop.child_token();
+    let feed = run.feed.map(|feed| tokio::spawn(feed(recorder.handle(), feeding.clone())));
     let ending = engine::run(work, &run.options, client, recorder.handle(), progress.clone(), stop).await;
+    // A Ctrl-C stops the feed at once; once the engine has stopped (a halt), so does the feed (when every row has
+    // come, it is done already).
+    feeding.cancel();
+    if let Some(feed) = feed {
+        let _ = feed.await;
+    }
     done.cancel();
     let mut changed = None;
     if let Some((csv, watching)) = watching
@@ -579,6 +598,7 @@ pub async fn apply(
         started,
         watch: Some(watch.with_hash(&hash)),
         client: None,
+        feed: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

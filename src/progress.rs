@@ -16,6 +16,8 @@ pub trait Progress: Send + Sync {
     fn started(&self, total: u64);
     /// A row is settled (its outcome sent to the state file).
     fn row_done(&self, status: RowStatus);
+    /// `rows` more rows to settle than `started` said: they arrived while the run went on (an export's listing).
+    fn more(&self, _rows: u64) {}
     /// The run is over.
     fn finished(&self);
 }
@@ -72,6 +74,10 @@ impl Default for Bar {
 impl Progress for Bar {
     fn started(&self, total: u64) {
         self.bar.set_length(total);
+    }
+
+    fn more(&self, rows: u64) {
+        self.bar.inc_length(rows);
     }
 
     fn row_done(&self, status: RowStatus) {
@@ -211,6 +217,10 @@ impl Progress for Lines {
         let (state, every, format) = (self.state.clone(), self.every, self.format);
         let thread = std::thread::spawn(move || Self::tick(state, every, format, receiver));
         *crate::sync::lock(&self.ticker) = Some((sender, thread));
+    }
+
+    fn more(&self, rows: u64) {
+        Self::lock(&self.state).tally.total += rows;
     }
 
     fn row_done(&self, status: RowStatus) {

@@ -1,18 +1,22 @@
 //! `pcbulk export` as a job of the same engine: its rows are the partner's customers (listed a page at a time, each
 //! page recorded with where the next one is, so a resume lists only what it has not; or the ids of a CSV), each
 //! row's task a read ([`crate::engine::Plan::Read`]) whose outcome keeps the profile and its etag as the snapshot.
+//! The listing runs beside the reads ([`Source::Arriving`]): a page's rows are read as soon as the recorder has
+//! committed it, while the next page is asked for, through the one client and pace.
 //! At the end the table (CSV or workbook) is written from the snapshots (`export_file`), in the listing's order.
 //!
 //! One export per state file (the exported CSV's default state file): a finished export is not made again over
 //! itself unless `--restart`, since an edited copy of it is applied against its snapshots.
 
-use super::{JobError, JobOutcome, Run, base_url_of, export_file, write_report};
+use super::{Feed, JobError, JobOutcome, Run, base_url_of, export_file};
 use crate::client::{self, ApiConfig, CallError, Client};
+use crate::engine::arrivals::{self, Announcer};
 use crate::engine::{Ending, RunOptions, Source};
 use crate::fields::Field;
 use crate::input::CustomerId;
 use crate::progress::Progress;
 use crate::state::export::Export;
+use crate::state::recorder::RecorderHandle;
 use crate::state::{Job, JobKind, PlannedRow, RowStatus, StateFile, plan};
 use crate::wire::listing::{CUSTOMERS_PATH, Collection, NextPage, SIZE_QUERY};
 use serde_json::{Map, Value};
@@ -94,9 +98,23 @@ pub async fn export(
     let (job, resumed) = existing_or_new(&mut state, config)?;
     let export = state.export_of(job.id)?.ok_or_else(|| ExportError::Page("the export's record is missing".into()))?;
     let client = client::connect(&config.api).map_err(JobError::from)?;
-    let listing_requests = list(&mut state, &job, &export, &client, &config.customers, &cancel).await?;
+    // The listing runs beside the reads: a page's rows are read while the next page is asked for.
+    let (source, feed, listed) = match Listing::to_do(&state, &job, &export, &config.customers)? {
+        None => (Source::Plan { state: config.state.clone(), job: job.id, retry_failed: false }, None, None),
+        Some(listing) => {
+            let (announcer, arrivals) = arrivals::channel();
+            let (result, listed) = tokio::sync::oneshot::channel();
+            let (client, progress) = (client.clone(), progress.clone());
+            let feed: Feed = Box::new(move |recorder, stop| {
+                Box::pin(async move {
+                    let _ = result.send(listing.run(&client, &recorder, &announcer, &*progress, &stop).await);
+                })
+            });
+            (Source::Arriving { state: config.state.clone(), job: job.id, arrivals }, Some(feed), Some(listed))
+        }
+    };
     let run = Run {
-        source: Source::Plan { state: config.state.clone(), job: job.id, retry_failed: false },
+        source,
         job: job.clone(),
         resumed,
         options: RunOptions {
@@ -111,23 +129,14 @@ pub async fn export(
         watch: None,
         client: Some(client),
         delimiter: config.delimiter,
+        feed,
     };
-    if cancel.is_cancelled() {
-        // Stopped while listing: the pages listed are recorded; the report says where the rows stand.
-        write_report(&state, job.id, &config.report, config.delimiter)?;
-        let counts = state.counts(job.id)?;
-        let outcome = JobOutcome {
-            ending: Ending::Interrupted,
-            resumed,
-            counts,
-            figures: Default::default(),
-            pace: state.pace(job.id)?,
-            duration: started.elapsed(),
-            report: config.report.clone(),
-        };
-        return Ok(ExportOutcome { job: outcome, export_id: export.id, written: None, listing_requests });
-    }
     let outcome = super::execute(state, run, &config.api, progress, cancel).await?;
+    // A listing that failed stops the export with its own words (the rows it listed were read first).
+    let listing_requests = match listed {
+        Some(listed) => listed.await.unwrap_or(Ok(0))?,
+        None => 0,
+    };
     let written = match outcome.ending {
         Ending::Complete => {
             let state = StateFile::open_existing(&config.state)?;
@@ -197,46 +206,100 @@ fn row(index: u64, id: &str, notes: Map<String, Value>) -> PlannedRow {
     }
 }
 
-/// Lists the pages not yet recorded, each recorded with where the next one is; returns the listing calls made.
-/// A page retried after a fault is the same page (the same continuation), so no customer is skipped or repeated.
-async fn list(
-    state: &mut StateFile,
-    job: &Job,
-    export: &Export,
-    client: &Client,
-    customers: &Customers,
-    cancel: &CancellationToken,
-) -> Result<u64, ExportError> {
-    let Customers::Listing { page_size } = customers else { return Ok(0) };
-    let (mut listed, mut pages, mut calls) = (export.listed, export.pages, 0);
-    let mut next: Option<NextPage> = match &export.next_page {
-        Some(text) => Some(serde_json::from_str(text).map_err(|error| ExportError::Page(error.to_string()))?),
-        None => None,
-    };
-    while !listed && !cancel.is_cancelled() {
-        let first = [(SIZE_QUERY.to_string(), page_size.to_string())];
-        let answer = match &next {
+/// The listing still to do: where its next page is, and the line its next row takes.
+struct Listing {
+    page_size: usize,
+    next: Option<NextPage>,
+    pages: u64,
+    /// Rows listed so far: the next row is line `offset + 2`.
+    offset: u64,
+}
+
+impl Listing {
+    /// The listing left to do (`None`: every page is recorded, or the customers came from a file).
+    fn to_do(
+        state: &StateFile,
+        job: &Job,
+        export: &Export,
+        customers: &Customers,
+    ) -> Result<Option<Listing>, ExportError> {
+        let Customers::Listing { page_size } = customers else { return Ok(None) };
+        if export.listed {
+            return Ok(None);
+        }
+        let next = match &export.next_page {
+            Some(text) => Some(serde_json::from_str(text).map_err(|error| ExportError::Page(error.to_string()))?),
+            None => None,
+        };
+        let offset = state.row_count(job.id)?;
+        Ok(Some(Listing { page_size: *page_size, next, pages: export.pages, offset }))
+    }
+
+    /// Lists the pages not yet recorded, each committed by the recorder with where the next one is before the
+    /// engine is told its rows are there; returns the listing calls made. A page retried after a fault is the same
+    /// page (the same continuation), so no customer is skipped or repeated; a stop drops at most the page in flight,
+    /// which a resume asks for again.
+    async fn run(
+        mut self,
+        client: &Client,
+        recorder: &RecorderHandle,
+        announcer: &Announcer,
+        progress: &dyn Progress,
+        stop: &CancellationToken,
+    ) -> Result<u64, ExportError> {
+        let mut calls = 0;
+        loop {
+            let listed = tokio::select! {
+                listed = self.next_page(client, recorder, &mut calls) => listed,
+                () = stop.cancelled() => return Ok(calls),
+            };
+            match listed {
+                Ok((rows, true)) => {
+                    progress.more(rows);
+                    announcer.done();
+                    return Ok(calls);
+                }
+                Ok((rows, false)) => {
+                    progress.more(rows);
+                    announcer.more();
+                }
+                Err(error) => {
+                    announcer.failed(error.to_string());
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Lists and records the next page: its rows to read, and whether it was the last.
+    async fn next_page(
+        &mut self,
+        client: &Client,
+        recorder: &RecorderHandle,
+        calls: &mut u64,
+    ) -> Result<(u64, bool), ExportError> {
+        let first = [(SIZE_QUERY.to_string(), self.page_size.to_string())];
+        let answer = match &self.next {
             Some(page) => client.get_page(&page.path, &page.query, Some(&page.continuation)).await,
             None => client.get_page(CUSTOMERS_PATH, &first, None).await,
         };
-        calls += 1;
-        let fetched = answer.map_err(|error| ExportError::Listing { page: pages + 1, error })?;
+        *calls += 1;
+        let fetched = answer.map_err(|error| ExportError::Listing { page: self.pages + 1, error })?;
         let page: Collection =
             serde_json::from_value(fetched.body).map_err(|error| ExportError::Page(error.to_string()))?;
-        let offset = state.row_count(job.id)?;
         let rows: Vec<PlannedRow> = page
             .items
             .iter()
             .enumerate()
-            .map(|(index, item)| row(offset + index as u64, &item.id, notes(item)))
+            .map(|(index, item)| row(self.offset + index as u64, &item.id, notes(item)))
             .collect();
-        next = page.next();
+        let next = page.next();
         let text = next.as_ref().map(|page| serde_json::to_string(page).unwrap_or_default());
-        state.record_page(job.id, &rows, text.as_deref())?;
-        pages += 1;
-        listed = next.is_none();
+        let (count, to_read) = (rows.len() as u64, rows.iter().filter(|row| row.plan.is_some()).count() as u64);
+        recorder.record_page(rows, text).await.map_err(JobError::State)?;
+        (self.next, self.pages, self.offset) = (next, self.pages + 1, self.offset + count);
+        Ok((to_read, self.next.is_none()))
     }
-    Ok(calls)
 }
 
 /// The notes the listing gives a row: the company's name and domain.

@@ -164,6 +164,7 @@ pub async fn rollback(
         started,
         watch: None,
         client: None,
+        feed: None,
     };
     execute(state, run, &config.api, progress, cancel).await
 }

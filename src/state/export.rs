@@ -76,23 +76,11 @@ impl StateFile {
     }
 
     /// Records one page of the listing: its rows and where the next page is (`None`: it was the last), in one
-    /// transaction, so a resume continues after the last page recorded.
+    /// transaction, so a resume continues after the last page recorded. (While the job runs, the recorder does
+    /// this: [`super::recorder::RecorderHandle::record_page`].)
     pub fn record_page(&mut self, job: i64, rows: &[PlannedRow], next_page: Option<&str>) -> Result<(), StateError> {
         let transaction = self.connection.transaction()?;
-        {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings, plan)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for row in rows {
-                let status = row.status.name();
-                insert.execute(params![job, row.line, row.customer_id, status, row.error, row.warnings, row.plan])?;
-            }
-        }
-        transaction.execute(
-            "UPDATE exports SET pages = pages + 1, next_page = ?2, listed = ?3 WHERE job_id = ?1",
-            params![job, next_page, next_page.is_none()],
-        )?;
+        insert_page(&transaction, job, rows, next_page)?;
         transaction.commit()?;
         Ok(())
     }
@@ -123,6 +111,29 @@ impl StateFile {
         }
         Ok(Ok(()))
     }
+}
+
+/// A page of the listing, in the caller's transaction: its rows, and the export's progress with where the next
+/// page is.
+pub(super) fn insert_page(
+    transaction: &rusqlite::Transaction<'_>,
+    job: i64,
+    rows: &[PlannedRow],
+    next_page: Option<&str>,
+) -> Result<(), rusqlite::Error> {
+    let mut insert = transaction.prepare_cached(
+        "INSERT OR IGNORE INTO rows (job_id, line, customer_id, status, error, warnings, plan)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for row in rows {
+        let status = row.status.name();
+        insert.execute(params![job, row.line, row.customer_id, status, row.error, row.warnings, row.plan])?;
+    }
+    transaction.execute(
+        "UPDATE exports SET pages = pages + 1, next_page = ?2, listed = ?3 WHERE job_id = ?1",
+        params![job, next_page, next_page.is_none()],
+    )?;
+    Ok(())
 }
 
 /// The snapshots of an export, read from its state file over a read-only connection of their own (the apply that

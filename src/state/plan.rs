@@ -143,6 +143,12 @@ impl Cursor {
         Ok(Cursor { connection, job, rows, after: 0, page: VecDeque::new(), exhausted: false })
     }
 
+    /// Reads on past the end met so far: rows added since (an export's next page, committed after this cursor
+    /// came to the end of the rows it saw) come next, after the last row read.
+    pub fn follow(&mut self) {
+        self.exhausted = false;
+    }
+
     fn next_page(&mut self) -> Result<(), StateError> {
         let (all, retry_failed) = match self.rows {
             Rows::All => (true, false),

@@ -12,7 +12,7 @@
 //! next intent's commit, a flush, or waits at most `OUTCOME_WAIT`. A row is done only once its outcome is committed,
 //! so one lost to a crash is simply settled again by the next run.
 
-use super::{RowOutcome, StateError, StateFile, changes_json, now};
+use super::{PlannedRow, RowOutcome, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;
 use crate::sync::lock;
 use rusqlite::params;
@@ -39,6 +39,9 @@ enum Message {
     /// The PUT intended for this row was not sent after all (the job stopped first): the row stays as it was, with
     /// no PUT in doubt.
     Withdraw(u64),
+    /// A page of an export's listing (its rows, where the next page is), and the listing waiting for it to be
+    /// durable before the engine may read its rows.
+    Page { rows: Vec<PlannedRow>, next_page: Option<String>, done: oneshot::Sender<Result<(), String>> },
     /// Answer once everything before is committed.
     Flush(oneshot::Sender<Result<(), String>>),
     /// The requests sent and 429s met by this run so far (cumulative), for `status` while the job runs.
@@ -159,6 +162,14 @@ impl RecorderHandle {
         Ok(())
     }
 
+    /// Records, durably, a page of an export's listing: its rows and where the next page is (`None`: the last), in
+    /// one transaction with what came before it. Its rows are read from the state file once this returns.
+    pub async fn record_page(&self, rows: Vec<PlannedRow>, next_page: Option<String>) -> Result<(), StateError> {
+        let (done, answer) = oneshot::channel();
+        self.conduit.send(Message::Page { rows, next_page, done }, true);
+        wait(answer).await
+    }
+
     /// Waits until everything sent so far is committed.
     pub async fn flush(&self) -> Result<(), StateError> {
         let (done, answer) = oneshot::channel();
@@ -242,7 +253,7 @@ fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFi
             broken.get_or_insert_with(|| message.clone());
         }
         for message in batch.drain(..) {
-            if let Message::Intend { done, .. } | Message::Flush(done) = message {
+            if let Message::Intend { done, .. } | Message::Page { done, .. } | Message::Flush(done) = message {
                 let _ = done.send(result.clone());
             }
         }
@@ -300,6 +311,9 @@ fn commit(
                 }
                 Message::Withdraw(line) => {
                     withdraw.execute(params![job, line, stamp])?;
+                }
+                Message::Page { rows, next_page, .. } => {
+                    super::export::insert_page(&transaction, job, rows, next_page.as_deref())?;
                 }
                 Message::Flush(_) | Message::Figures { .. } | Message::Stop => {}
             }

@@ -201,3 +201,30 @@ fn a_status_this_build_does_not_know_is_an_error_naming_it() {
     let error = state.counts(job.id).unwrap_err().to_string();
     assert!(error.contains("\"frozen\""), "{error}");
 }
+
+#[tokio::test]
+async fn a_page_committed_by_the_recorder_is_read_by_a_cursor_that_met_its_end_and_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut state = StateFile::open_for_job(&path).unwrap();
+    let columns = vec!["defaultAddress.city".to_string()];
+    let export = export::Export { id: "e".into(), columns, listed: false, pages: 0, next_page: None };
+    let job = state.create_export("out.csv", "http://127.0.0.1:1", &export).unwrap();
+    let read = |line: u64| PlannedRow {
+        plan: Some(plan::encode_read(Default::default())),
+        ..planned(line, RowStatus::Pending).unwrap()
+    };
+    let recorder = Recorder::start(state, job.id);
+    let handle = recorder.handle();
+    handle.record_page(vec![read(2), read(3)], Some("{\"next\":1}".into())).await.unwrap();
+    let mut cursor = plan::Cursor::open(&path, job.id, plan::Rows::ToDo { retry_failed: false }).unwrap();
+    let lines = |cursor: &mut plan::Cursor| cursor.map(|row| row.unwrap().line).collect::<Vec<_>>();
+    assert_eq!(lines(&mut cursor), [2, 3], "the page is durable once record_page returns");
+    handle.record_page(vec![read(4)], None).await.unwrap();
+    assert!(lines(&mut cursor).is_empty(), "a cursor at its end stays there until told to follow");
+    cursor.follow();
+    assert_eq!(lines(&mut cursor), [4], "then it reads the rows added since, after the last it read");
+    let state = recorder.finish().unwrap();
+    let export = state.export_of(job.id).unwrap().unwrap();
+    assert_eq!((export.pages, export.listed, export.next_page), (2, true, None));
+}
