@@ -58,6 +58,9 @@ const SLACK: u32 = 2;
 /// the service accepts.
 const REFINE_SAMPLES: u64 = 3;
 
+/// Answers a refined cut needs when too few were accepted after the first 429 to measure their spacing.
+const REFINE_ANSWERS: u64 = 8;
+
 /// After a 429 the rate goes to this share of the rate the service accepted (or of the rate that met it).
 const CUT_SHARE: (u32, u32) = (9, 10);
 
@@ -183,17 +186,20 @@ struct Refine {
     accepted: u64,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// Every answer, and every accepted one.
+    all: (u64, u64),
 }
 
 impl Refine {
     fn new(from: Instant) -> Refine {
-        Refine { from, until: None, first_refused: None, accepted: 0, first: None, last: None }
+        Refine { from, until: None, first_refused: None, accepted: 0, first: None, last: None, all: (0, 0) }
     }
 
     fn tally(&mut self, issued_at: Instant, accepted: bool) {
         if issued_at < self.from || self.until.is_some_and(|until| issued_at > until) {
             return;
         }
+        self.all = (self.all.0 + 1, self.all.1 + u64::from(accepted));
         if !accepted {
             self.first_refused = Some(self.first_refused.map_or(issued_at, |first| first.min(issued_at)));
             return;
@@ -216,11 +222,16 @@ impl Refine {
     /// (missing the earliest of them changes little): with requests sent far faster than the limit, a strict
     /// limiter (burst 1) accepts one every `1/limit` seconds; with requests sent below the limit, one refused in
     /// passing (a late one), it accepts them at the rate they are sent.
-    fn accepted_rate(&self) -> Option<u32> {
-        let (first, last) = self.first.zip(self.last)?;
-        if self.accepted < REFINE_SAMPLES {
-            return None;
-        }
+    ///
+    /// With fewer than [`REFINE_SAMPLES`] of those (a request refused in passing, few sent behind it before its 429
+    /// came back), the share of all the answers accepted, times the rate they were sent at (`rate`), when there are
+    /// [`REFINE_ANSWERS`] of them: a lone 429 in a second of accepted requests does not halve the rate.
+    fn accepted_rate(&self, rate: u32) -> Option<u32> {
+        let Some((first, last)) = self.first.zip(self.last).filter(|_| self.accepted >= REFINE_SAMPLES) else {
+            let (answered, accepted) = self.all;
+            let share = (answered >= REFINE_ANSWERS && accepted > 0).then(|| accepted as f64 / answered as f64)?;
+            return Some(((f64::from(rate) * share).floor() as u32).max(1));
+        };
         let span = last.duration_since(first).as_nanos();
         let rate = u128::from(self.accepted - 1) * 1_000_000_000 / span.max(1);
         (span > 0).then(|| u32::try_from(rate).unwrap_or(u32::MAX).max(1))
@@ -371,7 +382,7 @@ impl Pace {
     /// on from there.
     fn refine_cut(&self, state: &mut RateState, now: Instant) {
         let Some((refine, met)) = state.refine.take() else { return };
-        let Some(accepted) = refine.accepted_rate() else { return };
+        let Some(accepted) = refine.accepted_rate(met) else { return };
         let accepted = accepted.min(met);
         lower_ceiling(state, now, accepted);
         let rate = share(accepted, CUT_SHARE);
@@ -523,21 +534,41 @@ impl Pace {
     }
 
     /// Additive increase: one step (5% of the last ceiling, or of `--rate` before any 429; at least 1/s) per whole
-    /// second without a 429, up to [`CAP_SHARE`] of the ceiling while there is one, else `--rate`.
+    /// second without a 429, up to [`CAP_SHARE`] of the ceiling while there is one (see [`Pace::cap`]), else
+    /// `--rate`.
     fn climb(&self, state: &mut RateState, now: Instant) {
         let rate = self.config.rate.get();
         if let Some((until, ceiling)) = state.ceiling {
+            let cap = rate.min(self.cap(state, now, ceiling));
             if now < until {
-                self.climb_until(state, now, rate.min(share(ceiling, CAP_SHARE)));
+                self.climb_until(state, now, cap);
                 return;
             }
             // The capped stretch first (nothing may have asked for the rate during it), then the climb starts
             // again when the cap ends, one step a second: not all the steps of the capped stretch at once.
-            self.climb_until(state, until, rate.min(share(ceiling, CAP_SHARE)));
+            self.climb_until(state, until, cap);
             state.ceiling = None;
             state.climb_from = state.climb_from.max(until);
         }
         self.climb_until(state, now, rate);
+    }
+
+    /// The top of the climb under `ceiling`: [`CAP_SHARE`] of it as requests actually sent. After a 429 the limiter
+    /// allows no burst, so a request woken late (tokio's timer wakes on whole milliseconds; a busy machine later
+    /// still) pushes the schedule back and the requests go out slower than the rate asked for: 78 a second at 95
+    /// asked on a loaded machine. When the last whole second sent at least half the rate but less than it, the
+    /// rate asked for is raised by that shortfall, never above the ceiling itself (the schedule never spaces two
+    /// requests by less than `1/rate`, so the service never sees them faster than the ceiling).
+    fn cap(&self, state: &RateState, now: Instant, ceiling: u32) -> u32 {
+        let cap = share(ceiling, CAP_SHARE);
+        let last = self.second_index(now).checked_sub(1);
+        let sent = state.seconds.iter().rev().find(|second| Some(second.index) == last).map_or(0, |second| second.sent);
+        let rate = u64::from(state.rate);
+        if sent * 2 < rate || sent >= rate {
+            return cap;
+        }
+        let raised = u64::from(cap) * rate / sent.max(1);
+        u32::try_from(raised).unwrap_or(u32::MAX).clamp(cap, ceiling)
     }
 
     /// The steps of the whole seconds from `climb_from` to `now`, up to `top`.

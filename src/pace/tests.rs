@@ -342,15 +342,32 @@ async fn a_cut_from_far_above_goes_to_90_percent_of_the_rate_the_service_accepte
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_cut_is_not_refined_from_too_few_accepted_after_the_first_refused() {
-    // All accepted but the last: nothing accepted after it says at what rate; the halving stands.
+async fn when_requests_go_out_slower_than_asked_the_climb_asks_for_more_but_never_above_the_ceiling() {
+    let pace = Pace::new(config(1000, 64));
+    answered(&pace, 40, |index| index < 5 || index % 8 == 0, Duration::from_secs(1)).await;
+    drop(pace.acquire().await);
+    assert_eq!(pace.current_rate(), 112, "the ceiling is 125, the cap 118");
+    // Each second, 100 requests sent of the 112 asked for (late wake-ups): the cap is raised by that shortfall,
+    // 118 × 112 / 100 = 132, to the ceiling at most.
+    for _ in 0..4 {
+        for _ in 0..100 {
+            pace.count_sent();
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(pace.current_rate(), 125);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_429_goes_to_90_percent_of_the_share_accepted_and_too_few_answers_leave_the_halving() {
+    // All accepted but the last, nothing accepted after it: 39 of 40 at 200/s is 195/s accepted; 90% of it.
     let pace = Pace::new(config(200, 64));
     answered(&pace, 40, |index| index < 39, Duration::from_secs(1)).await;
     drop(pace.acquire().await);
-    assert_eq!(pace.current_rate(), 100);
-    // Two accepted after the first refused one (one interval) say too little: the halving stands.
+    assert_eq!(pace.current_rate(), 175);
+    // Three answers say too little: the halving stands.
     let few = Pace::new(config(1000, 64));
-    answered(&few, 12, |index| index == 0 || index == 5 || index == 10, Duration::from_secs(1)).await;
+    answered(&few, 3, |index| index == 0, Duration::from_secs(1)).await;
     drop(few.acquire().await);
     assert_eq!(few.current_rate(), 500);
 }
