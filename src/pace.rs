@@ -19,10 +19,10 @@
 //! a rate change replaces the limiter; the new one has its cells taken at once, so the change neither lets a burst
 //! through nor loses the schedule's place.
 //!
-//! From far above the limit, halving took four holds to come down from ten times it. So a cut is refined when its
-//! hold ends: the requests sent in the second before the 429 (since the last change of rate) have all been answered
-//! by then, and the rate the service accepted them at (answers that were not 429, over the span they were sent in)
-//! replaces the cut when it is lower.
+//! From far above the limit (`docs/pace.md`): every 429 sets a **ceiling**, the lowest rate that met a 429 in the
+//! last minute, lowered further when its hold ends to the rate the service accepted the requests sent before it at.
+//! The rate then goes to 90% of that accepted rate, and climbs (5% of the ceiling a second) to 95% of the ceiling,
+//! not past it. Stepping by 5% of `--rate` took a job started at ten times the limit past it again in one step.
 
 pub mod inflight;
 pub mod reached;
@@ -54,8 +54,18 @@ pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 /// most two requests go out back to back).
 const SLACK: u32 = 2;
 
-/// Answers a refined cut needs (see the module doc): fewer say little about the rate the service accepts.
-const REFINE_SAMPLES: u64 = 8;
+/// Accepted answers after the first 429 a refined cut needs (see the module doc): fewer say little about the rate
+/// the service accepts.
+const REFINE_SAMPLES: u64 = 3;
+
+/// Answers a refined cut needs when too few were accepted after the first 429 to measure their spacing.
+const REFINE_ANSWERS: u64 = 8;
+
+/// After a 429 the rate goes to this share of the rate the service accepted (or of the rate that met it).
+const CUT_SHARE: (u32, u32) = (9, 10);
+
+/// The climb stops at this share of the ceiling (the lowest rate that met a 429 in the last minute).
+const CAP_SHARE: (u32, u32) = (19, 20);
 
 /// The window `settled_rate` averages over.
 const SETTLE_WINDOW: Duration = Duration::from_secs(60);
@@ -130,14 +140,14 @@ struct RateState {
     restart_after_hold: bool,
     /// When the rate was last cut; a 429 for a request sent before then does not cut it again.
     last_cut: Option<Instant>,
-    /// The rate the last cut went to, and when: the API bore it if the rate climbed above it before the next 429.
-    last_cut_to: Option<(Instant, u32)>,
     /// The start of the current throttle-free stretch: the rate climbs one step per second since.
     climb_from: Instant,
-    /// No climbing above this rate before this instant. Set by a second 429 within the settle window to 90% of the
-    /// rate that met it (or the rate cut to, when higher): the API's limit is below that rate, and each climb back
-    /// past it would cost a whole `Retry-After` hold.
-    climb_cap: Option<(Instant, u32)>,
+    /// The ceiling, until when: the lowest rate that met a 429 (or that the service accepted while asked for more)
+    /// since a minute before the last 429. The climb stops at [`CAP_SHARE`] of it: the limit is below it, and each
+    /// climb back past it would cost a whole `Retry-After` hold.
+    ceiling: Option<(Instant, u32)>,
+    /// What a climb's step is 5% of: the last ceiling, or `--rate` before any.
+    step_base: u32,
     /// The limiter's burst: [`SLACK`] until the first 429, then 1. A strict limiter (burst 1) answers the second of
     /// two requests sent back to back (a late wake-up using the slack cell) with a 429 and a hold.
     burst: u32,
@@ -147,8 +157,9 @@ struct RateState {
     seconds: VecDeque<Second>,
     /// The answers to the requests sent since the rate last changed.
     running: Refine,
-    /// The answers to the requests sent before the last cut, tallied until its hold ends (then the cut is refined).
-    refine: Option<Refine>,
+    /// The answers to the requests sent before the last cut and the rate they were sent at, tallied until its hold
+    /// ends (then the cut is refined).
+    refine: Option<(Refine, u32)>,
     /// Since when the rate has been below `--rate` (after 429s), and how long it was before.
     below_since: Option<Instant>,
     below: Duration,
@@ -158,48 +169,72 @@ impl RateState {
     /// An answer to a request sent at `issued_at`, `accepted` (not a 429), tallied where it was sent.
     fn tally(&mut self, issued_at: Instant, accepted: bool) {
         self.running.tally(issued_at, accepted);
-        if let Some(refine) = self.refine.as_mut() {
+        if let Some((refine, _)) = self.refine.as_mut() {
             refine.tally(issued_at, accepted);
         }
     }
 }
 
-/// The requests sent in `from..=until` (from a change of the rate to the next) and their answers.
+/// The requests sent in `from..=until` (from a change of the rate to the next) and their answers: the send times of
+/// the first one refused (429) and of the accepted ones after it.
 #[derive(Clone, Copy, Debug)]
 struct Refine {
     from: Instant,
     until: Option<Instant>,
-    answered: u64,
+    first_refused: Option<Instant>,
+    /// Accepted after the first refused one, and the first and last of them.
     accepted: u64,
     first: Option<Instant>,
     last: Option<Instant>,
+    /// Every answer, and every accepted one.
+    all: (u64, u64),
 }
 
 impl Refine {
     fn new(from: Instant) -> Refine {
-        Refine { from, until: None, answered: 0, accepted: 0, first: None, last: None }
+        Refine { from, until: None, first_refused: None, accepted: 0, first: None, last: None, all: (0, 0) }
     }
 
     fn tally(&mut self, issued_at: Instant, accepted: bool) {
         if issued_at < self.from || self.until.is_some_and(|until| issued_at > until) {
             return;
         }
-        self.answered += 1;
-        self.accepted += u64::from(accepted);
+        self.all = (self.all.0 + 1, self.all.1 + u64::from(accepted));
+        if !accepted {
+            self.first_refused = Some(self.first_refused.map_or(issued_at, |first| first.min(issued_at)));
+            return;
+        }
+        // Accepted before any refusal was answered, or sent before the first refused one: its bucket may have held
+        // a saved-up burst.
+        if self.first_refused.is_none_or(|refused| issued_at <= refused) {
+            return;
+        }
+        self.accepted += 1;
         self.first = Some(self.first.map_or(issued_at, |first| first.min(issued_at)));
         self.last = Some(self.last.map_or(issued_at, |last| last.max(issued_at)));
     }
 
-    /// The rate the service accepted the tallied requests at, requests a second, sent at `rate`; `None` with too few.
+    /// The rate the service accepted requests at once it refused one, requests a second; `None` with too few.
+    ///
+    /// Only the accepted requests sent after the first refused one count (and answered after it: answers come
+    /// nearly in the order they were sent): by then the service's bucket is empty, so they are spaced by its rate and
+    /// not by a burst it had saved up. The rate is their count less one over the time from the first to the last
+    /// (missing the earliest of them changes little): with requests sent far faster than the limit, a strict
+    /// limiter (burst 1) accepts one every `1/limit` seconds; with requests sent below the limit, one refused in
+    /// passing (a late one), it accepts them at the rate they are sent.
+    ///
+    /// With fewer than [`REFINE_SAMPLES`] of those (a request refused in passing, few sent behind it before its 429
+    /// came back), the share of all the answers accepted, times the rate they were sent at (`rate`), when there are
+    /// [`REFINE_ANSWERS`] of them: a lone 429 in a second of accepted requests does not halve the rate.
     fn accepted_rate(&self, rate: u32) -> Option<u32> {
-        let (first, last) = self.first.zip(self.last)?;
-        // None accepted at all says nothing of a rate (a service throttling everything for a while).
-        if self.answered < REFINE_SAMPLES || self.accepted == 0 {
-            return None;
-        }
-        // The span they went out in, plus one interval of the schedule (n requests cover n intervals).
-        let span = last.duration_since(first).as_secs_f64() + 1.0 / f64::from(rate.max(1));
-        Some(((self.accepted as f64 / span).floor() as u32).max(1))
+        let Some((first, last)) = self.first.zip(self.last).filter(|_| self.accepted >= REFINE_SAMPLES) else {
+            let (answered, accepted) = self.all;
+            let share = (answered >= REFINE_ANSWERS && accepted > 0).then(|| accepted as f64 / answered as f64)?;
+            return Some(((f64::from(rate) * share).floor() as u32).max(1));
+        };
+        let span = last.duration_since(first).as_nanos();
+        let rate = u128::from(self.accepted - 1) * 1_000_000_000 / span.max(1);
+        (span > 0).then(|| u32::try_from(rate).unwrap_or(u32::MAX).max(1))
     }
 }
 
@@ -244,9 +279,9 @@ impl Pace {
             hold_until: now,
             restart_after_hold: false,
             last_cut: None,
-            last_cut_to: None,
             climb_from: now,
-            climb_cap: None,
+            ceiling: None,
+            step_base: rate,
             burst: SLACK,
             history: VecDeque::from([(now, rate)]),
             seconds: VecDeque::new(),
@@ -313,8 +348,8 @@ impl Pace {
     }
 
     /// A request sent at `issued_at` met a 429: hold every worker for `retry_after` (capped at
-    /// [`MAX_RETRY_AFTER`]), and cut the rate (see [`cut`]) unless it was already cut after that request went out,
-    /// so a burst of 429s from requests in flight together cuts it once.
+    /// [`MAX_RETRY_AFTER`]), lower the ceiling to the rate that met it, and cut the rate (see [`cut`]) unless it was
+    /// already cut after that request went out, so a burst of 429s from requests in flight together cuts it once.
     pub fn on_throttled(&self, issued_at: Instant, retry_after: Duration) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
@@ -328,16 +363,12 @@ impl Pace {
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
         if !cut_since {
             state.burst = 1;
-            let again = state.last_cut_to.is_some_and(|(at, _)| now.saturating_duration_since(at) < SETTLE_WINDOW);
             let met = state.rate;
-            let rate = cut(met, state.last_cut_to, now);
-            if again {
-                // The limit is below the rate that met this 429: climb back to just under it, not past it.
-                state.climb_cap = Some((now + SETTLE_WINDOW, rate.max(met / 10 * 9)));
-            }
-            state.last_cut_to = Some((now, rate));
+            let near = active(state.ceiling, now).is_some();
+            lower_ceiling(&mut state, now, met);
+            let rate = cut(met, near);
             state.running.until = Some(now);
-            state.refine = Some(state.running);
+            state.refine = Some((state.running, met));
             self.set_rate(&mut state, now, rate);
             state.last_cut = Some(now);
             tracing::info!(rate, retry_after_secs = retry_after.as_secs_f64(), "throttled: holding and slowing down");
@@ -345,18 +376,19 @@ impl Pace {
         state.climb_from = state.hold_until;
     }
 
-    /// The hold after a cut has ended: when the requests sent before it were accepted at a lower rate than the cut
-    /// went to, go to that rate (see the module doc). The second-429 rule and the climb go on from there.
+    /// The hold after a cut has ended: the requests sent before it have all been answered. When the service
+    /// accepted them at a measurable rate (see [`Refine::accepted_rate`]), the ceiling goes down to that rate and the
+    /// rate to [`CUT_SHARE`] of it (up or down from the cut: the measure knows better than halving); the climb goes
+    /// on from there.
     fn refine_cut(&self, state: &mut RateState, now: Instant) {
-        let Some(refine) = state.refine.take() else { return };
-        let sent_at =
-            state.history.iter().rev().find(|(at, _)| *at <= refine.from).map_or(state.rate, |(_, rate)| *rate);
-        let Some(accepted) = refine.accepted_rate(sent_at) else { return };
-        if accepted < state.rate {
-            tracing::info!(rate = accepted, "throttled: going to the rate the service accepted");
-            let cut_at = state.last_cut_to.map_or(now, |(at, _)| at);
-            state.last_cut_to = Some((cut_at, accepted));
-            self.set_rate(state, now, accepted);
+        let Some((refine, met)) = state.refine.take() else { return };
+        let Some(accepted) = refine.accepted_rate(met) else { return };
+        let accepted = accepted.min(met);
+        lower_ceiling(state, now, accepted);
+        let rate = share(accepted, CUT_SHARE);
+        if rate != state.rate {
+            tracing::info!(rate, accepted, "throttled: going to the rate the service accepted");
+            self.set_rate(state, now, rate);
         }
     }
 
@@ -501,30 +533,58 @@ impl Pace {
         crate::sync::lock(&self.state)
     }
 
-    /// Additive increase: one step (5% of the configured rate, at least 1/s) per whole second without a 429.
+    /// Additive increase: one step (5% of the last ceiling, or of `--rate` before any 429; at least 1/s) per whole
+    /// second without a 429, up to [`CAP_SHARE`] of the ceiling while there is one (see [`Pace::cap`]), else
+    /// `--rate`.
     fn climb(&self, state: &mut RateState, now: Instant) {
-        let mut ceiling = self.config.rate.get();
-        if let Some((until, cap)) = state.climb_cap {
+        let rate = self.config.rate.get();
+        if let Some((until, ceiling)) = state.ceiling {
+            let cap = rate.min(self.cap(state, now, ceiling));
             if now < until {
-                ceiling = ceiling.min(cap);
-            } else {
-                // The climb starts when the cap ends, one step a second: not all the steps of the capped stretch at once.
-                state.climb_cap = None;
-                state.climb_from = state.climb_from.max(until);
+                self.climb_until(state, now, cap);
+                return;
             }
+            // The capped stretch first (nothing may have asked for the rate during it), then the climb starts
+            // again when the cap ends, one step a second: not all the steps of the capped stretch at once.
+            self.climb_until(state, until, cap);
+            state.ceiling = None;
+            state.climb_from = state.climb_from.max(until);
         }
-        if state.rate >= ceiling || now <= state.climb_from {
+        self.climb_until(state, now, rate);
+    }
+
+    /// The top of the climb under `ceiling`: [`CAP_SHARE`] of it as requests actually sent. After a 429 the limiter
+    /// allows no burst, so a request woken late (tokio's timer wakes on whole milliseconds; a busy machine later
+    /// still) pushes the schedule back and the requests go out slower than the rate asked for: 78 a second at 95
+    /// asked on a loaded machine. When the last whole second sent at least half the rate but less than it, the
+    /// rate asked for is raised by that shortfall, never above the ceiling itself (the schedule never spaces two
+    /// requests by less than `1/rate`, so the service never sees them faster than the ceiling).
+    fn cap(&self, state: &RateState, now: Instant, ceiling: u32) -> u32 {
+        let cap = share(ceiling, CAP_SHARE);
+        let last = self.second_index(now).checked_sub(1);
+        let sent = state.seconds.iter().rev().find(|second| Some(second.index) == last).map_or(0, |second| second.sent);
+        let rate = u64::from(state.rate);
+        if sent * 2 < rate || sent >= rate {
+            return cap;
+        }
+        let raised = u64::from(cap) * rate / sent.max(1);
+        u32::try_from(raised).unwrap_or(u32::MAX).clamp(cap, ceiling)
+    }
+
+    /// The steps of the whole seconds from `climb_from` to `now`, up to `top`.
+    fn climb_until(&self, state: &mut RateState, now: Instant, top: u32) {
+        if state.rate >= top || now <= state.climb_from {
             return;
         }
-        let step = (self.config.rate.get() / 20).max(1);
+        let step = (state.step_base / 20).max(1);
         let seconds = now.duration_since(state.climb_from).as_secs();
         let mut rate = state.rate;
         let mut at = state.climb_from;
         for _ in 0..seconds {
             at += Duration::from_secs(1);
-            rate = (rate + step).min(ceiling);
+            rate = (rate + step).min(top);
             state.history.push_back((at, rate));
-            if rate == ceiling {
+            if rate == top {
                 break;
             }
         }
@@ -598,14 +658,30 @@ fn quota(rate: u32, burst: u32) -> Quota {
     quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
 }
 
-/// The rate after a 429 met at `rate`: back to the rate of a recent cut (within the settle window) when the rate
-/// climbed above it since (the API bore it: there is no need to halve again and climb for seconds below the limit),
-/// else half (floor 1/s). Halving every time left the job climbing below the limit for seconds after each 429.
-fn cut(rate: u32, last_cut_to: Option<(Instant, u32)>, now: Instant) -> u32 {
-    match last_cut_to {
-        Some((at, borne)) if rate > borne && now.saturating_duration_since(at) < SETTLE_WINDOW => borne,
-        _ => (rate / 2).max(1),
-    }
+/// The rate after a 429 met at `rate`, until its hold ends (when the rate the service accepted refines it): with a
+/// ceiling in force (`near`: a 429 in the last minute, the limit is close), [`CUT_SHARE`] of it; else half (floor
+/// 1/s), as nothing says yet how far above the limit the rate was.
+fn cut(rate: u32, near: bool) -> u32 {
+    if near { share(rate, CUT_SHARE) } else { (rate / 2).max(1) }
+}
+
+/// `rate` times `numerator / denominator`, rounded down, at least 1.
+fn share(rate: u32, (numerator, denominator): (u32, u32)) -> u32 {
+    let scaled = u64::from(rate) * u64::from(numerator) / u64::from(denominator);
+    u32::try_from(scaled).unwrap_or(u32::MAX).max(1)
+}
+
+/// The ceiling in force at `now`, if any.
+fn active(ceiling: Option<(Instant, u32)>, now: Instant) -> Option<u32> {
+    ceiling.filter(|(until, _)| now < *until).map(|(_, rate)| rate)
+}
+
+/// `rate` met a 429 (or was all the service accepted): the ceiling goes down to it, if it is not lower already, and
+/// holds for the settle window from now; the climb's steps are 5% of it.
+fn lower_ceiling(state: &mut RateState, now: Instant, rate: u32) {
+    let ceiling = active(state.ceiling, now).map_or(rate, |ceiling| ceiling.min(rate));
+    state.ceiling = Some((now + SETTLE_WINDOW, ceiling));
+    state.step_base = ceiling;
 }
 
 /// Drops the changes that ended before the settle window, keeping the one in force at its start.

@@ -259,5 +259,7 @@ async fn a_429_holds_every_worker_then_the_pace_climbs_back() {
     assert!(last - hold_end >= Duration::from_millis(2500), "{:?}", last - hold_end);
     assert_eq!(pace.throttled(), 1);
     tokio::time::advance(Duration::from_secs(10)).await;
-    assert_eq!(pace.current_rate(), 10, "climbed back to the configured rate");
+    assert_eq!(pace.current_rate(), 9, "climbed back to 95% of the rate that met the 429, for a minute after it");
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(pace.current_rate(), 10, "then to the configured rate");
 }
