@@ -596,6 +596,9 @@ fn main() {
             // A 20 s export: the start (a listing call before the first read) and the end (the CSV, the report)
             // weigh a third of what they weigh in a 6 s one.
             export_budget(2000, 100, 100).await;
+            // A 60 s export, the length of the apply's far-above-the-limit job: the steady pace a long export
+            // (the 100k customers) keeps.
+            export_budget(6000, 100, 500).await;
         });
         return;
     }
