@@ -338,6 +338,9 @@ pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
 }
 
+/// How long a job waits for a state file's lock before it refuses the file as another job's.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The state file, opened by the one caller that uses it now.
 pub struct StateFile {
     connection: Connection,
@@ -355,11 +358,20 @@ impl StateFile {
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
         let lock = crate::files::create_or_open_private(path)
             .map_err(|error| StateError::Unusable { path: display.clone(), message: error.to_string() })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path: display }),
-            Err(std::fs::TryLockError::Error(error)) => {
-                return Err(StateError::Unusable { path: display, message: error.to_string() });
+        // A lock just let go can still be held for a moment by a process being started elsewhere (between its fork
+        // and its exec, a child holds every descriptor of its parent, close-on-exec ones too): asked again for a
+        // short while before another job's state file is refused.
+        let deadline = std::time::Instant::now() + LOCK_PATIENCE;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(StateError::Locked { path: display }),
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(StateError::Unusable { path: display, message: error.to_string() });
+                }
             }
         }
         let mut state = Self::open_connection(path, schema::Role::Owner)?;

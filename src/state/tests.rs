@@ -99,6 +99,22 @@ fn a_state_file_is_private_and_locked_while_a_job_holds_it() {
     assert!(state.find_job(JobKind::Apply).unwrap().is_none());
 }
 
+/// A lock let go a moment after a job asks for it (a child process between fork and exec holding the descriptor of
+/// a job that has just ended) is waited for, not taken for another job's.
+#[test]
+fn a_lock_let_go_within_a_moment_is_waited_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("job.pcbulk.db");
+    let state = StateFile::open_for_job(&path).unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        drop(state);
+    });
+    let state = StateFile::open_for_job(&path).expect("the lock let go after 100 ms is taken");
+    holder.join().unwrap();
+    assert!(state.find_job(JobKind::Apply).unwrap().is_none());
+}
+
 /// A reader (`status` from another process) that meets a state file the starting job has made but not yet filled
 /// says so and makes nothing: the job makes its own tables (a reader that made them raced the job's switch to WAL).
 #[test]
