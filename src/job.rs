@@ -128,17 +128,19 @@ pub enum JobError {
     )]
     InputChanged { csv: String, created: String, what: String, lost: String },
     #[error(
-        "this job's changes were rolled back (a rollback started {at}: {restored} rows restored, {left} left to do; \
-         see pcbulk status --state {state}); nothing was sent. To apply the CSV again, give --restart"
+        "this job's changes were rolled back (a rollback started {at}: {} restored, {left} left to do; \
+         see pcbulk status --state {state}); nothing was sent. To apply the CSV again, give --restart",
+        crate::words::counted(*.restored, "row")
     )]
     RolledBack { state: String, at: String, restored: u64, left: u64 },
     #[error(
-        "--restart would delete the record of a job that wrote {count} rows ({state}): their before-values, and with \
+        "--restart would delete the record of a job that wrote {} ({state}): their before-values, and with \
          them their rollback, would be lost. Roll them back first (pcbulk rollback --state {state}), or give \
-         --restart --yes to start over anyway"
+         --restart --yes to start over anyway",
+        crate::words::counted(*.count, "row")
     )]
     RestartLosesRollback { state: String, count: u64 },
-    #[error("--strict: {count} invalid rows, nothing was sent:\n{}", .problems.join("\n"))]
+    #[error("--strict: {} invalid, nothing was sent:\n{}", crate::words::counted(*.count, "row"), .problems.join("\n"))]
     Strict { count: u64, problems: Vec<String> },
     #[error("cannot write the report {path}: {source}")]
     Report { path: String, source: std::io::Error },
@@ -161,8 +163,9 @@ pub enum JobError {
     )]
     OtherBaseUrl { applied: String, given: String },
     #[error(
-        "the apply job has {count} rows whose PUT may or may not have landed: run the apply again (with \
-         --retry-failed) to settle them, then roll back"
+        "the apply job has {} whose PUT may or may not have landed: run the apply again (with \
+         --retry-failed) to settle them, then roll back",
+        crate::words::counted(*.count as u64, "row")
     )]
     InDoubt { count: usize },
 }
@@ -313,8 +316,9 @@ fn existing_job(state: &mut StateFile, config: &ApplyConfig, hash: &str) -> Resu
         let lost = match written {
             0 => String::new(),
             count => format!(
-                " (the record of the {count} rows it already wrote is then lost, and with it their rollback: roll \
-                 them back first, or add --yes)"
+                " (the record of the {} it already wrote is then lost, and with it their rollback: roll \
+                 them back first, or add --yes)",
+                crate::words::counted(count, "row")
             ),
         };
         return Err(JobError::InputChanged {

@@ -68,6 +68,7 @@ pub mod timeline;
 pub mod undo;
 pub mod validate;
 pub mod wire;
+pub mod words;
 pub(crate) mod write;
 
 #[cfg(test)]

@@ -252,14 +252,20 @@ impl Summary {
         let attention = [RowStatus::Failed, RowStatus::Invalid, RowStatus::Conflict, RowStatus::Pending];
         let needing: u64 = attention.iter().map(|status| self.count(*status)).sum();
         if needing > 0 {
-            let words = format!("{needing} of {} rows need attention: {}", self.rows, listed(&attention).join(", "));
+            let of = crate::words::counted(self.rows, "row");
+            let need = if needing == 1 { "needs" } else { "need" };
+            let words = format!("{needing} of {of} {need} attention: {}", listed(&attention).join(", "));
             return Verdict { good: false, words };
         }
         let done = listed(&[RowStatus::Updated, RowStatus::Restored, RowStatus::WouldUpdate, RowStatus::Unchanged]);
         let words = match done.as_slice() {
             [] => "No rows".to_string(),
-            [only] => format!("All {} rows {}", self.rows, only.split_once(' ').map_or("", |(_, name)| name)),
-            _ => format!("All {} rows done: {}", self.rows, done.join(", ")),
+            [only] => format!(
+                "All {} {}",
+                crate::words::counted(self.rows, "row"),
+                only.split_once(' ').map_or("", |(_, name)| name)
+            ),
+            _ => format!("All {} done: {}", crate::words::counted(self.rows, "row"), done.join(", ")),
         };
         Verdict { good: true, words }
     }

@@ -133,7 +133,7 @@ async fn the_end_of_a_job_is_posted_as_json_teams_or_slack_and_the_url_is_never_
     let (target, kind, body) = &posts[0];
     assert_eq!(target, &format!("/{SECRET_PATH}?{SECRET_QUERY}"), "posted to the URL given, query and all");
     assert_eq!(kind, "application/json");
-    assert_eq!(body["verdict"], "1 of 4 rows need attention: 1 invalid", "{body}");
+    assert_eq!(body["verdict"], "1 of 4 rows needs attention: 1 invalid", "{body}");
     assert_eq!(body["needs_attention"], true);
     assert_eq!(body["summary"]["counts"]["updated"], 3);
     assert_eq!(body["summary"]["job"], "apply");
@@ -154,7 +154,7 @@ async fn the_end_of_a_job_is_posted_as_json_teams_or_slack_and_the_url_is_never_
     assert_eq!(attachment["contentType"], "application/vnd.microsoft.card.adaptive");
     assert_eq!(attachment["content"]["type"], "AdaptiveCard");
     let blocks = attachment["content"]["body"].as_array().unwrap();
-    assert_eq!(blocks[0]["text"], "pcbulk apply: 1 of 4 rows need attention: 1 invalid");
+    assert_eq!(blocks[0]["text"], "pcbulk apply: 1 of 4 rows needs attention: 1 invalid");
     assert_eq!(blocks[0]["color"], "Attention");
     let facts: Vec<&str> =
         blocks[1]["facts"].as_array().unwrap().iter().map(|f| f["title"].as_str().unwrap()).collect();

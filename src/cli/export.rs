@@ -119,10 +119,14 @@ pub fn run(args: ExportArgs, environment: Environment) -> anyhow::Result<Exit> {
     runtime.block_on(async {
         let api = resolve_api(&args.api, &args.pace, environment)?;
         let config = resolve(&args, api)?;
-        let mut kept: Vec<Kept> = args.customers.iter().map(|path| Kept { role: "--customers", path: path.clone() }).collect();
+        let mut kept: Vec<Kept> =
+            args.customers.iter().map(|path| Kept { role: "--customers", path: path.clone() }).collect();
         outputs::check(&[Output { option: "--state", path: config.state.clone() }], &kept)?;
         kept.extend(outputs::state_files(&config.state));
-        let files = [Output { option: "--out", path: config.out.clone() }, Output { option: "--report", path: config.report.clone() }];
+        let files = [
+            Output { option: "--out", path: config.out.clone() },
+            Output { option: "--report", path: config.report.clone() },
+        ];
         outputs::check(&files, &kept)?;
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
@@ -131,10 +135,11 @@ pub fn run(args: ExportArgs, environment: Environment) -> anyhow::Result<Exit> {
         let exit = summarise(&config.out, &outcome.job);
         match outcome.written {
             Some(rows) => eprintln!(
-                "export {}: {rows} customers written to {} ({} listing requests); edit it and run: pcbulk apply {} --dry-run",
+                "export {}: {} written to {} ({}); edit it and run: pcbulk apply {} --dry-run",
                 outcome.export_id,
+                crate::words::counted(rows, "customer"),
                 config.out.display(),
-                outcome.listing_requests,
+                crate::words::counted(outcome.listing_requests, "listing request"),
                 config.out.display()
             ),
             None => eprintln!("export {}: not finished, {} not written", outcome.export_id, config.out.display()),

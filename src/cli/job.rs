@@ -57,9 +57,9 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
     // No request sent, no pace to speak of.
     let pace = outcome.figures.settled_rate.map(|rate| format!(", pace settled at {rate:.1} requests/s"));
     eprintln!(
-        "{:.1}s, {} requests, {} answered 429{}{}",
+        "{:.1}s, {}, {} answered 429{}{}",
         outcome.duration.as_secs_f64(),
-        outcome.figures.requests,
+        crate::words::counted(outcome.figures.requests, "request"),
         outcome.figures.throttled,
         pace.unwrap_or_default(),
         if outcome.resumed { " (resumed)" } else { "" }
@@ -104,7 +104,7 @@ pub(super) fn summarise(subject: &Path, outcome: &JobOutcome) -> Exit {
 
 /// What the canary did, row by row, with the before and after of every field it changed.
 fn show_canary(rows: &[crate::engine::CanaryRow]) {
-    eprintln!("canary: {} rows done; look at them before the rest runs:", rows.len());
+    eprintln!("canary: {} done; look at them before the rest runs:", crate::words::counted(rows.len() as u64, "row"));
     for row in rows {
         let outcome = &row.outcome;
         eprintln!("  line {} ({}): {}", outcome.line, row.customer_id, outcome.status);

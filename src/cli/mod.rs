@@ -398,14 +398,13 @@ fn run_validate(args: ValidateArgs) -> anyhow::Result<Exit> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let summary = validate::run(&config, &mut out)?;
     out.flush().context("cannot print")?;
-    let plural = |count: u64, word: &str| format!("{count} {word}{}", if count == 1 { "" } else { "s" });
     eprintln!(
         "{}: {}, {} valid, {} invalid, {}",
         config.csv.display(),
-        plural(summary.rows, "row"),
+        crate::words::counted(summary.rows, "row"),
         summary.valid,
         summary.invalid,
-        plural(summary.warnings, "warning")
+        crate::words::counted(summary.warnings, "warning")
     );
     if summary.not_utf8 > 0 {
         let rows = match summary.not_utf8 {

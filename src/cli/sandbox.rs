@@ -209,7 +209,10 @@ fn usage(sandbox: &Sandbox) -> String {
     let ids = sandbox.customer_ids();
     let example = ids.first().map(String::as_str).unwrap_or("<customer-id>");
     [
-        format!("pcbulk sandbox listening on {url} with {} customers (Ctrl-C to stop)", ids.len()),
+        format!(
+            "pcbulk sandbox listening on {url} with {} (Ctrl-C to stop)",
+            crate::words::counted(ids.len() as u64, "customer")
+        ),
         String::new(),
         "# a ready bearer token (valid for the token lifetime):".into(),
         format!("export PCBULK_TOKEN={}", sandbox.mint_token()),

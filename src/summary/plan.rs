@@ -140,7 +140,7 @@ impl PlanView {
     /// The text to print. `report` is where every row is; `run` the command that runs a dry run's job for real.
     pub fn render(&self, paint: Paint, report: &str, run: Option<&str>) -> String {
         let mut text = String::new();
-        let rows = |n: u64| if n == 1 { "1 row".to_string() } else { format!("{n} rows") };
+        let rows = |n: u64| crate::words::counted(n, "row");
         let _ = writeln!(text, "{}", paint.bold(&format!("{} {}", rows(self.changed), self.verb())));
         self.row_lines(&mut text, paint, report);
         if !self.fields.is_empty() {
