@@ -552,13 +552,15 @@ fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> f64 {
     per_row
 }
 
-/// CPU per row at 0, 3 and 40 ms of latency, and the ratio of the slowest service's to the fastest's.
+/// CPU per row at 0, 3 and 40 ms of latency, and the ratio of the slowest service's to the fastest's, both of the
+/// same number of rows (a job's fixed cost, start-up to report, weighs five times more a row in 4k rows than in 20k).
 fn cpu_at_latencies() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let fastest = cpu_at_latency(dir.path(), 20_000, 0);
+    cpu_at_latency(dir.path(), 20_000, 0);
+    let fastest = cpu_at_latency(dir.path(), 4_000, 0);
     cpu_at_latency(dir.path(), 20_000, 3);
     let slowest = cpu_at_latency(dir.path(), 4_000, 40);
-    line("cpu per row, 40 ms / 0 ms latency", format!("{:.2}", slowest / fastest), "target <= 2");
+    line("cpu per row, 40 ms / 0 ms latency, 4,000 rows each", format!("{:.2}", slowest / fastest), "target <= 2");
 }
 
 fn main() {
