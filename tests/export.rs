@@ -201,16 +201,7 @@ fn an_export_killed_and_resumed_reads_no_recorded_profile_again_nor_lists_again(
     let server = Server::start(150, faults);
     let trip = Trip::new();
     let (out, state) = (trip.path("current.csv"), trip.path("current.csv.pcbulk.db"));
-    let args = ["export", "--out", &out, "--page-size", "25", "--concurrency", "2", "--base-url", server.sandbox.url()];
-    let mut child = spawn_pcbulk(&args, &[("PCBULK_TOKEN", &server.token)], Stdio::null());
-    let started = Instant::now();
-    while server.counters().total_profile_reads() < 40 {
-        assert!(started.elapsed() < LIMIT, "the export reads");
-        assert!(child.try_wait().expect("waitable").is_none(), "the export is still running");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reaped");
+    kill_once_read(&server, &out, "25", 40);
     let listed = server.listing_calls();
     assert!(listed <= 6, "six pages at most: {listed}");
     let recorded = snapshots(&state);
@@ -220,34 +211,44 @@ fn an_export_killed_and_resumed_reads_no_recorded_profile_again_nor_lists_again(
     assert!(stderr(&resumed).contains("(resumed)"), "{}", stderr(&resumed));
     // A resume lists only the pages not recorded: at most the one in flight at the kill is asked for twice.
     assert!(server.listing_calls() <= 7, "no recorded page listed again: {} calls", server.listing_calls());
-    let reads = server.reads();
-    assert_eq!(reads.len(), 150, "every customer read");
-    for (id, count) in &reads {
-        match recorded.contains(id) {
-            true => assert_eq!(*count, 1, "{id} was recorded before the kill and read again"),
-            // Read but not yet recorded when killed (at most those in flight): read once more, never more.
-            false => assert!(*count <= 2, "{id} read {count} times"),
-        }
-    }
-    let twice = reads.values().filter(|count| **count == 2).count();
-    assert!(twice <= 8, "only reads in flight at the kill are repeated: {twice}");
+    assert_read_once_but_in_flight(&server, &recorded, 150);
     assert_eq!(trip.rows("current.csv").len(), 150);
 }
 
-/// An export of 200 customers in pages of 5 (40 pages, each waiting for the one before, ≥ 40 ms each), killed
-/// once 10 profiles are read: far from the listing's end. The listing calls made by then.
-fn killed_while_listing(server: &Server, trip: &Trip) -> u64 {
-    let out = trip.path("current.csv");
-    let args = ["export", "--out", &out, "--page-size", "5", "--concurrency", "2", "--base-url", server.sandbox.url()];
+/// `pcbulk export --out out` in pages of `page_size` (2 in flight), killed with SIGKILL once `reads` profiles are read.
+fn kill_once_read(server: &Server, out: &str, page_size: &str, reads: u64) {
+    let args =
+        ["export", "--out", out, "--page-size", page_size, "--concurrency", "2", "--base-url", server.sandbox.url()];
     let mut child = spawn_pcbulk(&args, &[("PCBULK_TOKEN", &server.token)], Stdio::null());
     let started = Instant::now();
-    while server.counters().total_profile_reads() < 10 {
+    while server.counters().total_profile_reads() < reads {
         assert!(started.elapsed() < LIMIT, "the export reads");
         assert!(child.try_wait().expect("waitable").is_none(), "the export is still running");
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().expect("SIGKILL");
     child.wait().expect("reaped");
+}
+
+/// After a kill and a resume: every one of `customers` read, those `recorded` before the kill once, the others (read
+/// but not yet recorded when killed: at most those in flight) once more, never more.
+fn assert_read_once_but_in_flight(server: &Server, recorded: &[String], customers: usize) {
+    let reads = server.reads();
+    assert_eq!(reads.len(), customers, "every customer read");
+    for (id, count) in &reads {
+        match recorded.contains(id) {
+            true => assert_eq!(*count, 1, "{id} was recorded before the kill and read again"),
+            false => assert!(*count <= 2, "{id} read {count} times"),
+        }
+    }
+    let twice = reads.values().filter(|count| **count == 2).count();
+    assert!(twice <= 8, "only reads in flight at the kill are repeated: {twice}");
+}
+
+/// An export of 200 customers in pages of 5 (40 pages, each waiting for the one before, ≥ 40 ms each), killed
+/// once 10 profiles are read: far from the listing's end. The listing calls made by then.
+fn killed_while_listing(server: &Server, trip: &Trip) -> u64 {
+    kill_once_read(server, &trip.path("current.csv"), "5", 10);
     let listed = server.listing_calls();
     assert!(listed < 40, "killed while it listed (reads began before the listing ended): {listed} of 40 pages");
     listed
@@ -267,16 +268,7 @@ fn an_export_killed_while_it_lists_and_reads_resumes_with_no_page_or_customer_sk
     let ids: Vec<String> = trip.rows("current.csv").into_iter().map(|row| row["customer_id"].clone()).collect();
     let expected: Vec<String> = (0..200).map(customer).collect();
     assert_eq!(ids, expected, "every customer once, in the listing's order");
-    let reads = server.reads();
-    assert_eq!(reads.len(), 200, "every customer read");
-    for (id, count) in &reads {
-        match recorded.contains(id) {
-            true => assert_eq!(*count, 1, "{id} was recorded before the kill and read again"),
-            false => assert!(*count <= 2, "{id} read {count} times"),
-        }
-    }
-    let twice = reads.values().filter(|count| **count == 2).count();
-    assert!(twice <= 8, "only reads in flight at the kill are repeated: {twice}");
+    assert_read_once_but_in_flight(&server, &recorded, 200);
 }
 
 #[test]

@@ -132,7 +132,9 @@ pub async fn export(
         feed,
     };
     let outcome = super::execute(state, run, &config.api, progress, cancel).await?;
-    // A listing that failed stops the export with its own words (the rows it listed were read first).
+    // A listing that failed stops the export with its own words (the rows it listed were read first). The feed drops
+    // its sender unsent only when it did not run to its end (a panic): the reader then saw the feed gone and ended the
+    // job unfinished, so nothing is written and the count of listing calls does not matter.
     let listing_requests = match listed {
         Some(listed) => listed.await.unwrap_or(Ok(0))?,
         None => 0,
