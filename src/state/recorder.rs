@@ -11,6 +11,10 @@
 //! their turn. An outcome rings nothing (recording one wakes no thread and costs no fsync of its own): it rides the
 //! next intent's commit, a flush, or waits at most `OUTCOME_WAIT`. A row is done only once its outcome is committed,
 //! so one lost to a crash is simply settled again by the next run.
+//!
+//! A commit wakes the runtime once, however many intents it holds ([`acks`]).
+
+mod acks;
 
 use super::{PlannedRow, RowOutcome, StateError, StateFile, changes_json, now};
 use crate::merge::FieldChange;
@@ -32,8 +36,8 @@ const OUTCOME_WAIT: Duration = Duration::from_millis(200);
 /// one queue whose room is kept from batch to batch, so a box would be the only allocation a row's outcome costs.
 #[allow(clippy::large_enum_variant)]
 enum Message {
-    /// A PUT about to be sent, and the worker waiting for it to be durable.
-    Intend { line: u64, changes: Vec<FieldChange>, done: oneshot::Sender<Result<(), String>> },
+    /// A PUT about to be sent; the worker waits for its ticket to be durable ([`acks`]).
+    Intend { line: u64, changes: Vec<FieldChange>, ticket: u64 },
     /// What became of a row.
     Outcome(RowOutcome),
     /// The PUT intended for this row was not sent after all (the job stopped first): the row stays as it was, with
@@ -58,6 +62,8 @@ struct Queue {
     rung: bool,
     /// An intent of this turn will ring once the turn has run: later intents of the turn only queue.
     turn_open: bool,
+    /// The last intent's ticket: tickets follow the order of the queue.
+    tickets: u64,
 }
 
 /// What the thread and every handle share.
@@ -65,6 +71,8 @@ struct Queue {
 struct Conduit {
     queue: Mutex<Queue>,
     bell: Condvar,
+    /// Where the intents learn that they are durable.
+    acks: acks::Acks,
     /// Transactions committed: what the batching saves is visible (tests, benches).
     commits: AtomicU64,
 }
@@ -122,11 +130,12 @@ impl RecorderHandle {
     /// Records, durably, that a PUT with these changes is about to be sent for this row. Outcomes recorded before
     /// it are committed in the same transaction, and so are the intents of the same turn of the runtime.
     pub async fn intend_put(&self, line: u64, changes: &[FieldChange]) -> Result<(), StateError> {
-        let (done, answer) = oneshot::channel();
-        let first = {
+        let (ticket, first) = {
             let mut queue = lock(&self.conduit.queue);
-            queue.messages.push(Message::Intend { line, changes: changes.to_vec(), done });
-            !std::mem::replace(&mut queue.turn_open, true)
+            queue.tickets += 1;
+            let ticket = queue.tickets;
+            queue.messages.push(Message::Intend { line, changes: changes.to_vec(), ticket });
+            (ticket, !std::mem::replace(&mut queue.turn_open, true))
         };
         if first {
             // Queued behind the workers already woken: their intents join this one's commit. No clock is involved:
@@ -138,7 +147,7 @@ impl RecorderHandle {
             queue.rung = true;
             self.conduit.bell.notify_one();
         }
-        wait(answer).await
+        self.conduit.acks.durable(ticket).await.map_err(StateError::RecorderGone)
     }
 
     /// Records a row's outcome: committed with the next intent or flush, when `BATCH` messages wait, or within
@@ -206,7 +215,17 @@ fn next_batch(conduit: &Arc<Conduit>, batch: &mut Vec<Message>) {
     }
 }
 
+/// Tells the intents still waiting that the recorder has stopped, however its thread ends (a panic too).
+struct Stopped<'a>(&'a acks::Acks);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
 fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFile, StateError> {
+    let _stopped = Stopped(&conduit.acks);
     // Once a commit fails (a full disk), every later intent fails too: no PUT goes out unrecorded.
     let mut broken: Option<String> = None;
     // The job's `last_moved_at` as last written: it changes once a second at most, so most commits leave it.
@@ -222,6 +241,7 @@ fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFi
     let mut batch = Vec::new();
     loop {
         next_batch(conduit, &mut batch);
+        conduit.acks.nudge();
         if batch.is_empty() {
             continue;
         }
@@ -252,8 +272,15 @@ fn run(mut state: StateFile, job: i64, conduit: &Arc<Conduit>) -> Result<StateFi
         if let Err(message) = &result {
             broken.get_or_insert_with(|| message.clone());
         }
+        let intended = batch.iter().rev().find_map(|message| match message {
+            Message::Intend { ticket, .. } => Some(*ticket),
+            _ => None,
+        });
+        if let Some(upto) = intended {
+            conduit.acks.settle(upto, &result);
+        }
         for message in batch.drain(..) {
-            if let Message::Intend { done, .. } | Message::Page { done, .. } | Message::Flush(done) = message {
+            if let Message::Page { done, .. } | Message::Flush(done) = message {
                 let _ = done.send(result.clone());
             }
         }
