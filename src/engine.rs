@@ -21,7 +21,7 @@ use crate::fields::CUSTOMER_BILLING;
 use crate::input::{Change, CustomerId};
 use crate::merge::FieldChange;
 use crate::progress::Progress;
-use crate::state::recorder::RecorderHandle;
+use crate::state::recorder::{Gather, RecorderHandle};
 use crate::state::{LineSet, plan};
 use row::RowContext;
 use std::collections::HashMap;
@@ -135,6 +135,8 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Ending {
     let workers = client.pace().config().concurrency.get() * ROWS_PER_REQUEST_SLOT;
+    // A slow service's answers come one by one: their intents share a commit (an fsync) instead of one each.
+    recorder.gather(Gather::for_workers(workers));
     let stop = cancel.child_token();
     // After a stop no request goes out that is not already on the wire, but the reads that settle a lost PUT.
     let client = client.stopping_with(stop.clone());

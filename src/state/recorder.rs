@@ -21,9 +21,9 @@ use crate::merge::FieldChange;
 use crate::sync::lock;
 use rusqlite::params;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The most messages that wait in the queue before the recorder is woken to commit them.
@@ -64,6 +64,47 @@ struct Queue {
     turn_open: bool,
     /// The last intent's ticket: tickets follow the order of the queue.
     tickets: u64,
+    /// The intents in `messages`.
+    intents: usize,
+    /// The thread is gathering the intents of a commit ([`gather`]): a turn's end rings nothing.
+    gathering: bool,
+    /// How an idle thread gathers intents; `None`: it commits at once.
+    gather: Option<Gather>,
+    /// The thread is committing (from taking a batch to waiting again); `rung_busy`: it was rung meanwhile, so
+    /// the next batch is taken at once, not gathered.
+    busy: bool,
+    rung_busy: bool,
+}
+
+impl Queue {
+    /// Wants the thread now (the caller notifies the bell).
+    fn ring(&mut self) {
+        self.rung = true;
+        self.rung_busy |= self.busy;
+    }
+}
+
+/// How long a recorder woken from idle by an intent waits for more before committing: the service answers slowly,
+/// the intents trickle in one by one, and each commit costs an fsync and the wakes of two threads. Gathering them
+/// costs no request slot (a row waiting for its intent holds none) and every PUT still waits for its own intent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gather {
+    /// Commit once this many intents wait (with fewer row workers than twice this, slots would stand idle).
+    pub intents: usize,
+    /// Commit once no message has come for this long: the flow of answers has paused.
+    pub quiet: Duration,
+    /// Never hold the first intent longer than this.
+    pub most: Duration,
+}
+
+impl Gather {
+    /// For a job of `workers` row workers: gathers up to a quarter of them (`None` below 8 workers, `--concurrency`
+    /// under 4: too few rows in progress for anything to join), until the flow of answers pauses for 6 ms, at most
+    /// 25 ms (measured in docs/performance.md).
+    pub fn for_workers(workers: usize) -> Option<Gather> {
+        let intents = workers / 4;
+        (intents >= 2).then_some(Gather { intents, quiet: Duration::from_millis(6), most: Duration::from_millis(25) })
+    }
 }
 
 /// What the thread and every handle share.
@@ -83,7 +124,7 @@ impl Conduit {
         let mut queue = lock(&self.queue);
         queue.messages.push(message);
         if ring || queue.messages.len() >= BATCH {
-            queue.rung = true;
+            queue.ring();
             self.bell.notify_one();
         }
     }
@@ -135,6 +176,11 @@ impl RecorderHandle {
             queue.tickets += 1;
             let ticket = queue.tickets;
             queue.messages.push(Message::Intend { line, changes: changes.to_vec(), ticket });
+            queue.intents += 1;
+            if queue.gathering && queue.gather.is_some_and(|gather| queue.intents >= gather.intents) {
+                queue.ring();
+                self.conduit.bell.notify_one();
+            }
             (ticket, !std::mem::replace(&mut queue.turn_open, true))
         };
         if first {
@@ -144,10 +190,18 @@ impl RecorderHandle {
             tokio::task::yield_now().await;
             let mut queue = lock(&self.conduit.queue);
             queue.turn_open = false;
-            queue.rung = true;
-            self.conduit.bell.notify_one();
+            if !queue.gathering {
+                queue.ring();
+                self.conduit.bell.notify_one();
+            }
         }
         self.conduit.acks.durable(ticket).await.map_err(StateError::RecorderGone)
+    }
+
+    /// From now on, an idle recorder woken by an intent gathers the intents that follow into its commit as `gather`
+    /// says (`None`: commits at once, the default).
+    pub fn gather(&self, gather: Option<Gather>) {
+        lock(&self.conduit.queue).gather = gather;
     }
 
     /// Records a row's outcome: committed with the next intent or flush, when `BATCH` messages wait, or within
@@ -199,13 +253,21 @@ async fn wait(answer: oneshot::Receiver<Result<(), String>>) -> Result<(), State
 /// message queued once the bell rings or `OUTCOME_WAIT` has passed, up to and with a `Stop` (one is added when every
 /// handle and the recorder are gone).
 fn next_batch(conduit: &Arc<Conduit>, batch: &mut Vec<Message>) {
-    let queue = lock(&conduit.queue);
+    let mut queue = lock(&conduit.queue);
+    // Rung while it committed: a busy job's intents group on their own, and are not held.
+    let idle = !std::mem::replace(&mut queue.rung_busy, false);
+    queue.busy = false;
     let (mut queue, _) = conduit
         .bell
         .wait_timeout_while(queue, OUTCOME_WAIT, |queue| !queue.rung)
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     queue.rung = false;
+    if idle && queue.intents > 0 {
+        queue = gather(conduit, queue);
+    }
     std::mem::swap(&mut queue.messages, batch);
+    queue.intents = 0;
+    queue.busy = true;
     drop(queue);
     if let Some(stop) = batch.iter().position(|message| matches!(message, Message::Stop)) {
         // Nothing is sent after a stop; whatever was is dropped, and its waiter told the recorder has stopped.
@@ -213,6 +275,31 @@ fn next_batch(conduit: &Arc<Conduit>, batch: &mut Vec<Message>) {
     } else if Arc::strong_count(conduit) == 1 {
         batch.push(Message::Stop);
     }
+}
+
+/// The thread was idle when an intent's turn ended: the intents that follow join its commit until their flow
+/// pauses (no message for `quiet`), `intents` wait, or `most` has passed; a flush or a stop ends it at once.
+fn gather<'a>(conduit: &'a Conduit, mut queue: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+    let Some(Gather { intents, quiet, most }) = queue.gather else { return queue };
+    let start = Instant::now();
+    queue.gathering = true;
+    loop {
+        let (seen, elapsed) = (queue.messages.len(), start.elapsed());
+        if queue.intents >= intents || elapsed >= most {
+            break;
+        }
+        let (again, _) = conduit
+            .bell
+            .wait_timeout_while(queue, quiet.min(most - elapsed), |queue| !queue.rung)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        queue = again;
+        if queue.rung || queue.messages.len() == seen {
+            break;
+        }
+    }
+    queue.gathering = false;
+    queue.rung = false;
+    queue
 }
 
 /// Tells the intents still waiting that the recorder has stopped, however its thread ends (a panic too).
@@ -451,5 +538,97 @@ mod tests {
         assert_eq!(recorder.commits(), 1, "ten intents of one turn, one transaction");
         let state = recorder.finish().unwrap();
         assert_eq!(state.unsettled_puts(job.id).unwrap().len(), 10);
+    }
+
+    /// A recorder on a job of ten pending rows, and a change to intend.
+    fn started() -> (Recorder, i64, FieldChange) {
+        let mut state = StateFile::open_in_memory().unwrap();
+        let rows = (2..12).map(|line| {
+            let (customer_id, error, warnings) = (format!("c{line}"), String::new(), String::new());
+            Ok(PlannedRow { line, customer_id, status: RowStatus::Pending, error, warnings, plan: None })
+        });
+        let job = state.create_job(JobKind::Apply, "x.csv", "h", "http://127.0.0.1:1", rows).unwrap().unwrap();
+        let change = FieldChange { field: "email", before: None, after: Some(serde_json::json!("a@contoso.com")) };
+        (Recorder::start(state, job.id), job.id, change)
+    }
+
+    /// Waits (a generous minute at most) until the thread gathers: observable state, no sleep as synchronisation.
+    async fn until_gathering(recorder: &Recorder) {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            while !lock(&recorder.conduit.queue).gathering {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        waited.await.expect("the recorder gathers");
+    }
+
+    /// Waits (a generous minute at most) until the thread waits for the bell.
+    async fn until_idle(recorder: &Recorder) {
+        let waited = tokio::time::timeout(Duration::from_secs(60), async {
+            while lock(&recorder.conduit.queue).busy {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        waited.await.expect("the recorder waits");
+    }
+
+    #[tokio::test]
+    async fn an_idle_recorder_gathers_intents_of_later_turns_into_one_commit_up_to_its_count() {
+        let (recorder, job, change) = started();
+        let handle = recorder.handle();
+        let hour = Duration::from_secs(3600);
+        handle.gather(Some(Gather { intents: 3, quiet: hour, most: hour }));
+        until_idle(&recorder).await;
+        let first = tokio::spawn({
+            let (handle, change) = (handle.clone(), change.clone());
+            async move { handle.intend_put(2, &[change]).await }
+        });
+        until_gathering(&recorder).await;
+        let second = tokio::spawn({
+            let (handle, change) = (handle.clone(), change.clone());
+            async move { handle.intend_put(3, &[change]).await }
+        });
+        // Neither is durable yet: two intents of three, and the flow has not paused for an hour.
+        tokio::task::yield_now().await;
+        assert_eq!(recorder.commits(), 0);
+        handle.intend_put(4, std::slice::from_ref(&change)).await.unwrap();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(recorder.commits(), 1, "three intents of three turns, one transaction");
+        let state = recorder.finish().unwrap();
+        assert_eq!(state.unsettled_puts(job).unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_gathered_intent_goes_once_the_flow_pauses_or_the_window_ends_or_a_flush_comes() {
+        let (recorder, _, change) = started();
+        let handle = recorder.handle();
+        let (hour, moment, minute) = (Duration::from_secs(3600), Duration::from_millis(20), Duration::from_secs(60));
+        // Nothing joins: the quiet time ends the window. A steady flow would never pause: the window's length ends
+        // it. A flush is never held.
+        let windows = [(moment, hour, false), (hour, moment, false), (hour, hour, true)];
+        for (line, (quiet, most, flush)) in (2..).zip(windows) {
+            until_idle(&recorder).await;
+            handle.gather(Some(Gather { intents: 8, quiet, most }));
+            let held = tokio::spawn({
+                let (handle, change) = (handle.clone(), change.clone());
+                async move { handle.intend_put(line, &[change]).await }
+            });
+            until_gathering(&recorder).await;
+            if flush {
+                tokio::time::timeout(minute, handle.flush()).await.expect("a flush ends it").unwrap();
+            }
+            tokio::time::timeout(minute, held).await.expect("the window ends").unwrap().unwrap();
+        }
+        assert_eq!(recorder.commits(), 3);
+        recorder.finish().unwrap();
+    }
+
+    #[test]
+    fn a_job_gathers_a_quarter_of_its_row_workers_and_a_small_one_none() {
+        assert_eq!(Gather::for_workers(32).map(|gather| gather.intents), Some(8));
+        assert_eq!(Gather::for_workers(16).map(|gather| gather.intents), Some(4));
+        assert_eq!(Gather::for_workers(8).map(|gather| gather.intents), Some(2));
+        assert_eq!(Gather::for_workers(6), None, "--concurrency 3: rows commit at once");
     }
 }
