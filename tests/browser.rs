@@ -119,6 +119,14 @@ fn ticks(dom: &Html) -> Vec<String> {
     select(dom, "svg#minutes text.tick").iter().map(text).collect()
 }
 
+/// The requests the pace chart's points add up to.
+fn charted_requests(dom: &Html) -> u64 {
+    select(dom, "svg#minutes circle.requests")
+        .iter()
+        .map(|point| point.value().attr("data-count").unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
 /// Writes the page of the job in `state` with the real binary.
 fn report_page(state: &Path, page: &Path) {
     let (state, page) = (state.to_str().unwrap(), page.to_str().unwrap());
@@ -247,10 +255,7 @@ async fn a_short_resumed_job_is_charted_in_seconds_with_the_gap_and_an_older_sta
     assert!(ticks.len() >= 2 && ticks.iter().all(|tick| tick.ends_with(" s")), "{ticks:?}");
     assert_eq!(select(&dom, "svg#minutes polyline.requests").len(), 2, "a line for each run");
     assert_eq!(select(&dom, "svg#minutes rect.gap").len(), 1, "the gap between the runs, shaded");
-    let charted: u64 = select(&dom, "svg#minutes circle.requests")
-        .iter()
-        .map(|point| point.value().attr("data-count").unwrap().parse::<u64>().unwrap())
-        .sum();
+    let charted = charted_requests(&dom);
     assert_eq!(charted, requests, "the chart's points add up to the job's requests");
 
     // The same job as a pcbulk from before the seconds were kept left it: the table absent.
@@ -264,9 +269,6 @@ async fn a_short_resumed_job_is_charted_in_seconds_with_the_gap_and_an_older_sta
     assert_eq!(pace.value().attr("data-bucket-seconds"), Some("60"), "an older state file in minute buckets");
     assert!(select(&dom, "h2").iter().any(|h2| text(h2) == "Requests and 429s per minute"));
     assert_eq!(pace.value().attr("data-unit"), Some("min"));
-    let charted: u64 = select(&dom, "svg#minutes circle.requests")
-        .iter()
-        .map(|point| point.value().attr("data-count").unwrap().parse::<u64>().unwrap())
-        .sum();
+    let charted = charted_requests(&dom);
     assert_eq!(charted, requests, "its minutes add up to the job's requests too");
 }

@@ -123,6 +123,16 @@ pub(crate) fn profile_requests(server: &Server) -> u64 {
     server.counters().requests_by_route.get("customer_billing").copied().unwrap_or_default()
 }
 
+/// Applies an edited export (exit 2: some rows need attention) and checks it cost one request and one PUT per
+/// changed row, none for the others.
+pub(crate) fn apply_changed(trip: &Trip, server: &Server, edited: &str, changed: u64) {
+    let before = profile_requests(server);
+    let applied = trip.run(server, "apply", &[edited, "--no-preflight"]);
+    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
+    assert_eq!(profile_requests(server) - before, changed, "one request per changed row, none for the others");
+    assert_eq!(server.counters().total_puts_succeeded(), changed);
+}
+
 pub(crate) fn ok(output: &Output) {
     assert!(output.status.success(), "exit {:?}: {}", output.status.code(), stderr(output));
 }
@@ -635,11 +645,7 @@ fn an_edited_workbook_is_applied_three_way_as_a_csv_is() {
         [counted(&report, "unchanged"), counted(&report, "would_update"), counted(&report, "invalid")],
         [8, 3, 1]
     );
-    let before = profile_requests(&server);
-    let applied = trip.run(&server, "apply", &[&edited, "--no-preflight"]);
-    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
-    assert_eq!(profile_requests(&server) - before, 3, "one request per changed row, none for the others");
-    assert_eq!(server.counters().total_puts_succeeded(), 3);
+    apply_changed(&trip, &server, &edited, 3);
     let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
     assert_eq!(stored(3)["defaultAddress"]["city"], "Trondheim");
     assert_eq!(stored(7)["email"], "billing@contoso.example");

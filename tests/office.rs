@@ -10,7 +10,7 @@
 //! `.ci/run` installs Calc; without it these tests fail saying how to install it, unless `PCBULK_SKIP_OFFICE=1`.
 
 use crate::common;
-use crate::export::{Server, Trip, edit_workbook, ok, profile_requests, workbook_table};
+use crate::export::{Server, Trip, apply_changed, edit_workbook, ok, profile_requests, workbook_table};
 
 use common::{WorkDir, pcbulk, stderr};
 use pcbulk::input::{self, Edit, InputConfig, Record, Validity};
@@ -264,11 +264,7 @@ fn an_exported_workbook_edited_and_saved_by_the_spreadsheet_applies_only_what_ch
     let statuses: Vec<&str> = report.iter().map(|row| row["status"].as_str()).collect();
     let expected = ["unchanged", "would_update", "invalid", "unchanged", "would_update", "unchanged", "unchanged"];
     assert_eq!(statuses, [&expected[..], &["unchanged"]].concat());
-    let before = profile_requests(&server);
-    let applied = trip.run(&server, "apply", &[&current, "--no-preflight"]);
-    assert_eq!(applied.status.code(), Some(2), "{}", stderr(&applied));
-    assert_eq!(profile_requests(&server) - before, 2, "one request per changed row, none for the others");
-    assert_eq!(server.counters().total_puts_succeeded(), 2);
+    apply_changed(&trip, &server, &current, 2);
     let stored = |index: usize| server.sandbox.customer(&customer(index)).expect("a customer");
     assert_eq!(stored(1)["defaultAddress"]["city"], "Trondheim");
     assert_eq!(stored(4)["defaultAddress"]["addressLine2"], "", "an emptied cell clears the field");
