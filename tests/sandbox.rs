@@ -299,6 +299,27 @@ async fn the_token_bucket_answers_429_with_retry_after_in_the_real_shape() {
     assert_eq!((counters.throttled, counters.requests_with("GET", 200)), (2, 1));
 }
 
+/// The token bucket counts a request at the door, before the service's own time (the latency fault): requests
+/// that arrive 150 ms apart all pass a limiter of 10 a second (one every 100 ms), however long each then takes. Counted
+/// after a random latency of up to 400 ms, one pair in three reached the bucket closer than 100 ms apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_bucket_counts_a_request_at_the_door_before_its_latency() {
+    let faults = Faults { rate_limit: Some(10.0), rate_burst: Some(1.0), jitter_ms: 400, ..Faults::default() };
+    let (sandbox, api) = start_with(1, faults).await;
+    let id = first_customer(&sandbox);
+    let started = tokio::time::Instant::now();
+    let requests = (0..12u32).map(|index| {
+        let (api, id) = (&api, &id);
+        async move {
+            tokio::time::sleep_until(started + Duration::from_millis(150) * index).await;
+            api.get_customer(id).await.status.as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    assert_eq!(statuses, vec![200; 12]);
+    assert_eq!(sandbox.counters().throttled, 0);
+}
+
 #[tokio::test]
 async fn a_dropped_connection_after_commit_still_commits() {
     let (sandbox, api) = start_with(1, Faults::default()).await;

@@ -381,6 +381,44 @@ async fn a_refused_request_among_accepted_ones_below_the_limit_goes_to_90_percen
     assert_eq!(pace.current_rate(), 90);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_lone_429_after_ten_seconds_all_accepted_holds_every_worker_and_keeps_the_rate() {
+    // Room for all of them in flight at once (`answered` answers them after the last is sent).
+    let pace = Pace::new(config(100, 2000));
+    // Ten seconds at 100/s all accepted, then one refused: a request that reached the service late.
+    answered(&pace, 1001, |index| index < 1000, Duration::from_secs(1)).await;
+    let held_from = Instant::now();
+    drop(pace.acquire().await);
+    assert!(held_from.elapsed() >= Duration::from_secs(1), "the hold is served as for any 429");
+    assert_eq!(pace.current_rate(), 100);
+    // Another one within seconds is no 429 in passing: halved as before.
+    meet_a_429(&pace, Duration::from_secs(1)).await;
+    assert_eq!(pace.current_rate(), 50);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_429_among_fifty_accepted_is_refined_by_their_share_not_by_the_late_ones_behind_it() {
+    let pace = Pace::new(config(100, 2000));
+    let mut permits = Vec::new();
+    for index in 0..100 {
+        // The three sent after the refused one wake 30 ms late each: 40 ms apart, they would read as 25/s.
+        if index > 96 {
+            tokio::time::advance(Duration::from_millis(30)).await;
+        }
+        permits.push(pace.acquire().await);
+    }
+    for (index, permit) in permits.iter().enumerate() {
+        pace.on_answer(permit.issued_at(), index == 96);
+        if index == 96 {
+            pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
+        }
+    }
+    drop(permits);
+    drop(pace.acquire().await);
+    // 99 of 100 accepted at 100/s: 99/s, and 90% of it.
+    assert_eq!(pace.current_rate(), 89);
+}
+
 /// A strict limiter (a token bucket of one) at `limit`/s answering in 40 ms, driven by `workers` for `seconds`:
 /// (answers accepted each second, 429s).
 async fn against_a_strict_limiter(pace: Arc<Pace>, limit: f64, workers: usize, seconds: u64) -> (Vec<u64>, u64) {
