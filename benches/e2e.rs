@@ -586,6 +586,11 @@ fn cpu_at_latencies() {
     line("cpu per row, 40 ms / 0 ms latency, 4,000 rows each", format!("{:.2}", slowest / fastest), "target <= 2");
 }
 
+/// Whether `PCBULK_E2E_ONLY` asks for `mode` alone.
+fn only(mode: &str) -> bool {
+    std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == mode)
+}
+
 fn main() {
     let bench = std::env::args().any(|arg| arg == "--bench");
     let runtime =
@@ -599,12 +604,12 @@ fn main() {
         });
         return;
     }
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "export") {
+    if only("export") {
         drop(runtime);
         separate_exports(tempfile::tempdir().expect("a temp dir").path());
         return;
     }
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "round-trip") {
+    if only("round-trip") {
         // Request counts only: they do not depend on the build's optimisation.
         runtime.block_on(async {
             round_trip(2000, 100, 100, 0).await;
@@ -614,7 +619,7 @@ fn main() {
         });
         return;
     }
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|only| only == "export-budget") {
+    if only("export-budget") {
         runtime.block_on(async {
             export_budget(600, 100, 100).await;
             export_budget(600, 100, 500).await;
@@ -628,17 +633,17 @@ fn main() {
         return;
     }
     // `PCBULK_E2E_ONLY=latency`: the CPU-per-row-at-latency figures alone.
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|value| value == "latency") {
+    if only("latency") {
         drop(runtime);
         cpu_at_latencies();
         return;
     }
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|value| value == "far") {
+    if only("far") {
         // Only the job started far above a strict limit (issue 20 point 3).
         runtime.block_on(far_above_the_limit(100, 60));
         return;
     }
-    if std::env::var("PCBULK_E2E_ONLY").is_ok_and(|value| value == "limit") {
+    if only("limit") {
         // Only the figures against a limiter (issue 20 point 3 and the budget at the limit): a quick re-measure.
         runtime.block_on(async {
             budget(600, 100, 100, 40, None).await;

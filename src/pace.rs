@@ -225,6 +225,13 @@ impl Refine {
         self.last = Some(self.last.map_or(issued_at, |last| last.max(issued_at)));
     }
 
+    /// One answer refused (the 429 just tallied) and at least `at_least` accepted: a 429 in passing (see
+    /// [`PASSING_SECONDS`]).
+    fn refused_once_after(&self, at_least: u64) -> bool {
+        let (answered, accepted) = self.all;
+        answered == accepted + 1 && accepted >= at_least
+    }
+
     /// The rate the service accepted requests at once it refused one, requests a second; `None` with too few.
     ///
     /// Only the accepted requests sent after the first refused one count (and answered after it: answers come
@@ -379,25 +386,26 @@ impl Pace {
         state.hold_until = hold_until;
         state.restart_after_hold = true;
         let cut_since = state.last_cut.is_some_and(|cut| issued_at <= cut);
-        // This 429 is tallied already: every other answer since the rate last changed was accepted.
-        let (answered, accepted) = state.running.all;
-        let passing = answered == accepted + 1 && accepted >= u64::from(state.rate) * PASSING_SECONDS;
-        if !cut_since && passing {
+        if !cut_since {
             state.burst = 1;
-            state.running = Refine::new(now);
+            if state.running.refused_once_after(u64::from(state.rate) * PASSING_SECONDS) {
+                state.running = Refine::new(now);
+                tracing::info!(rate = state.rate, "throttled in passing: holding at the same rate");
+            } else {
+                let met = state.rate;
+                let near = active(state.ceiling, now).is_some();
+                lower_ceiling(&mut state, now, met);
+                let rate = cut(met, near);
+                state.running.until = Some(now);
+                state.refine = Some((state.running, met));
+                self.set_rate(&mut state, now, rate);
+                tracing::info!(
+                    rate,
+                    retry_after_secs = retry_after.as_secs_f64(),
+                    "throttled: holding and slowing down"
+                );
+            }
             state.last_cut = Some(now);
-            tracing::info!(rate = state.rate, "throttled in passing: holding at the same rate");
-        } else if !cut_since {
-            state.burst = 1;
-            let met = state.rate;
-            let near = active(state.ceiling, now).is_some();
-            lower_ceiling(&mut state, now, met);
-            let rate = cut(met, near);
-            state.running.until = Some(now);
-            state.refine = Some((state.running, met));
-            self.set_rate(&mut state, now, rate);
-            state.last_cut = Some(now);
-            tracing::info!(rate, retry_after_secs = retry_after.as_secs_f64(), "throttled: holding and slowing down");
         }
         state.climb_from = state.hold_until;
     }

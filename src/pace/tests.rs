@@ -317,6 +317,11 @@ async fn answered(pace: &Pace, count: usize, accepted: impl Fn(usize) -> bool, h
     for _ in 0..count {
         permits.push(pace.acquire().await);
     }
+    answer(pace, &permits, accepted, hold);
+}
+
+/// Answers `permits` in order as `accepted(index)` says (429s asking for `hold`).
+fn answer(pace: &Pace, permits: &[Permit], accepted: impl Fn(usize) -> bool, hold: Duration) {
     for (index, permit) in permits.iter().enumerate() {
         let throttled = !accepted(index);
         pace.on_answer(permit.issued_at(), throttled);
@@ -407,12 +412,7 @@ async fn a_429_among_fifty_accepted_is_refined_by_their_share_not_by_the_late_on
         }
         permits.push(pace.acquire().await);
     }
-    for (index, permit) in permits.iter().enumerate() {
-        pace.on_answer(permit.issued_at(), index == 96);
-        if index == 96 {
-            pace.on_throttled(permit.issued_at(), Duration::from_secs(1));
-        }
-    }
+    answer(&pace, &permits, |index| index != 96, Duration::from_secs(1));
     drop(permits);
     drop(pace.acquire().await);
     // 99 of 100 accepted at 100/s: 99/s, and 90% of it.
