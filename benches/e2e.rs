@@ -7,6 +7,8 @@
 //! at ten times a strict limiter's rate; `PCBULK_E2E_LONG=1` makes the latency jobs 300 s long instead of 30 s.
 //! The in-process sandbox runs on its own runtime (two threads of its own), as a service would.
 //! `PCBULK_E2E_ONLY=limit` gives the figures against a limiter alone, `PCBULK_E2E_ONLY=far` the start far above one.
+//! `PCBULK_E2E_ONLY=latency`: CPU per row at 0, 3 and 40 ms of latency (issue 20 point 4), the sleeps a row, and a
+//! control with no I/O that prices a wake on this machine, whatever the program.
 //! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
 //! without someone else's edits in between (`PCBULK_E2E_ONLY=round-trip` runs only these); and the export of 10k
 //! and 100k customers from a separate sandbox (`PCBULK_E2E_ONLY=export`; `PCBULK_E2E_EXPORT_AS=xlsx` writes workbooks;
@@ -14,7 +16,9 @@
 //! Run by `cargo test` (no `--bench` argument) it does a tiny in-process smoke run only.
 
 use pcbulk::engine::Ending;
+use pcbulk::input::{Change, InputConfig, Reader, Validity};
 use pcbulk::job::{self, ApplyConfig};
+use pcbulk::merge::{self, Merged};
 use pcbulk::pace::PaceConfig;
 use pcbulk::progress::Silent;
 use pcbulk::sandbox::{Faults, Sandbox, SandboxConfig};
@@ -313,18 +317,20 @@ impl Drop for Separate {
     }
 }
 
-/// What `/usr/bin/time` says of a `pcbulk` child: user + system CPU seconds, peak RSS in KiB, wall seconds.
+/// What `/usr/bin/time` says of a `pcbulk` child: user + system CPU seconds, peak RSS in KiB, wall seconds, and
+/// how many times one of its threads went to sleep waiting (voluntary context switches: each one a wake later).
 struct Measured {
     user: f64,
     system: f64,
     cpu: f64,
     rss_kib: u64,
     wall: f64,
+    sleeps: u64,
 }
 
 fn measure(args: &[&str], env: &[(&str, &str)]) -> Measured {
     let output = Command::new("/usr/bin/time")
-        .args(["-f", "PCBULK-E2E %U %S %M %e", PCBULK])
+        .args(["-f", "PCBULK-E2E %U %S %M %e %w", PCBULK])
         .args(args)
         .env_remove("PCBULK_TOKEN")
         .env_remove("PCBULK_BASE_URL")
@@ -338,7 +344,8 @@ fn measure(args: &[&str], env: &[(&str, &str)]) -> Measured {
     };
     let value: Vec<f64> = figures.split_whitespace().map(|field| field.parse().unwrap_or(f64::NAN)).collect();
     assert!(output.status.success(), "pcbulk {args:?} failed: {stderr}");
-    Measured { user: value[0], system: value[1], cpu: value[0] + value[1], rss_kib: value[2] as u64, wall: value[3] }
+    let (user, system) = (value[0], value[1]);
+    Measured { user, system, cpu: user + system, rss_kib: value[2] as u64, wall: value[3], sleeps: value[4] as u64 }
 }
 
 /// (c), (d), (e): apply `rows` against a separate sandbox (`--concurrency 8`, the default), then resume the
@@ -555,8 +562,9 @@ async fn pace_figures() {
 }
 
 /// Issue 20 point 4: client CPU per changed row against `pcbulk sandbox` answering each request after
-/// `latency_ms` (`--rate 100000 --concurrency 16`: the pace never waits, the latency alone spaces the answers).
-fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> f64 {
+/// `latency_ms` (`--rate 100000 --concurrency 16`: the pace never waits, the latency alone spaces the answers), and
+/// how many times a row put one of the client's threads to sleep.
+fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> (f64, f64) {
     let csv = dir.join(format!("latency-{latency_ms}-{rows}.csv"));
     write_csv(&csv, rows);
     let latency = latency_ms.to_string();
@@ -565,25 +573,107 @@ fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> f64 {
     let args = ["apply", &csv_text, "--rate", "100000", "--concurrency", "16"];
     let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
     let applied = measure(&args, &env);
-    let per_row = applied.cpu / rows as f64 * 1e6;
+    let (per_row, sleeps) = (applied.cpu / rows as f64 * 1e6, applied.sleeps as f64 / rows as f64);
     let split = format!("{:.2} s user + {:.2} s system, {:.2} s wall", applied.user, applied.system, applied.wall);
     line(
         &format!("cpu per row at {latency_ms} ms latency, {rows} rows, --concurrency 16"),
-        format!("{per_row:.1} µs ({split})"),
+        format!("{per_row:.1} µs ({split}; {sleeps:.2} sleeps a row)"),
         "target: at 40 ms within 2x of 0 ms",
     );
-    per_row
+    (per_row, sleeps)
 }
 
 /// CPU per row at 0, 3 and 40 ms of latency, and the ratio of the slowest service's to the fastest's, both of the
 /// same number of rows (a job's fixed cost, start-up to report, weighs five times more a row in 4k rows than in 20k).
+/// Beside it, what this machine charges for a wake whatever the program ([`cost_of_a_wake`]), and the ratio those
+/// wakes alone would give: the sleeps a row that 40 ms adds, at that cost, over the CPU of a row at 0 ms.
 fn cpu_at_latencies() {
     let dir = tempfile::tempdir().expect("a temp dir");
     cpu_at_latency(dir.path(), 20_000, 0);
-    let fastest = cpu_at_latency(dir.path(), 4_000, 0);
+    let (fastest, fast_sleeps) = cpu_at_latency(dir.path(), 4_000, 0);
     cpu_at_latency(dir.path(), 20_000, 3);
-    let slowest = cpu_at_latency(dir.path(), 4_000, 40);
+    let (slowest, slow_sleeps) = cpu_at_latency(dir.path(), 4_000, 40);
     line("cpu per row, 40 ms / 0 ms latency, 4,000 rows each", format!("{:.2}", slowest / fastest), "target <= 2");
+    let wake = cost_of_a_wake();
+    line(
+        "the same ratio from the wakes alone: 1 + (sleeps a row at 40 ms - at 0 ms) x a wake's cost / cpu a row at 0 ms",
+        format!("{:.2}", 1.0 + (slow_sleeps - fast_sleeps) * wake / fastest),
+        "what this machine makes of 40 ms whatever the design",
+    );
+}
+
+/// A row's own CPU work, with no I/O: read a GET answer, merge the row's changes, write the PUT body.
+fn row_work(answer: &[u8], changes: &[Change]) -> usize {
+    let profile: serde_json::Value = serde_json::from_slice(answer).expect("a profile");
+    match merge::merge(&profile, changes) {
+        Ok(Merged::Changed { profile, .. }) => serde_json::to_vec(&profile).expect("a body").len(),
+        other => panic!("the control row merges to a change, not {other:?}"),
+    }
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `now` is a valid timespec for the call to fill; CLOCK_THREAD_CPUTIME_ID exists on every Linux.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0, "the thread's CPU clock");
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// CPU of one `row_work` after each of `units` sleeps of `asleep`: the work alone (the thread's CPU clock around
+/// it), and the work with the sleep and the wake before it.
+fn work_after_sleeps(units: u32, asleep: Duration) -> (Duration, Duration) {
+    let answer = serde_json::to_vec(&serde_json::json!({
+        "id": customer(7), "firstName": "Ada", "lastName": "Lovelace", "email": "billing@contoso.com",
+        "companyName": "Company 7", "culture": "en-US", "language": "en",
+        "defaultAddress": { "country": "US", "city": "City 7", "state": "WA", "addressLine1": "1 Microsoft Way",
+            "postalCode": "98052", "firstName": "Ada", "lastName": "Lovelace", "phoneNumber": "4255550100" },
+        "links": { "self": { "uri": "/customers/x/profiles/billing", "method": "GET", "headers": [] } },
+        "attributes": { "etag": "eyJpZCI6IjcifQ", "objectType": "CustomerBillingProfile" }
+    }))
+    .expect("an answer");
+    let csv = format!("customer_id,companyName,defaultAddress.city\n{},Renamed 7,Moved 7\n", customer(7));
+    let mut reader = Reader::new(csv.as_bytes(), InputConfig::default()).expect("a good header");
+    let changes = match reader.next_record().expect("one row").expect("a readable row").validity {
+        Validity::Valid(row) => row.changes,
+        Validity::Invalid(problems) => panic!("the control row is invalid: {problems:?}"),
+    };
+    for _ in 0..units / 10 {
+        std::hint::black_box(row_work(&answer, &changes));
+    }
+    let (mut working, started) = (Duration::ZERO, thread_cpu());
+    for _ in 0..units {
+        if !asleep.is_zero() {
+            std::thread::sleep(asleep);
+        }
+        let before = thread_cpu();
+        std::hint::black_box(row_work(std::hint::black_box(&answer), &changes));
+        working += thread_cpu() - before;
+    }
+    (working / units, (thread_cpu() - started) / units)
+}
+
+/// What this machine charges for a wake, whatever the program, in µs of CPU: the sleep and the wake themselves, and
+/// what a row's work (no I/O) costs more right after one (cold caches) than back to back. The sleeps are 2.5 ms, the
+/// spacing of the answers at 40 ms latency with 16 in flight.
+fn cost_of_a_wake() -> f64 {
+    let (back_to_back, _) = work_after_sleeps(20_000, Duration::ZERO);
+    let (after_a_sleep, with_the_wake) = work_after_sleeps(4_000, Duration::from_micros(2_500));
+    let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
+    let (sleep_and_wake, colder) = (with_the_wake - after_a_sleep, after_a_sleep.saturating_sub(back_to_back));
+    line(
+        "control: a wake on this machine (a row's work without I/O: back to back / after a 2.5 ms sleep)",
+        format!(
+            "{:.1} µs: the sleep and wake {:.1} µs, the work after it {:.1} µs slower ({:.1} µs / {:.1} µs)",
+            micros(sleep_and_wake + colder),
+            micros(sleep_and_wake),
+            micros(colder),
+            micros(back_to_back),
+            micros(after_a_sleep),
+        ),
+        "not pcbulk's: any program's",
+    );
+    micros(sleep_and_wake + colder)
 }
 
 /// Whether `PCBULK_E2E_ONLY` asks for `mode` alone.
