@@ -660,7 +660,8 @@ fn cost_of_a_wake() -> f64 {
     let (back_to_back, _) = work_after_sleeps(20_000, Duration::ZERO);
     let (after_a_sleep, with_the_wake) = work_after_sleeps(4_000, Duration::from_micros(2_500));
     let micros = |duration: Duration| duration.as_secs_f64() * 1e6;
-    let (sleep_and_wake, colder) = (with_the_wake - after_a_sleep, after_a_sleep.saturating_sub(back_to_back));
+    let (sleep_and_wake, colder) =
+        (with_the_wake.saturating_sub(after_a_sleep), after_a_sleep.saturating_sub(back_to_back));
     line(
         "control: a wake on this machine (a row's work without I/O: back to back / after a 2.5 ms sleep)",
         format!(
