@@ -564,8 +564,9 @@ async fn pace_figures() {
 /// Issue 20 point 4: client CPU per changed row against `pcbulk sandbox` answering each request after
 /// `latency_ms` (`--rate 100000 --concurrency 16`: the pace never waits, the latency alone spaces the answers), and
 /// how many times a row put one of the client's threads to sleep.
-fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> (f64, f64) {
-    let csv = dir.join(format!("latency-{latency_ms}-{rows}.csv"));
+fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64, run: usize) -> (f64, f64) {
+    // A CSV of its own each run: the state file beside it holds the run's job (and its sandbox's URL).
+    let csv = dir.join(format!("latency-{latency_ms}-{rows}-{run}.csv"));
     write_csv(&csv, rows);
     let latency = latency_ms.to_string();
     let sandbox = Separate::start_with(&csv, &["--latency-ms", &latency]);
@@ -585,21 +586,37 @@ fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64) -> (f64, f64) {
 
 /// CPU per row at 0, 3 and 40 ms of latency, and the ratio of the slowest service's to the fastest's, both of the
 /// same number of rows (a job's fixed cost, start-up to report, weighs five times more a row in 4k rows than in 20k).
+/// The two jobs of the ratio run three times each, in turn (0, 40, 0, 40, 0, 40 ms), and the ratio is of their
+/// medians: a single 4k-row job at 0 ms lasts under a second and moves by a third with the machine's load.
 /// Beside it, what this machine charges for a wake whatever the program ([`cost_of_a_wake`]), and the ratio those
 /// wakes alone would give: the sleeps a row that 40 ms adds, at that cost, over the CPU of a row at 0 ms.
 fn cpu_at_latencies() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    cpu_at_latency(dir.path(), 20_000, 0);
-    let (fastest, fast_sleeps) = cpu_at_latency(dir.path(), 4_000, 0);
-    cpu_at_latency(dir.path(), 20_000, 3);
-    let (slowest, slow_sleeps) = cpu_at_latency(dir.path(), 4_000, 40);
-    line("cpu per row, 40 ms / 0 ms latency, 4,000 rows each", format!("{:.2}", slowest / fastest), "target <= 2");
+    cpu_at_latency(dir.path(), 20_000, 0, 0);
+    cpu_at_latency(dir.path(), 20_000, 3, 0);
+    let (mut fast, mut slow) = (Vec::new(), Vec::new());
+    for run in 0..3 {
+        fast.push(cpu_at_latency(dir.path(), 4_000, 0, run));
+        slow.push(cpu_at_latency(dir.path(), 4_000, 40, run));
+    }
+    let ((fastest, fast_sleeps), (slowest, slow_sleeps)) = (median(fast), median(slow));
+    line(
+        "cpu per row, 40 ms / 0 ms latency, 4,000 rows each (medians of three)",
+        format!("{:.2} ({slowest:.1} µs / {fastest:.1} µs)", slowest / fastest),
+        "target <= 2",
+    );
     let wake = cost_of_a_wake();
     line(
         "the same ratio from the wakes alone: 1 + (sleeps a row at 40 ms - at 0 ms) x a wake's cost / cpu a row at 0 ms",
         format!("{:.2}", 1.0 + (slow_sleeps - fast_sleeps) * wake / fastest),
         "what this machine makes of 40 ms whatever the design",
     );
+}
+
+/// The run of median CPU among `runs` (CPU per row, sleeps a row).
+fn median(mut runs: Vec<(f64, f64)>) -> (f64, f64) {
+    runs.sort_by(|left, right| left.0.total_cmp(&right.0));
+    runs[runs.len() / 2]
 }
 
 /// A row's own CPU work, with no I/O: read a GET answer, merge the row's changes, write the PUT body.
