@@ -322,7 +322,6 @@ impl Drop for Separate {
 struct Measured {
     user: f64,
     system: f64,
-    cpu: f64,
     rss_kib: u64,
     wall: f64,
     sleeps: u64,
@@ -344,8 +343,14 @@ fn measure(args: &[&str], env: &[(&str, &str)]) -> Measured {
     };
     let value: Vec<f64> = figures.split_whitespace().map(|field| field.parse().unwrap_or(f64::NAN)).collect();
     assert!(output.status.success(), "pcbulk {args:?} failed: {stderr}");
-    let (user, system) = (value[0], value[1]);
-    Measured { user, system, cpu: user + system, rss_kib: value[2] as u64, wall: value[3], sleeps: value[4] as u64 }
+    Measured { user: value[0], system: value[1], rss_kib: value[2] as u64, wall: value[3], sleeps: value[4] as u64 }
+}
+
+impl Measured {
+    /// User + system CPU seconds.
+    fn cpu(&self) -> f64 {
+        self.user + self.system
+    }
 }
 
 /// (c), (d), (e): apply `rows` against a separate sandbox (`--concurrency 8`, the default), then resume the
@@ -363,7 +368,7 @@ fn separate_apply_with(dir: &Path, rows: usize, concurrency: usize) -> Measured 
     let args = ["apply", &csv_text, "--rate", "1000000", "--concurrency", &concurrency_text];
     let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
     let applied = measure(&args, &env);
-    let per_row = applied.cpu / rows as f64 * 1e6;
+    let per_row = applied.cpu() / rows as f64 * 1e6;
     let split = format!("{:.2} s user + {:.2} s system, {:.2} s wall", applied.user, applied.system, applied.wall);
     let figure = format!("cpu per row, {rows} rows, --concurrency {concurrency}");
     line(&figure, format!("{per_row:.1} µs ({split})"), "target < 50 µs");
@@ -574,7 +579,7 @@ fn cpu_at_latency(dir: &Path, rows: usize, latency_ms: u64, run: usize) -> (f64,
     let args = ["apply", &csv_text, "--rate", "100000", "--concurrency", "16"];
     let env = [("PCBULK_TOKEN", sandbox.token.as_str()), ("PCBULK_BASE_URL", sandbox.url.as_str())];
     let applied = measure(&args, &env);
-    let (per_row, sleeps) = (applied.cpu / rows as f64 * 1e6, applied.sleeps as f64 / rows as f64);
+    let (per_row, sleeps) = (applied.cpu() / rows as f64 * 1e6, applied.sleeps as f64 / rows as f64);
     let split = format!("{:.2} s user + {:.2} s system, {:.2} s wall", applied.user, applied.system, applied.wall);
     line(
         &format!("cpu per row at {latency_ms} ms latency, {rows} rows, --concurrency 16"),
