@@ -137,6 +137,9 @@ pub async fn run(
     let workers = client.pace().config().concurrency.get() * ROWS_PER_REQUEST_SLOT;
     // A slow service's answers come one by one: their intents share a commit (an fsync) instead of one each.
     recorder.gather(Gather::for_workers(workers));
+    // Slower still, they come in clumps a latency apart: a commit waits for the next clump.
+    let pace = client.pace().clone();
+    recorder.follow_latency(Arc::new(move || pace.latency()));
     let stop = cancel.child_token();
     // After a stop no request goes out that is not already on the wire, but the reads that settle a lost PUT.
     let client = client.stopping_with(stop.clone());

@@ -527,6 +527,11 @@ impl Pace {
         }
     }
 
+    /// The answers' latency as measured now (a moving measure; `None` before the first answer).
+    pub fn latency(&self) -> Option<Duration> {
+        self.slots.latency()
+    }
+
     /// Requests in flight now (slots taken).
     pub fn in_flight(&self) -> usize {
         self.slots.in_flight()
