@@ -6,7 +6,8 @@
 //! Issue 20's pace figures (`pace_figures`): the share of `--rate` used at 100 ms, 1 s and 2 s latency, and a start
 //! at ten times a strict limiter's rate; `PCBULK_E2E_LONG=1` makes the latency jobs 300 s long instead of 30 s.
 //! The in-process sandbox runs on its own runtime (two threads of its own), as a service would.
-//! `PCBULK_E2E_ONLY=limit` gives the figures against a limiter alone, `PCBULK_E2E_ONLY=far` the start far above one.
+//! `PCBULK_E2E_ONLY=limit` gives the figures against a limiter alone, `PCBULK_E2E_ONLY=far` the start far above one,
+//! `PCBULK_E2E_ONLY=pace` the budget at 100 ms, 1 s and 2 s of latency and the start far above a limit.
 //! `PCBULK_E2E_ONLY=latency`: CPU per row at 0, 3 and 40 ms of latency (issue 20 point 4), the sleeps a row, and a
 //! control with no I/O that prices a wake on this machine, whatever the program.
 //! The round trip (export N, change k, apply) in process: requests per changed and per untouched row, with and
@@ -754,6 +755,11 @@ fn main() {
     if only("far") {
         // Only the job started far above a strict limit (issue 20 point 3).
         runtime.block_on(far_above_the_limit(100, 60));
+        return;
+    }
+    if only("pace") {
+        // Only issue 20's pace figures: the budget at 100 ms, 1 s and 2 s of latency, and the start far above a limit.
+        runtime.block_on(pace_figures());
         return;
     }
     if only("limit") {
