@@ -120,7 +120,7 @@ impl Gather {
     /// out together, about one latency apart: a 6 ms pause ends a gather between two clumps, and at 40 ms a commit
     /// held five intents. Waiting up to one latency (at most 40 ms) for the next clump, up to two and a half for the
     /// first intent (at most 100 ms) and for twice the intents, a commit holds about 16: half the fsyncs and 40% of
-    /// the sleeps, and 12% of a row's CPU (measured in docs/performance.md). Rows waiting for their intent hold no
+    /// the sleeps, and 13% of a row's CPU (measured in docs/performance.md). Rows waiting for their intent hold no
     /// request slot, so the rate is not touched; a row takes at most 100 ms longer, against two answers of 40 ms or
     /// more. At or below the base's `quiet`, or unmeasured: the base as it is.
     pub fn at(self, latency: Option<Duration>) -> Gather {
@@ -128,7 +128,7 @@ impl Gather {
             Some(latency) if latency > self.quiet => Gather {
                 intents: self.intents * 2,
                 quiet: latency.clamp(self.quiet, QUIET_AT_MOST.max(self.quiet)),
-                most: latency.mul_f64(2.5).clamp(self.most, MOST_AT_MOST.max(self.most)),
+                most: (latency.saturating_mul(5) / 2).clamp(self.most, MOST_AT_MOST.max(self.most)),
             },
             _ => self,
         }
