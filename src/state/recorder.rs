@@ -118,8 +118,8 @@ impl Gather {
 
     /// This gather for a service answering in `latency`. The intents come in clumps, the answers to GETs that went
     /// out together, about one latency apart: a 6 ms pause ends a gather between two clumps, and at 40 ms a commit
-    /// held five intents. Waiting up to one latency (at most 40 ms) for the next clump, up to two and a half for the
-    /// first intent (at most 100 ms) and for twice the intents, a commit holds about 16: half the fsyncs and 40% of
+    /// held five or six intents. Waiting up to one latency (at most 40 ms) for the next clump, up to two and a half for the
+    /// first intent (at most 100 ms) and for twice the intents, a commit holds about 13: half the fsyncs and 40% of
     /// the sleeps, and 13% of a row's CPU (measured in docs/performance.md). Rows waiting for their intent hold no
     /// request slot, so the rate is not touched; a row takes at most 100 ms longer, against two answers of 40 ms or
     /// more. At or below the base's `quiet`, or unmeasured: the base as it is.
@@ -588,24 +588,35 @@ mod tests {
         (Recorder::start(state, job.id), job.id, change)
     }
 
-    /// Waits (a generous minute at most) until the thread gathers: observable state, no sleep as synchronisation.
-    async fn until_gathering(recorder: &Recorder) {
-        let waited = tokio::time::timeout(Duration::from_secs(60), async {
-            while lock(&recorder.conduit.queue).gathering.is_none() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        });
-        waited.await.expect("the recorder gathers");
+    /// Intends a PUT of `change` for `line` on a task of its own, which ends once the intent is durable.
+    fn spawn_intent(
+        handle: &RecorderHandle,
+        line: u64,
+        change: &FieldChange,
+    ) -> tokio::task::JoinHandle<Result<(), StateError>> {
+        let (handle, change) = (handle.clone(), change.clone());
+        tokio::spawn(async move { handle.intend_put(line, &[change]).await })
     }
 
-    /// Waits (a generous minute at most) until the thread waits for the bell.
-    async fn until_idle(recorder: &Recorder) {
+    /// Waits (a generous minute at most) until the queue is as `ready` says: observable state, no sleep as
+    /// synchronisation.
+    async fn until(recorder: &Recorder, what: &str, ready: impl Fn(&Queue) -> bool) {
         let waited = tokio::time::timeout(Duration::from_secs(60), async {
-            while lock(&recorder.conduit.queue).busy {
+            while !ready(&lock(&recorder.conduit.queue)) {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         });
-        waited.await.expect("the recorder waits");
+        waited.await.unwrap_or_else(|_| panic!("{what}"));
+    }
+
+    /// Waits until the thread gathers.
+    async fn until_gathering(recorder: &Recorder) {
+        until(recorder, "the recorder gathers", |queue| queue.gathering.is_some()).await;
+    }
+
+    /// Waits until the thread waits for the bell.
+    async fn until_idle(recorder: &Recorder) {
+        until(recorder, "the recorder waits", |queue| !queue.busy).await;
     }
 
     #[tokio::test]
@@ -615,15 +626,9 @@ mod tests {
         let hour = Duration::from_secs(3600);
         handle.gather(Some(Gather { intents: 3, quiet: hour, most: hour }));
         until_idle(&recorder).await;
-        let first = tokio::spawn({
-            let (handle, change) = (handle.clone(), change.clone());
-            async move { handle.intend_put(2, &[change]).await }
-        });
+        let first = spawn_intent(&handle, 2, &change);
         until_gathering(&recorder).await;
-        let second = tokio::spawn({
-            let (handle, change) = (handle.clone(), change.clone());
-            async move { handle.intend_put(3, &[change]).await }
-        });
+        let second = spawn_intent(&handle, 3, &change);
         // Neither is durable yet: two intents of three, and the flow has not paused for an hour.
         tokio::task::yield_now().await;
         assert_eq!(recorder.commits(), 0);
@@ -646,10 +651,7 @@ mod tests {
         for (line, (quiet, most, flush)) in (2..).zip(windows) {
             until_idle(&recorder).await;
             handle.gather(Some(Gather { intents: 8, quiet, most }));
-            let held = tokio::spawn({
-                let (handle, change) = (handle.clone(), change.clone());
-                async move { handle.intend_put(line, &[change]).await }
-            });
+            let held = spawn_intent(&handle, line, &change);
             until_gathering(&recorder).await;
             if flush {
                 tokio::time::timeout(minute, handle.flush()).await.expect("a flush ends it").unwrap();
@@ -669,15 +671,11 @@ mod tests {
         // Slower than the base's quiet: four intents end the gather, not two.
         handle.follow_latency(Arc::new(move || Some(hour * 2)));
         until_idle(&recorder).await;
-        let first = tokio::spawn({
-            let (handle, change) = (handle.clone(), change.clone());
-            async move { handle.intend_put(2, &[change]).await }
-        });
+        let first = spawn_intent(&handle, 2, &change);
         until_gathering(&recorder).await;
         let mut held = vec![first];
         for line in 3..5 {
-            let (handle, change) = (handle.clone(), change.clone());
-            held.push(tokio::spawn(async move { handle.intend_put(line, &[change]).await }));
+            held.push(spawn_intent(&handle, line, &change));
             tokio::task::yield_now().await;
         }
         // Three intents of four, and the flow has not paused for an hour: none is durable yet.
@@ -692,14 +690,9 @@ mod tests {
         assert_eq!(state.unsettled_puts(job).unwrap().len(), 4);
     }
 
-    /// Waits (a generous minute at most) until `intents` intents wait in the queue.
+    /// Waits until `intents` intents wait in the queue.
     async fn until_queued(recorder: &Recorder, intents: usize) {
-        let waited = tokio::time::timeout(Duration::from_secs(60), async {
-            while lock(&recorder.conduit.queue).intents < intents {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        });
-        waited.await.expect("the intents are queued");
+        until(recorder, "the intents are queued", |queue| queue.intents >= intents).await;
     }
 
     #[test]
