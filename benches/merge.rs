@@ -41,11 +41,11 @@ fn changes() -> Vec<Change> {
 
 fn merge_rows(c: &mut Criterion) {
     let (profile, changes) = (profile(), changes());
-    assert!(matches!(merge::merge(&profile, &changes), Ok(Merged::Changed { .. })));
+    assert!(matches!(merge::merge(profile.clone(), &changes), Ok(Merged::Changed { .. })));
     let mut group = c.benchmark_group("merge");
     group.throughput(Throughput::Elements(1));
     group.bench_function("profile + 5 changes", |bench| {
-        bench.iter(|| merge::merge(black_box(&profile), black_box(&changes)))
+        bench.iter(|| merge::merge(black_box(profile.clone()), black_box(&changes)))
     });
     group.finish();
 }

@@ -405,13 +405,12 @@ fn planned_task(row: plan::PlanRow) -> Result<Task, String> {
     let customer_id = CustomerId::parse(&row.customer_id)
         .ok_or_else(|| broken(format!("holds a customer id that is not a GUID: {:?}", row.customer_id)))?;
     let text = row.plan.as_deref().ok_or_else(|| broken("holds no changes".to_string()))?;
-    if plan::read_notes(text).is_some() {
-        return Ok(Task { line: row.line, customer_id, plan: Plan::Read });
-    }
-    let changes = plan::decode(CUSTOMER_BILLING, text).map_err(broken)?;
-    let plan = match plan::base_of(text) {
-        Some(snapshot) => Plan::ThreeWay(Box::new(ThreeWay { changes, snapshot })),
-        None => Plan::Apply(changes),
+    let plan = match plan::parse(CUSTOMER_BILLING, text).map_err(broken)? {
+        plan::Planned::Read => Plan::Read,
+        plan::Planned::Changes { changes, base: Some(snapshot) } => {
+            Plan::ThreeWay(Box::new(ThreeWay { changes, snapshot }))
+        }
+        plan::Planned::Changes { changes, base: None } => Plan::Apply(changes),
     };
     Ok(Task { line: row.line, customer_id, plan })
 }

@@ -44,12 +44,28 @@ pub enum MergeError {
     ParentNotAnObject(String, &'static str),
 }
 
-/// Finds a key without regard to case, preferring the exact spelling.
-fn find_key(object: &Map<String, Value>, key: &str) -> Option<String> {
+/// The value under a key found without regard to case, preferring the exact spelling.
+fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object
+        .get(key)
+        .or_else(|| object.iter().find(|(existing, _)| existing.eq_ignore_ascii_case(key)).map(|(_, value)| value))
+}
+
+/// The spelling a key has in the object when it is there in another case than `key`'s; `None` when it is there as
+/// spelled, or absent (a read found without regard to case needs no copy of the key: only a write to one does).
+fn respelled(object: &Map<String, Value>, key: &str) -> Option<String> {
     if object.contains_key(key) {
-        return Some(key.to_string());
+        return None;
     }
     object.keys().find(|existing| existing.eq_ignore_ascii_case(key)).cloned()
+}
+
+/// The value under a key found without regard to case (the spelling read kept), for writing; `None` when absent.
+fn get_mut<'a>(object: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Value> {
+    match respelled(object, key) {
+        Some(spelling) => object.get_mut(&spelling),
+        None => object.get_mut(key),
+    }
 }
 
 /// What a change does to the value at its path.
@@ -82,68 +98,72 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
     let Some((leaf, parents)) = change.field.path.split_last() else {
         return Ok(None);
     };
+    // Clearing, removing (or restoring null) needs no parent: an absent or null one is left as it is, not made.
+    let makes_parents = !matches!(change.edit, Edit::Clear | Edit::Restore(None | Some(Value::Null)));
     let mut object = profile.as_object_mut().ok_or(MergeError::NotAnObject)?;
-    let mut walked = String::new();
-    for parent in parents {
-        if !walked.is_empty() {
-            walked.push('.');
+    for (depth, parent) in parents.iter().enumerate() {
+        let absent = get(object, parent).is_none_or(Value::is_null);
+        if absent && !makes_parents {
+            return Ok(None);
         }
-        walked.push_str(parent);
-        let key = find_key(object, parent).unwrap_or_else(|| parent.to_string());
-        let slot = object.entry(key).or_insert(Value::Null);
-        if slot.is_null() {
-            // Setting a field of an absent (or null) parent adds the parent; clearing, removing (or restoring null)
-            // leaves it.
-            if matches!(change.edit, Edit::Clear | Edit::Restore(None | Some(Value::Null))) {
-                return Ok(None);
+        if absent {
+            // Setting a field of an absent (or null) parent adds the parent.
+            match get_mut(object, parent) {
+                Some(slot) => *slot = Value::Object(Map::new()),
+                None => {
+                    object.insert((*parent).to_string(), Value::Object(Map::new()));
+                }
             }
-            *slot = Value::Object(Map::new());
         }
-        object =
-            slot.as_object_mut().ok_or_else(|| MergeError::ParentNotAnObject(walked.clone(), change.field.name))?;
+        object = get_mut(object, parent)
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| MergeError::ParentNotAnObject(parents[..=depth].join("."), change.field.name))?;
     }
-    let key = find_key(object, leaf);
-    let current = key.as_ref().and_then(|key| object.get(key));
+    let current = get(object, leaf);
     let Some(target) = wanted(&change.edit, current) else {
         return Ok(None);
     };
     let before = current.cloned();
-    let after = match (target, key) {
-        (Target::Put(after), key) => {
-            object.insert(key.unwrap_or_else(|| leaf.to_string()), after.clone());
+    let after = match target {
+        Target::Put(after) => {
+            match get_mut(object, leaf) {
+                Some(slot) => *slot = after.clone(),
+                None => {
+                    object.insert((*leaf).to_string(), after.clone());
+                }
+            }
             Some(after)
         }
-        // Every spelling of the key goes (it was absent in all of them, as `find_key` looks); shifted out, not
-        // swapped, so every other key keeps its place and the profile reads as it did before the job.
-        (Target::Remove, Some(_)) => {
+        // Every spelling of the key goes (it was absent in all of them, as `get` looks); shifted out, not swapped,
+        // so every other key keeps its place and the profile reads as it did before the job.
+        Target::Remove if before.is_some() => {
             object.retain(|existing, _| !existing.eq_ignore_ascii_case(leaf));
             None
         }
-        (Target::Remove, None) => return Ok(None),
+        Target::Remove => return Ok(None),
     };
     Ok(Some(FieldChange { field: change.field.name, before, after }))
 }
 
 /// Merges a row's changes into a profile as read.
-pub fn merge(profile: &Value, changes: &[Change]) -> Result<Merged, MergeError> {
+pub fn merge(mut profile: Value, changes: &[Change]) -> Result<Merged, MergeError> {
     if !profile.is_object() {
         return Err(MergeError::NotAnObject);
     }
-    // Cheap first pass: most re-reads after a crash, and every unchanged row, end here without a clone.
-    if changes.iter().all(|change| holds(profile, change)) {
+    // Cheap first pass: most re-reads after a crash, and every unchanged row, end here without a write.
+    if changes.iter().all(|change| holds(&profile, change)) {
         return Ok(Merged::Unchanged);
     }
-    let mut merged = profile.clone();
     let mut field_changes = Vec::new();
     for change in changes {
-        if let Some(field_change) = apply(&mut merged, change)? {
+        if let Some(field_change) = apply(&mut profile, change)? {
             field_changes.push(field_change);
         }
     }
     if field_changes.is_empty() {
         return Ok(Merged::Unchanged);
     }
-    Ok(Merged::Changed { profile: merged, changes: field_changes })
+    Ok(Merged::Changed { profile, changes: field_changes })
 }
 
 /// Whether the profile already holds what the change asks.
@@ -151,7 +171,7 @@ pub fn holds(profile: &Value, change: &Change) -> bool {
     let mut current = Some(profile);
     for key in change.field.path {
         current = match current {
-            Some(Value::Object(object)) => find_key(object, key).and_then(|key| object.get(&key)),
+            Some(Value::Object(object)) => get(object, key),
             // A null or absent parent holds nothing: a clear holds, a set does not.
             _ => None,
         };
@@ -165,7 +185,7 @@ pub fn slot_at(profile: &Value, path: &[&str]) -> Option<Value> {
     let mut current = profile;
     for key in path {
         let Value::Object(object) = current else { return None };
-        current = object.get(&find_key(object, key)?)?;
+        current = get(object, key)?;
     }
     Some(current.clone())
 }
@@ -175,7 +195,7 @@ pub fn value_at(profile: &Value, path: &[&str]) -> Value {
     let mut current = profile;
     for key in path {
         let found = match current {
-            Value::Object(object) => find_key(object, key).and_then(|key| object.get(&key)),
+            Value::Object(object) => get(object, key),
             _ => None,
         };
         match found {

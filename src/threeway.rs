@@ -242,18 +242,18 @@ fn holds_as_written(theirs: &Value, change: &Change) -> bool {
 
 /// Decides a row's write from the profile as read (`theirs`), the snapshot profile (the base) and the row's changes
 /// (as [`plan_row`] gave them). The first write's step is `resolve(snapshot, snapshot, changes)`.
-pub fn resolve(theirs: &Value, snapshot: &Value, changes: &[Change]) -> Result<Resolved, MergeError> {
+pub fn resolve(theirs: Value, snapshot: &Value, changes: &[Change]) -> Result<Resolved, MergeError> {
     if !theirs.is_object() {
         return Err(MergeError::NotAnObject);
     }
     let mut conflicts = Vec::new();
     let mut to_make = Vec::new();
     for change in changes {
-        if merge::holds(theirs, change) || holds_as_written(theirs, change) {
+        if merge::holds(&theirs, change) || holds_as_written(&theirs, change) {
             continue;
         }
         let base = merge::slot_at(snapshot, change.field.path);
-        let now = merge::slot_at(theirs, change.field.path);
+        let now = merge::slot_at(&theirs, change.field.path);
         if same(&now, &base) {
             to_make.push(change.clone());
         } else {

@@ -41,15 +41,15 @@ fn shown(slot: &Option<Value>) -> String {
 }
 
 /// Decides a row's rollback from the profile as read and the changes the job wrote (`before` → `after`).
-pub fn restore(profile: &Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
+pub fn restore(profile: Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
     restore_in(CUSTOMER_BILLING, profile, written)
 }
 
 /// [`restore`] for a profile whose fields are in `catalog` (a partner profile's, say).
-pub fn restore_in(catalog: &'static [Field], profile: &Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
+pub fn restore_in(catalog: &'static [Field], profile: Value, written: &[FieldChange]) -> Result<Undone, MergeError> {
     let mut changes = Vec::new();
     for change in written {
-        let now = found(catalog, profile, change.field);
+        let now = found(catalog, &profile, change.field);
         if same(&now, &change.after) && !same(&now, &change.before) {
             let Some(field) = fields::lookup(catalog, change.field) else { continue };
             changes.push(Change { field, edit: Edit::Restore(change.before.clone()) });
@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn fields_still_holding_what_the_job_wrote_get_their_before_values() {
         let Undone::Merged(Merged::Changed { profile: merged, changes }) =
-            restore(&profile("Seattle", Some("new@contoso.com")), &written()).unwrap()
+            restore(profile("Seattle", Some("new@contoso.com")), &written()).unwrap()
         else {
             panic!("expected a restore")
         };
@@ -105,13 +105,13 @@ mod tests {
 
     #[test]
     fn a_row_already_holding_its_before_values_is_restored_without_a_write() {
-        assert_eq!(restore(&profile("Redmond", None), &written()).unwrap(), Undone::Merged(Merged::Unchanged));
+        assert_eq!(restore(profile("Redmond", None), &written()).unwrap(), Undone::Merged(Merged::Unchanged));
     }
 
     #[test]
     fn fields_half_restored_get_the_rest_put_back() {
         let Undone::Merged(Merged::Changed { changes, .. }) =
-            restore(&profile("Redmond", Some("new@contoso.com")), &written()).unwrap()
+            restore(profile("Redmond", Some("new@contoso.com")), &written()).unwrap()
         else {
             panic!("expected a restore")
         };
@@ -120,14 +120,14 @@ mod tests {
 
     #[test]
     fn a_field_changed_by_someone_else_leaves_the_whole_row_alone() {
-        let undone = restore(&profile("Tacoma", Some("new@contoso.com")), &written()).unwrap();
+        let undone = restore(profile("Tacoma", Some("new@contoso.com")), &written()).unwrap();
         assert_eq!(
             undone,
             Undone::Conflict(
                 "defaultAddress.city is now \"Tacoma\", the job wrote \"Seattle\": left as found".to_string()
             )
         );
-        let undone = restore(&profile("Seattle", Some("other@contoso.com")), &written()).unwrap();
+        let undone = restore(profile("Seattle", Some("other@contoso.com")), &written()).unwrap();
         assert!(matches!(undone, Undone::Conflict(message) if message.starts_with("email is now \"other@")));
     }
 
@@ -135,22 +135,22 @@ mod tests {
     fn a_legacy_null_before_value_still_puts_back_null_and_null_and_absent_are_one_to_the_conflict_check() {
         let legacy = [FieldChange { field: "email", before: Some(Value::Null), after: Some(json!("new@contoso.com")) }];
         let Undone::Merged(Merged::Changed { profile: merged, .. }) =
-            restore(&profile("Seattle", Some("new@contoso.com")), &legacy).unwrap()
+            restore(profile("Seattle", Some("new@contoso.com")), &legacy).unwrap()
         else {
             panic!("expected a restore")
         };
         assert_eq!(merged["email"], Value::Null);
         let mut nulled = profile("Redmond", None);
         nulled["email"] = Value::Null;
-        assert_eq!(restore(&nulled, &written()).unwrap(), Undone::Merged(Merged::Unchanged));
+        assert_eq!(restore(nulled.clone(), &written()).unwrap(), Undone::Merged(Merged::Unchanged));
     }
 
     #[test]
     fn rolling_back_twice_writes_once() {
         let read = profile("Seattle", Some("new@contoso.com"));
-        let Undone::Merged(Merged::Changed { profile: merged, .. }) = restore(&read, &written()).unwrap() else {
+        let Undone::Merged(Merged::Changed { profile: merged, .. }) = restore(read.clone(), &written()).unwrap() else {
             panic!("expected a restore")
         };
-        assert_eq!(restore(&merged, &written()).unwrap(), Undone::Merged(Merged::Unchanged));
+        assert_eq!(restore(merged.clone(), &written()).unwrap(), Undone::Merged(Merged::Unchanged));
     }
 }

@@ -60,8 +60,8 @@ pub(crate) enum Review<H> {
 pub(crate) trait Plan {
     /// Why a review may hold a write (a dry run, pre-flight, a missing confirmation).
     type Hold;
-    /// The profile to write, given the profile as read. Pure.
-    fn step(&self, read: &Value) -> Result<Step, MergeError>;
+    /// The profile to write, given the profile as read (which it may change in place and give back). Pure.
+    fn step(&self, read: Value) -> Result<Step, MergeError>;
     /// The profile about to be written, after its `reads`-th read (0 first): go on, or hold.
     async fn review(&mut self, profile: &Value, changes: &[FieldChange], reads: u32) -> Review<Self::Hold>;
     /// The etag the PUT carries: the profile's as read.
@@ -229,7 +229,9 @@ pub(crate) async fn write<P: Plan, J: Journal>(
             },
         };
         journal.read(&body, reads).map_err(Interrupted::Journal)?;
-        let step = match plan.step(&body) {
+        // The PUT carries the etag read; the step takes the profile read and gives it back changed (no copy).
+        let etag = plan.etag(&body).map(str::to_string);
+        let step = match plan.step(body) {
             Ok(step) => step,
             Err(error) => return end(Written::Unmergeable(error), calls),
         };
@@ -252,7 +254,7 @@ pub(crate) async fn write<P: Plan, J: Journal>(
         // Any read from here on is a read again.
         reads += 1;
         journal.intend(&changes).await.map_err(Interrupted::Journal)?;
-        let answer = resource.put(&profile, plan.etag(&body)).await;
+        let answer = resource.put(&profile, etag.as_deref()).await;
         if matches!(&answer, Err(error) if error.is_stopped()) {
             // Not sent: the intent is withdrawn, unless a PUT of ours may have landed before.
             if sent.is_none() {
@@ -353,7 +355,7 @@ mod tests {
     impl Plan for SetV {
         type Hold = ();
 
-        fn step(&self, read: &Value) -> Result<Step, MergeError> {
+        fn step(&self, read: Value) -> Result<Step, MergeError> {
             if read["v"] == "new" {
                 return Ok(Step::InPlace);
             }
@@ -498,7 +500,7 @@ mod tests {
     impl Plan for FromSnapshot {
         type Hold = ();
 
-        fn step(&self, read: &Value) -> Result<Step, MergeError> {
+        fn step(&self, read: Value) -> Result<Step, MergeError> {
             SetV { hold: false }.step(read)
         }
 

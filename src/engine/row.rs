@@ -33,7 +33,7 @@ pub struct RowContext<'a> {
 }
 
 impl Plan {
-    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+    fn step(&self, read: Value) -> Result<Step, MergeError> {
         let merged = match self {
             Plan::Apply(changes) => merge::merge(read, changes)?,
             Plan::Restore(written) => match undo::restore(read, written)? {
@@ -107,7 +107,7 @@ struct RowPlan<'a> {
 impl write::Plan for RowPlan<'_> {
     type Hold = Hold;
 
-    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+    fn step(&self, read: Value) -> Result<Step, MergeError> {
         self.plan.step(read)
     }
 

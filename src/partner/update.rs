@@ -177,7 +177,7 @@ enum Hold {
 impl write::Plan for PartnerPlan<'_, '_> {
     type Hold = Hold;
 
-    fn step(&self, read: &Value) -> Result<Step, MergeError> {
+    fn step(&self, read: Value) -> Result<Step, MergeError> {
         let merged = match self.edits {
             Edits::Set(changes) => merge::merge(read, changes)?,
             Edits::Undo { written, .. } => match undo::restore_in(catalog(self.kind), read, written)? {

@@ -69,20 +69,40 @@ pub fn encode_threeway(changes: &[Change], etag: Option<&str>, profile: &Value) 
     Value::Object(object).to_string()
 }
 
-/// The snapshot an edited export's row plan is based on: its profile (the etag is in it); `None` for any other
-/// plan.
-pub fn base_of(text: &str) -> Option<Value> {
-    let mut object = serde_json::from_str::<Map<String, Value>>(text).ok()?;
-    match object.remove(BASE_KEY)? {
-        Value::Object(mut base) => base.remove("profile"),
-        _ => None,
+/// What a row's plan holds, from one reading of it.
+#[derive(Debug, PartialEq)]
+pub enum Planned {
+    /// An export row's read ([`encode_read`]).
+    Read,
+    /// Changes ([`encode`]), and the snapshot they are written onto for an edited export's row
+    /// ([`encode_threeway`]).
+    Changes { changes: Vec<Change>, base: Option<Value> },
+}
+
+/// A row's plan, read once: a three-way plan holds a whole profile, which reading the read's notes, the changes and
+/// the snapshot in turn parsed three times.
+pub fn parse(catalog: &'static [Field], text: &str) -> Result<Planned, String> {
+    let mut object = object_of(text)?;
+    if matches!(object.get(READ_KEY), Some(Value::Object(_))) {
+        return Ok(Planned::Read);
     }
+    let base = match object.shift_remove(BASE_KEY) {
+        Some(Value::Object(mut base)) => base.shift_remove("profile"),
+        _ => None,
+    };
+    Ok(Planned::Changes { changes: changes_of(catalog, object)?, base })
+}
+
+fn object_of(text: &str) -> Result<Map<String, Value>, String> {
+    serde_json::from_str(text).map_err(|error| format!("a plan that is not a JSON object: {error}"))
 }
 
 /// The changes [`encode`] wrote, with the fields of `catalog`.
 pub fn decode(catalog: &'static [Field], text: &str) -> Result<Vec<Change>, String> {
-    let object: Map<String, Value> =
-        serde_json::from_str(text).map_err(|error| format!("a plan that is not a JSON object: {error}"))?;
+    changes_of(catalog, object_of(text)?)
+}
+
+fn changes_of(catalog: &'static [Field], object: Map<String, Value>) -> Result<Vec<Change>, String> {
     object
         .into_iter()
         // `#base`, `#read`: what a plan holds besides its changes.
@@ -241,6 +261,20 @@ mod tests {
         ];
         let decoded = decode(CUSTOMER_BILLING, &encode(&changes)).unwrap();
         assert_eq!(decoded, changes);
+    }
+
+    #[test]
+    fn one_reading_tells_a_read_from_changes_and_their_snapshot() {
+        let email =
+            Change { field: fields::lookup(CUSTOMER_BILLING, "email").unwrap(), edit: Edit::Set("a@b.co".into()) };
+        assert_eq!(parse(CUSTOMER_BILLING, &encode_read(Map::new())), Ok(Planned::Read));
+        let changes = vec![email];
+        let plain = Planned::Changes { changes: changes.clone(), base: None };
+        assert_eq!(parse(CUSTOMER_BILLING, &encode(&changes)), Ok(plain));
+        let profile = serde_json::json!({"email": "old@b.co", "attributes": {"etag": "e1"}});
+        let threeway = Planned::Changes { changes: changes.clone(), base: Some(profile.clone()) };
+        assert_eq!(parse(CUSTOMER_BILLING, &encode_threeway(&changes, Some("e1"), &profile)), Ok(threeway));
+        assert!(parse(CUSTOMER_BILLING, "not json").unwrap_err().contains("not a JSON object"));
     }
 
     #[test]

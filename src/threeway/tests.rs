@@ -240,7 +240,7 @@ fn theirs_equal_to_the_export_takes_ours_and_keeps_every_other_field_as_it_is_no
     theirs["attributes"]["etag"] = json!("now-2");
     let changes = [set("defaultAddress.city", "Bergen")];
     let Resolved::Merged(Merged::Changed { profile, changes: written }) =
-        resolve(&theirs, &snapshot(), &changes).unwrap()
+        resolve(theirs.clone(), &snapshot(), &changes).unwrap()
     else {
         panic!("expected a write")
     };
@@ -255,14 +255,15 @@ fn theirs_equal_to_the_export_takes_ours_and_keeps_every_other_field_as_it_is_no
 fn theirs_already_ours_is_nothing_to_do_for_that_field() {
     let mut theirs = snapshot();
     theirs["defaultAddress"]["city"] = json!("Bergen");
-    let resolved = resolve(&theirs, &snapshot(), &[set("defaultAddress.city", "Bergen")]).unwrap();
+    let resolved = resolve(theirs.clone(), &snapshot(), &[set("defaultAddress.city", "Bergen")]).unwrap();
     assert_eq!(resolved, Resolved::Merged(Merged::Unchanged));
     theirs["defaultAddress"]["country"] = json!("se");
     let changes = [set("defaultAddress.city", "Bergen"), set("defaultAddress.country", "SE")];
-    assert_eq!(resolve(&theirs, &snapshot(), &changes).unwrap(), Resolved::Merged(Merged::Unchanged));
+    assert_eq!(resolve(theirs.clone(), &snapshot(), &changes).unwrap(), Resolved::Merged(Merged::Unchanged));
     theirs["defaultAddress"]["phoneNumber"] = json!("");
     let changes = [clear("defaultAddress.phoneNumber"), set("firstName", "Anna")];
-    let Resolved::Merged(Merged::Changed { changes: written, .. }) = resolve(&theirs, &snapshot(), &changes).unwrap()
+    let Resolved::Merged(Merged::Changed { changes: written, .. }) =
+        resolve(theirs.clone(), &snapshot(), &changes).unwrap()
     else {
         panic!("expected a write")
     };
@@ -274,7 +275,7 @@ fn a_field_someone_else_changed_to_another_value_is_a_conflict_and_the_whole_row
     let mut theirs = snapshot();
     theirs["defaultAddress"]["city"] = json!("Bergen");
     let changes = [set("firstName", "Anna"), set("defaultAddress.city", "Trondheim")];
-    let resolved = resolve(&theirs, &snapshot(), &changes).unwrap();
+    let resolved = resolve(theirs.clone(), &snapshot(), &changes).unwrap();
     let expected = Conflict {
         field: "defaultAddress.city",
         base: Some(json!("Oslo")),
@@ -292,7 +293,7 @@ fn every_conflict_of_a_row_is_named_with_empty_values_said_so() {
     theirs["defaultAddress"]["addressLine2"] = json!("Floor 2");
     theirs["lastName"] = json!("Berg");
     let changes = [clear("defaultAddress.city"), set("defaultAddress.addressLine2", "Floor 3"), set("lastName", "Li")];
-    let Resolved::Conflict(conflicts) = resolve(&theirs, &snapshot(), &changes).unwrap() else {
+    let Resolved::Conflict(conflicts) = resolve(theirs.clone(), &snapshot(), &changes).unwrap() else {
         panic!("expected conflicts")
     };
     assert_eq!(
@@ -309,9 +310,15 @@ fn an_empty_field_the_service_answers_as_absent_or_null_is_not_someone_elses_cha
     let mut theirs = snapshot();
     theirs["defaultAddress"].as_object_mut().unwrap().remove("addressLine2");
     let changes = [set("defaultAddress.addressLine2", "Floor 3")];
-    assert!(matches!(resolve(&theirs, &snapshot(), &changes).unwrap(), Resolved::Merged(Merged::Changed { .. })));
+    assert!(matches!(
+        resolve(theirs.clone(), &snapshot(), &changes).unwrap(),
+        Resolved::Merged(Merged::Changed { .. })
+    ));
     theirs["defaultAddress"]["addressLine2"] = json!("");
-    assert!(matches!(resolve(&theirs, &snapshot(), &changes).unwrap(), Resolved::Merged(Merged::Changed { .. })));
+    assert!(matches!(
+        resolve(theirs.clone(), &snapshot(), &changes).unwrap(),
+        Resolved::Merged(Merged::Changed { .. })
+    ));
 }
 
 #[test]
@@ -322,8 +329,8 @@ fn the_first_write_merges_ours_onto_the_snapshot_itself() {
         cell("defaultAddress.phoneNumber", ""),
     ]);
     assert!(planned.problems.is_empty(), "{planned:?}");
-    let resolved = resolve(&snapshot(), &snapshot(), &planned.changes).unwrap();
-    assert_eq!(resolved, Resolved::Merged(merge::merge(&snapshot(), &planned.changes).unwrap()));
+    let resolved = resolve(snapshot(), &snapshot(), &planned.changes).unwrap();
+    assert_eq!(resolved, Resolved::Merged(merge::merge(snapshot(), &planned.changes).unwrap()));
     let Resolved::Merged(Merged::Changed { profile, .. }) = resolved else { panic!("expected a write") };
     assert_eq!(merge::etag(&profile), Some("snap-1"), "written with the snapshot's etag");
 }
@@ -331,7 +338,7 @@ fn the_first_write_merges_ours_onto_the_snapshot_itself() {
 #[test]
 fn a_profile_that_is_not_an_object_is_the_merges_error() {
     let theirs = json!([1, 2]);
-    assert_eq!(resolve(&theirs, &snapshot(), &[set("firstName", "Anna")]), Err(MergeError::NotAnObject));
+    assert_eq!(resolve(theirs.clone(), &snapshot(), &[set("firstName", "Anna")]), Err(MergeError::NotAnObject));
 }
 
 mod properties {
@@ -505,7 +512,7 @@ mod properties {
                 let now = merge::slot_at(&theirs, change.field.path);
                 now != merge::slot_at(&base, change.field.path) && now != asked(&change.edit)
             };
-            match resolve(&theirs, &base, &changes).unwrap() {
+            match resolve(theirs.clone(), &base, &changes).unwrap() {
                 Resolved::Conflict(conflicts) => {
                     let expected: Vec<&str> =
                         changes.iter().filter(|change| changed_by_others(change)).map(|change| change.field.name).collect();
