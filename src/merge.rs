@@ -68,6 +68,17 @@ fn get_mut<'a>(object: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut 
     }
 }
 
+/// Puts a value under a key found without regard to case (the spelling read kept, and the key's place), or under
+/// `key` at the end when absent.
+fn put(object: &mut Map<String, Value>, key: &str, value: Value) {
+    match get_mut(object, key) {
+        Some(slot) => *slot = value,
+        None => {
+            object.insert(key.to_string(), value);
+        }
+    }
+}
+
 /// What a change does to the value at its path.
 enum Target {
     Put(Value),
@@ -108,12 +119,7 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
         }
         if absent {
             // Setting a field of an absent (or null) parent adds the parent.
-            match get_mut(object, parent) {
-                Some(slot) => *slot = Value::Object(Map::new()),
-                None => {
-                    object.insert((*parent).to_string(), Value::Object(Map::new()));
-                }
-            }
+            put(object, parent, Value::Object(Map::new()));
         }
         object = get_mut(object, parent)
             .and_then(Value::as_object_mut)
@@ -126,12 +132,7 @@ fn apply(profile: &mut Value, change: &Change) -> Result<Option<FieldChange>, Me
     let before = current.cloned();
     let after = match target {
         Target::Put(after) => {
-            match get_mut(object, leaf) {
-                Some(slot) => *slot = after.clone(),
-                None => {
-                    object.insert((*leaf).to_string(), after.clone());
-                }
-            }
+            put(object, leaf, after.clone());
             Some(after)
         }
         // Every spelling of the key goes (it was absent in all of them, as `get` looks); shifted out, not swapped,
