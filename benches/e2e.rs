@@ -607,8 +607,8 @@ fn cpu_at_latencies() {
         slow.push(cpu_at_latency(dir.path(), 4_000, 40, run));
     }
     let pairs: Vec<f64> = fast.iter().zip(&slow).map(|(fast, slow)| slow.0 / fast.0).collect();
-    let (least, most) =
-        pairs.iter().fold((f64::MAX, 0.0_f64), |(least, most), &pair| (least.min(pair), most.max(pair)));
+    let least = pairs.iter().copied().fold(f64::INFINITY, f64::min);
+    let most = pairs.iter().copied().fold(0.0, f64::max);
     let ((fastest, fast_sleeps), (slowest, slow_sleeps)) = (median(fast), median(slow));
     line(
         "cpu per row, 40 ms / 0 ms latency, 4,000 rows each (medians of five)",

@@ -118,9 +118,9 @@ impl Gather {
 
     /// This gather for a service answering in `latency`. The intents come in clumps, the answers to GETs that went
     /// out together, about one latency apart: a 6 ms pause ends a gather between two clumps, and at 40 ms a commit
-    /// held five or six intents. Waiting up to one latency (at most 40 ms) for the next clump, up to two and a half for the
-    /// first intent (at most 100 ms) and for twice the intents, a commit holds about 13: half the fsyncs and 40% of
-    /// the sleeps, and 13% of a row's CPU (measured in docs/performance.md). Rows waiting for their intent hold no
+    /// held five or six intents. Waiting up to one latency (at most 40 ms) for the next clump, up to two and a half
+    /// for the first intent (at most 100 ms) and for twice the intents, a commit holds about 13: half the fsyncs and
+    /// 40% of the sleeps, and 13% of a row's CPU (measured in docs/performance.md). Rows waiting for their intent hold no
     /// request slot, so the rate is not touched; a row takes at most 100 ms longer, against two answers of 40 ms or
     /// more. At or below the base's `quiet`, or unmeasured: the base as it is.
     pub fn at(self, latency: Option<Duration>) -> Gather {
@@ -524,6 +524,7 @@ fn describe(changes: &[FieldChange]) -> (String, String, String) {
 mod tests {
     use super::*;
     use crate::state::{JobFigures, JobKind, PlannedRow, RowStatus};
+    use tokio::task::JoinHandle;
 
     #[tokio::test]
     async fn a_runs_figures_show_while_it_runs_and_are_added_once_at_its_end() {
@@ -589,11 +590,7 @@ mod tests {
     }
 
     /// Intends a PUT of `change` for `line` on a task of its own, which ends once the intent is durable.
-    fn spawn_intent(
-        handle: &RecorderHandle,
-        line: u64,
-        change: &FieldChange,
-    ) -> tokio::task::JoinHandle<Result<(), StateError>> {
+    fn spawn_intent(handle: &RecorderHandle, line: u64, change: &FieldChange) -> JoinHandle<Result<(), StateError>> {
         let (handle, change) = (handle.clone(), change.clone());
         tokio::spawn(async move { handle.intend_put(line, &[change]).await })
     }
@@ -619,12 +616,34 @@ mod tests {
         until(recorder, "the recorder waits", |queue| !queue.busy).await;
     }
 
-    #[tokio::test]
-    async fn an_idle_recorder_gathers_intents_of_later_turns_into_one_commit_up_to_its_count() {
+    /// A recorder whose gathers end on `intents` intents alone: the pause and the window are an hour.
+    fn gathering_by_count(intents: usize) -> (Recorder, RecorderHandle, i64, FieldChange) {
         let (recorder, job, change) = started();
         let handle = recorder.handle();
         let hour = Duration::from_secs(3600);
-        handle.gather(Some(Gather { intents: 3, quiet: hour, most: hour }));
+        handle.gather(Some(Gather { intents, quiet: hour, most: hour }));
+        (recorder, handle, job, change)
+    }
+
+    /// Waits for the `held` intents, then checks that they and the one that ended their gather, `intents` in all,
+    /// went to disk in one transaction.
+    async fn in_one_commit(
+        recorder: Recorder,
+        job: i64,
+        held: Vec<JoinHandle<Result<(), StateError>>>,
+        intents: usize,
+    ) {
+        for intent in held {
+            intent.await.unwrap().unwrap();
+        }
+        assert_eq!(recorder.commits(), 1, "{intents} intents of {intents} turns, one transaction");
+        let state = recorder.finish().unwrap();
+        assert_eq!(state.unsettled_puts(job).unwrap().len(), intents);
+    }
+
+    #[tokio::test]
+    async fn an_idle_recorder_gathers_intents_of_later_turns_into_one_commit_up_to_its_count() {
+        let (recorder, handle, job, change) = gathering_by_count(3);
         until_idle(&recorder).await;
         let first = spawn_intent(&handle, 2, &change);
         until_gathering(&recorder).await;
@@ -633,11 +652,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert_eq!(recorder.commits(), 0);
         handle.intend_put(4, std::slice::from_ref(&change)).await.unwrap();
-        first.await.unwrap().unwrap();
-        second.await.unwrap().unwrap();
-        assert_eq!(recorder.commits(), 1, "three intents of three turns, one transaction");
-        let state = recorder.finish().unwrap();
-        assert_eq!(state.unsettled_puts(job).unwrap().len(), 3);
+        in_one_commit(recorder, job, vec![first, second], 3).await;
     }
 
     #[tokio::test]
@@ -664,12 +679,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_gather_that_follows_a_slow_service_waits_for_twice_the_intents() {
-        let (recorder, job, change) = started();
-        let handle = recorder.handle();
-        let hour = Duration::from_secs(3600);
-        handle.gather(Some(Gather { intents: 2, quiet: hour, most: hour }));
+        let (recorder, handle, job, change) = gathering_by_count(2);
         // Slower than the base's quiet: four intents end the gather, not two.
-        handle.follow_latency(Arc::new(move || Some(hour * 2)));
+        handle.follow_latency(Arc::new(|| Some(Duration::from_secs(7200))));
         until_idle(&recorder).await;
         let first = spawn_intent(&handle, 2, &change);
         until_gathering(&recorder).await;
@@ -682,12 +694,7 @@ mod tests {
         until_queued(&recorder, 3).await;
         assert_eq!(recorder.commits(), 0);
         handle.intend_put(5, std::slice::from_ref(&change)).await.unwrap();
-        for intent in held {
-            intent.await.unwrap().unwrap();
-        }
-        assert_eq!(recorder.commits(), 1, "four intents of four turns, one transaction");
-        let state = recorder.finish().unwrap();
-        assert_eq!(state.unsettled_puts(job).unwrap().len(), 4);
+        in_one_commit(recorder, job, held, 4).await;
     }
 
     /// Waits until `intents` intents wait in the queue.
